@@ -1,0 +1,238 @@
+"""Load a data lock: read, check every rule, pseudonymise, and turn dates into day offsets.
+
+This is the only module that sees raw patient identifiers and calendar dates. What it returns
+carries ``patient_key`` (the keyed pseudonym of :mod:`features.pseudonym`) instead of
+``patient_id``, and each date as whole days from the patient's metastatic diagnosis
+(``date`` -> ``day``, ``start_date`` -> ``start_day``, ...). The year of metastatic diagnosis is
+kept (``metastatic_dx_year``) for temporal splits and testing-era effects, and ``lock_day`` gives
+each patient's administrative censoring day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+
+from features.cell_checks import parse_table
+from features.errors import LockValidationError, LockWarning, Violation
+from features.pseudonym import pseudonymize
+from features.reader import RawLock, read_lock_folder
+from features.record_checks import ParsedTable, check_records
+from features.schema import MANIFEST_FILE, MANIFEST_KEYS, SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Kind
+
+#: Default number of days a line may start before the previous line's recorded end (drug washout,
+#: last injection recorded after the next line's first dose).
+DEFAULT_OVERLAP_TOLERANCE_DAYS: Final = 14
+
+
+@dataclass(frozen=True)
+class LockManifest:
+    """The manifest of a lock: its id, cut-off date, schema version and source."""
+
+    lock_id: str
+    lock_date: dt.date
+    schema_version: int
+    source: str
+
+
+@dataclass(frozen=True)
+class DataLock:
+    """A validated, pseudonymised lock: one typed frame per table.
+
+    Every frame has ``patient_key`` and ``source_row`` (the row in the lock's file, 1-based after
+    the header) and day offsets from metastatic diagnosis in place of dates.
+    """
+
+    manifest: LockManifest
+    patients: pd.DataFrame
+    metastases: pd.DataFrame
+    lines: pd.DataFrame
+    progressions: pd.DataFrame
+    local_therapies: pd.DataFrame
+    biomarkers: pd.DataFrame
+    performance_status: pd.DataFrame
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Return the frame of table ``name``."""
+        if name not in TABLES_BY_NAME:
+            raise KeyError(f"unknown table {name!r}")
+        frame: pd.DataFrame = getattr(self, name)
+        return frame
+
+    def summary(self) -> dict[str, Any]:
+        """Return counts that describe the lock without showing any row.
+
+        Returns
+        -------
+        dict
+            ``lock_id``, ``lock_date``, ``patients``, ``centres``, ``deaths``, ``lines``,
+            ``progressions`` and the row count of each table (``rows``).
+        """
+        return {
+            "lock_id": self.manifest.lock_id,
+            "lock_date": self.manifest.lock_date.isoformat(),
+            "schema_version": self.manifest.schema_version,
+            "patients": len(self.patients),
+            "centres": int(self.patients["center_id"].nunique()),
+            "deaths": int((self.patients["vital_status"] == "dead").sum()),
+            "lines": len(self.lines),
+            "progressions": len(self.progressions),
+            "rows": {spec.name: len(self.table(spec.name)) for spec in TABLES},
+        }
+
+
+def load_lock(
+    path: Path | str, key: bytes, *, overlap_tolerance_days: int = DEFAULT_OVERLAP_TOLERANCE_DAYS
+) -> DataLock:
+    """Read and check a lock folder and return its pseudonymised, typed tables.
+
+    Parameters
+    ----------
+    path : Path or str
+        The lock folder, holding ``manifest.json`` and one CSV or Parquet file per table.
+    key : bytes
+        The pseudonym key (:func:`features.pseudonym.resolve_key`).
+    overlap_tolerance_days : int
+        Days a line may start before the previous one's end without a ``line-overlap`` violation.
+
+    Returns
+    -------
+    DataLock
+        The typed tables.
+
+    Raises
+    ------
+    LockValidationError
+        Listing every violation, if any rule is broken. Nothing is returned or written then.
+
+    Warns
+    -----
+    LockWarning
+        For each column that the contract does not declare (it is kept, as text).
+    """
+    if overlap_tolerance_days < 0:
+        raise ValueError(f"overlap_tolerance_days must be >= 0, found {overlap_tolerance_days}")
+    folder = Path(path)
+    if not folder.is_dir():
+        violation = Violation(folder.name, None, None, None, None, "lock-folder", "the lock folder does not exist")
+        raise LockValidationError(folder.name, [violation])
+    raw = read_lock_folder(folder)
+    violations = list(raw.violations)
+    manifest = _check_manifest(raw.manifest, violations) if raw.manifest is not None else None
+    parsed: dict[str, ParsedTable] = {}
+    for name, table in raw.tables.items():
+        frame, found = parse_table(table)
+        violations += found
+        parsed[name] = ParsedTable(name, table.file, frame)
+    lock_date = pd.Timestamp(manifest.lock_date) if manifest is not None else None
+    violations += check_records(parsed, lock_date, overlap_tolerance_days)
+    if violations:
+        raise LockValidationError(raw.name, _in_file_order(violations))
+    assert manifest is not None  # no violation means the manifest was read and checked
+    _warn_unknown_columns(raw)
+    return _typed_lock(manifest, parsed, key)
+
+
+def _in_file_order(violations: list[Violation]) -> list[Violation]:
+    order = {MANIFEST_FILE: -1} | {spec.name: index for index, spec in enumerate(TABLES)}
+    return sorted(
+        violations, key=lambda v: (order.get(v.table or MANIFEST_FILE, len(order)), v.row or 0)
+    )
+
+
+def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> LockManifest | None:
+    def fail(key: str, message: str, value: Any = None) -> None:
+        shown = None if value is None else str(value)[:40]
+        violations.append(Violation(MANIFEST_FILE, None, None, key, shown, "manifest", message))
+
+    for key in MANIFEST_KEYS:
+        if key not in content:
+            fail(key, f"manifest.json has no {key}")
+    lock_id, lock_date, version, source = (content.get(key) for key in MANIFEST_KEYS)
+    parsed_date: dt.date | None = None
+    if "lock_id" in content and (not isinstance(lock_id, str) or not lock_id.strip()):
+        fail("lock_id", "lock_id must be a non-empty string", lock_id)
+    if "lock_date" in content:
+        if isinstance(lock_date, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", lock_date):
+            try:
+                parsed_date = dt.date.fromisoformat(lock_date)
+            except ValueError:
+                parsed_date = None
+        if parsed_date is None:
+            fail("lock_date", "lock_date must be a date YYYY-MM-DD that exists", lock_date)
+    if "schema_version" in content and (isinstance(version, bool) or version != SCHEMA_VERSION):
+        fail("schema_version", f"schema_version must be {SCHEMA_VERSION}", version)
+    if "source" in content and not isinstance(source, str):
+        fail("source", "source must be a string", source)
+    ok = not any(v.file == MANIFEST_FILE for v in violations) and parsed_date is not None
+    if not ok or not isinstance(lock_id, str) or not isinstance(source, str):
+        return None
+    return LockManifest(lock_id=lock_id.strip(), lock_date=parsed_date, schema_version=SCHEMA_VERSION, source=source)
+
+
+def _warn_unknown_columns(raw: RawLock) -> None:
+    for table in raw.tables.values():
+        for name in table.frame.columns:
+            if name not in table.spec.column_names:
+                warnings.warn(
+                    f"{table.file}: column {name!r} is not in the data-lock contract; it is kept as text",
+                    LockWarning,
+                    stacklevel=3,
+                )
+
+
+def _day_name(column: str) -> str:
+    if column == "date":
+        return "day"
+    if column == "date_detected":
+        return "day_detected"
+    return column.removesuffix("_date") + "_day"
+
+
+def _typed_lock(manifest: LockManifest, parsed: dict[str, ParsedTable], key: bytes) -> DataLock:
+    patients = parsed["patients"].frame
+    raw_ids = patients["patient_id"].astype(str)
+    keys = {raw_id: pseudonymize(raw_id, key) for raw_id in raw_ids}
+    diagnosis = pd.Series(
+        pd.to_datetime(patients["metastatic_dx_date"]).to_numpy(), index=raw_ids.to_numpy()
+    )
+    frames: dict[str, pd.DataFrame] = {}
+    for spec in TABLES:
+        frame = parsed[spec.name].frame
+        ids = frame["patient_id"].astype(str)
+        dx = pd.to_datetime(ids.map(diagnosis))
+        typed: dict[str, pd.Series] = {
+            "patient_key": ids.map(keys).astype("string"),
+            "source_row": pd.Series(frame.index + 1, index=frame.index, dtype="int64"),
+        }
+        for column in spec.columns:
+            values = frame[column.name]
+            if column.kind is Kind.PATIENT_ID:
+                continue
+            if column.kind is Kind.DATE:
+                if column.name == "metastatic_dx_date":
+                    typed["metastatic_dx_year"] = pd.to_datetime(values).dt.year.astype("Int64")
+                    continue
+                typed[_day_name(column.name)] = (pd.to_datetime(values) - dx).dt.days.astype("Int64")
+            elif column.kind is Kind.INTEGER:
+                typed[column.name] = values.astype("Int64")
+            elif column.kind is Kind.NUMBER:
+                typed[column.name] = values.astype("Float64")
+            elif column.kind is Kind.BOOLEAN:
+                typed[column.name] = values.astype("boolean")
+            else:
+                typed[column.name] = values.astype("string")
+        if spec.name == "patients":
+            lock = pd.Timestamp(manifest.lock_date)
+            typed["lock_day"] = (lock - dx).dt.days.astype("Int64")
+        for extra in frame.columns:
+            if extra not in spec.column_names:
+                typed[extra] = frame[extra].astype("string")
+        frames[spec.name] = pd.DataFrame(typed).reset_index(drop=True)
+    return DataLock(manifest=manifest, **frames)

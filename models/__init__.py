@@ -1,0 +1,1 @@
+"""Survival models, the propensity model, counterfactual scoring and explanations (not built yet)."""

@@ -1,0 +1,1 @@
+"""Scoring a patient, the tumour-board report and the scoring service (not built yet)."""

@@ -1,0 +1,1 @@
+"""Cohort simulator that writes data locks and their ground truth (not built yet)."""
