@@ -63,8 +63,15 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Violation]]:
         if spec.name not in text.columns:
             if spec.required:
                 violations.append(
-                    Violation(raw.file, raw.spec.name, None, spec.name, None, "column-missing",
-                              f"required column {spec.name} is missing")
+                    Violation(
+                        raw.file,
+                        raw.spec.name,
+                        None,
+                        spec.name,
+                        None,
+                        "column-missing",
+                        f"required column {spec.name} is missing",
+                    )
                 )
             parsed[spec.name] = pd.Series(pd.NA, index=text.index, dtype="object")
             continue
@@ -162,7 +169,9 @@ def _parse_code(column: pd.Series, where: _Where) -> tuple[pd.Series, list[Viola
     for i in column.index[bad]:
         if where.column.name == "her2_ihc" and column[i] in voc.HER2_POSITIVE:
             violations.append(
-                where.violation(i, column[i], "her2-negative", "HER2-positive disease is outside the population")
+                where.violation(
+                    i, column[i], "her2-negative", "HER2-positive disease is outside the population"
+                )
             )
         else:
             violations.append(where.violation(i, column[i], "code", _code_message(column[i], codes)))
@@ -204,7 +213,9 @@ def _parse_marker_value(
     for i in column.index[bad_her2]:
         if column[i] in voc.HER2_POSITIVE:
             violations.append(
-                where.violation(i, column[i], "her2-negative", "HER2-positive disease is outside the population")
+                where.violation(
+                    i, column[i], "her2-negative", "HER2-positive disease is outside the population"
+                )
             )
         else:
             message = _code_message(column[i], voc.HER2_IHC, "HER2 result")

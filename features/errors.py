@@ -24,6 +24,7 @@ RULES: Final = MappingProxyType(
         "table-ambiguous": "a table is given in one format only, not both CSV and Parquet",
         "table-unreadable": "the file can be read as UTF-8 CSV with a header, or as Parquet",
         "column-missing": "every required column is present",
+        "column-unnamed": "every header cell has a name",
         "column-duplicate": "no column name appears twice in a header",
         "value-missing": "required cells are filled",
         "type-number": "a number (decimals allowed)",
@@ -113,7 +114,7 @@ class LockValidationError(ValueError):
         self.lock_name = lock_name
         self.violations = tuple(violations)
         count = len(self.violations)
-        lines = [f"data lock {lock_name!r} breaks {count} rule{'s' if count != 1 else ''}:"]
+        lines = [f"data lock {lock_name!r} has {count} violation{'s' if count != 1 else ''} of the contract:"]
         lines += [f"  - {violation}" for violation in self.violations]
         super().__init__("\n".join(lines))
 

@@ -120,7 +120,9 @@ def load_lock(
         raise ValueError(f"overlap_tolerance_days must be >= 0, found {overlap_tolerance_days}")
     folder = Path(path)
     if not folder.is_dir():
-        violation = Violation(folder.name, None, None, None, None, "lock-folder", "the lock folder does not exist")
+        violation = Violation(
+            folder.name, None, None, None, None, "lock-folder", "the lock folder does not exist"
+        )
         raise LockValidationError(folder.name, [violation])
     raw = read_lock_folder(folder)
     violations = list(raw.violations)
@@ -141,9 +143,7 @@ def load_lock(
 
 def _in_file_order(violations: list[Violation]) -> list[Violation]:
     order = {MANIFEST_FILE: -1} | {spec.name: index for index, spec in enumerate(TABLES)}
-    return sorted(
-        violations, key=lambda v: (order.get(v.table or MANIFEST_FILE, len(order)), v.row or 0)
-    )
+    return sorted(violations, key=lambda v: (order.get(v.table or MANIFEST_FILE, len(order)), v.row or 0))
 
 
 def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> LockManifest | None:
@@ -170,10 +170,13 @@ def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> Loc
         fail("schema_version", f"schema_version must be {SCHEMA_VERSION}", version)
     if "source" in content and not isinstance(source, str):
         fail("source", "source must be a string", source)
-    ok = not any(v.file == MANIFEST_FILE for v in violations) and parsed_date is not None
-    if not ok or not isinstance(lock_id, str) or not isinstance(source, str):
+    if any(v.file == MANIFEST_FILE for v in violations) or parsed_date is None:
         return None
-    return LockManifest(lock_id=lock_id.strip(), lock_date=parsed_date, schema_version=SCHEMA_VERSION, source=source)
+    if not isinstance(lock_id, str) or not isinstance(source, str):
+        return None
+    return LockManifest(
+        lock_id=lock_id.strip(), lock_date=parsed_date, schema_version=SCHEMA_VERSION, source=source
+    )
 
 
 def _warn_unknown_columns(raw: RawLock) -> None:
@@ -199,9 +202,7 @@ def _typed_lock(manifest: LockManifest, parsed: dict[str, ParsedTable], key: byt
     patients = parsed["patients"].frame
     raw_ids = patients["patient_id"].astype(str)
     keys = {raw_id: pseudonymize(raw_id, key) for raw_id in raw_ids}
-    diagnosis = pd.Series(
-        pd.to_datetime(patients["metastatic_dx_date"]).to_numpy(), index=raw_ids.to_numpy()
-    )
+    diagnosis = pd.Series(pd.to_datetime(patients["metastatic_dx_date"]).to_numpy(), index=raw_ids.to_numpy())
     frames: dict[str, pd.DataFrame] = {}
     for spec in TABLES:
         frame = parsed[spec.name].frame

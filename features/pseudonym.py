@@ -84,7 +84,9 @@ def resolve_key(environ: Mapping[str, str], *, create: bool = True) -> bytes:
     except (OSError, ValueError) as err:
         raise PseudonymKeyError(f"cannot read the pseudonym key file {path}: {err}") from err
     if len(key) < _MIN_KEY_BYTES:
-        raise PseudonymKeyError(f"the key in {path} must be at least {_MIN_KEY_BYTES} bytes, found {len(key)}")
+        raise PseudonymKeyError(
+            f"the key in {path} must be at least {_MIN_KEY_BYTES} bytes, found {len(key)}"
+        )
     return key
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -63,14 +64,28 @@ def read_lock_folder(path: Path) -> RawLock:
         present = [candidate for candidate in candidates if candidate.is_file()]
         if not present:
             raw.violations.append(
-                Violation(path.name, spec.name, None, None, None, "table-missing",
-                          f"table {spec.name} is missing: expected {spec.name}.csv or {spec.name}.parquet")
+                Violation(
+                    path.name,
+                    spec.name,
+                    None,
+                    None,
+                    None,
+                    "table-missing",
+                    f"table {spec.name} is missing: expected {spec.name}.csv or {spec.name}.parquet",
+                )
             )
             continue
         if len(present) > 1:
             raw.violations.append(
-                Violation(path.name, spec.name, None, None, None, "table-ambiguous",
-                          f"table {spec.name} is given both as CSV and as Parquet; keep one")
+                Violation(
+                    path.name,
+                    spec.name,
+                    None,
+                    None,
+                    None,
+                    "table-ambiguous",
+                    f"table {spec.name} is given both as CSV and as Parquet; keep one",
+                )
             )
             continue
         table = _read_table(present[0], spec, raw.violations)
@@ -90,12 +105,16 @@ def _read_manifest(folder: Path, violations: list[Violation]) -> dict[str, Any] 
         content = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
         violations.append(
-            Violation(MANIFEST_FILE, None, None, None, None, "manifest", f"manifest.json is not valid JSON: {err}")
+            Violation(
+                MANIFEST_FILE, None, None, None, None, "manifest", f"manifest.json is not valid JSON: {err}"
+            )
         )
         return None
     if not isinstance(content, dict):
         violations.append(
-            Violation(MANIFEST_FILE, None, None, None, None, "manifest", "manifest.json must hold a JSON object")
+            Violation(
+                MANIFEST_FILE, None, None, None, None, "manifest", "manifest.json must hold a JSON object"
+            )
         )
         return None
     return content
@@ -107,15 +126,43 @@ def _read_table(file_path: Path, spec: TableSpec, violations: list[Violation]) -
             frame = _read_csv_as_text(file_path, spec, violations)
         else:
             frame = _read_parquet_as_text(file_path)
+    except pd.errors.ParserError as err:
+        violations.append(_field_count_violation(file_path.name, spec.name, err))
+        return None
     except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as err:
         violations.append(
-            Violation(file_path.name, spec.name, None, None, None, "table-unreadable",
-                      f"cannot read {file_path.name}: {type(err).__name__}: {_first_line(err)}")
+            Violation(
+                file_path.name,
+                spec.name,
+                None,
+                None,
+                None,
+                "table-unreadable",
+                f"cannot read {file_path.name}: {type(err).__name__}: {_first_line(err)}",
+            )
         )
         return None
     if frame is None:
         return None
     return RawTable(spec=spec, file=file_path.name, frame=frame)
+
+
+def _field_count_violation(file: str, table: str, err: pd.errors.ParserError) -> Violation:
+    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
+    if found is None:
+        return Violation(
+            file, table, None, None, None, "table-unreadable", f"cannot read {file}: {_first_line(err)}"
+        )
+    expected, line, saw = (int(group) for group in found.groups())
+    return Violation(
+        file,
+        table,
+        line - 1,
+        None,
+        None,
+        "table-unreadable",
+        f"row has {saw} fields but the header has {expected}",
+    )
 
 
 def _first_line(err: BaseException) -> str:
@@ -128,18 +175,45 @@ def _read_csv_as_text(file_path: Path, spec: TableSpec, violations: list[Violati
         header = next(csv.reader(handle), None)
     if header is None:
         violations.append(
-            Violation(file_path.name, spec.name, None, None, None, "table-unreadable",
-                      f"{file_path.name} is empty: expected a header row")
+            Violation(
+                file_path.name,
+                spec.name,
+                None,
+                None,
+                None,
+                "table-unreadable",
+                f"{file_path.name} is empty: expected a header row",
+            )
         )
         return None
     header = [name.strip() for name in header]
+    unnamed = [position for position, name in enumerate(header, start=1) if not name]
+    for position in unnamed:
+        violations.append(
+            Violation(
+                file_path.name,
+                spec.name,
+                None,
+                None,
+                None,
+                "column-unnamed",
+                f"header cell {position} is empty: every column needs a name",
+            )
+        )
     duplicated = [name for name, count in Counter(header).items() if count > 1]
     for name in duplicated:
         violations.append(
-            Violation(file_path.name, spec.name, None, name, None, "column-duplicate",
-                      f"column {name!r} appears {header.count(name)} times in the header")
+            Violation(
+                file_path.name,
+                spec.name,
+                None,
+                name,
+                None,
+                "column-duplicate",
+                f"column {name!r} appears {header.count(name)} times in the header",
+            )
         )
-    if duplicated:
+    if duplicated or unnamed:
         return None
     frame = pd.read_csv(
         file_path,

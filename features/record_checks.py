@@ -86,8 +86,13 @@ def _duplicate_patients(patients: ParsedTable) -> list[Violation]:
     first_row = pd.Series(ids.index, index=ids.index).groupby(ids, dropna=True).transform("min")
     duplicated = ids.notna() & ids.duplicated(keep="first")
     return [
-        _row_violation(patients, i, "patient_id", "patient-duplicate",
-                       f"patient_id already used in row {int(first_row[i]) + 1}")
+        _row_violation(
+            patients,
+            i,
+            "patient_id",
+            "patient-duplicate",
+            f"patient_id already used in row {int(first_row[i]) + 1}",
+        )
         for i in ids.index[duplicated]
     ]
 
@@ -112,8 +117,13 @@ def _after_lock_date(table: ParsedTable, lock_date: pd.Timestamp) -> list[Violat
         dates = pd.to_datetime(table.frame[column])
         for i in dates.index[dates > lock_date]:
             violations.append(
-                _row_violation(table, i, column, "after-lock-date",
-                               f"date is {_days(dates[i] - lock_date)} after the lock date")
+                _row_violation(
+                    table,
+                    i,
+                    column,
+                    "after-lock-date",
+                    f"date is {_days(dates[i] - lock_date)} after the lock date",
+                )
             )
     return violations
 
@@ -128,30 +138,54 @@ def _death_consistency(patients: ParsedTable) -> list[Violation]:
     diagnosis = pd.to_datetime(frame["metastatic_dx_date"])
     for i in frame.index[dead & death.isna()]:
         violations.append(
-            _row_violation(patients, i, "death_date", "death-date-missing", "vital_status is dead but death_date is empty")
+            _row_violation(
+                patients,
+                i,
+                "death_date",
+                "death-date-missing",
+                "vital_status is dead but death_date is empty",
+            )
         )
     for i in frame.index[alive & death.notna()]:
         violations.append(
-            _row_violation(patients, i, "death_date", "death-date-missing", "vital_status is alive but death_date is filled")
+            _row_violation(
+                patients,
+                i,
+                "death_date",
+                "death-date-missing",
+                "vital_status is alive but death_date is filled",
+            )
         )
     mismatch = death.notna() & contact.notna() & (death != contact)
     for i in frame.index[mismatch]:
         violations.append(
-            _row_violation(patients, i, "last_contact_date", "death-date-mismatch",
-                           f"last_contact_date differs from death_date by {_days(contact[i] - death[i])}")
+            _row_violation(
+                patients,
+                i,
+                "last_contact_date",
+                "death-date-mismatch",
+                f"last_contact_date differs from death_date by {_days(contact[i] - death[i])}",
+            )
         )
     early = contact.notna() & diagnosis.notna() & (contact < diagnosis)
     for i in frame.index[early]:
         violations.append(
-            _row_violation(patients, i, "last_contact_date", "contact-before-diagnosis",
-                           f"last contact is {_days(diagnosis[i] - contact[i])} before metastatic diagnosis")
+            _row_violation(
+                patients,
+                i,
+                "last_contact_date",
+                "contact-before-diagnosis",
+                f"last contact is {_days(diagnosis[i] - contact[i])} before metastatic diagnosis",
+            )
         )
     return violations
 
 
 def _after_death(table: ParsedTable, patients: pd.DataFrame) -> list[Violation]:
     deaths = (
-        patients.loc[patients["death_date"].notna() & patients["patient_id"].notna(), ["patient_id", "death_date"]]
+        patients.loc[
+            patients["death_date"].notna() & patients["patient_id"].notna(), ["patient_id", "death_date"]
+        ]
         .drop_duplicates("patient_id")
         .set_index("patient_id")["death_date"]
     )
@@ -161,8 +195,13 @@ def _after_death(table: ParsedTable, patients: pd.DataFrame) -> list[Violation]:
         dates = pd.to_datetime(table.frame[column])
         for i in dates.index[dates > death]:
             violations.append(
-                _row_violation(table, i, column, "after-death",
-                               f"date is {_days(dates[i] - death[i])} after the patient's death")
+                _row_violation(
+                    table,
+                    i,
+                    column,
+                    "after-death",
+                    f"date is {_days(dates[i] - death[i])} after the patient's death",
+                )
             )
     return violations
 
@@ -173,8 +212,13 @@ def _line_keys(lines: ParsedTable) -> list[Violation]:
     duplicated = frame.duplicated(keep="first")
     for i in frame.index[duplicated]:
         violations.append(
-            _row_violation(lines, i, "line_number", "line-duplicate",
-                           f"line {int(frame.at[i, 'line_number'])} appears twice for this patient")
+            _row_violation(
+                lines,
+                i,
+                "line_number",
+                "line-duplicate",
+                f"line {int(frame.at[i, 'line_number'])} appears twice for this patient",
+            )
         )
     unique = frame[~duplicated].sort_values(["patient_id", "line_number"], kind="stable")
     expected = unique.groupby("patient_id").cumcount() + 1
@@ -182,8 +226,13 @@ def _line_keys(lines: ParsedTable) -> list[Violation]:
     first_gap = gap & ~gap.groupby(unique["patient_id"]).shift(1, fill_value=False).astype(bool)
     for i in unique.index[first_gap]:
         violations.append(
-            _row_violation(lines, i, "line_number", "line-numbering",
-                           f"line {int(unique.at[i, 'line_number'])} follows a gap: expected line {int(expected[i])}")
+            _row_violation(
+                lines,
+                i,
+                "line_number",
+                "line-numbering",
+                f"line {int(unique.at[i, 'line_number'])} follows a gap: expected line {int(expected[i])}",
+            )
         )
     return violations
 
@@ -193,8 +242,13 @@ def _line_times(lines: ParsedTable, tolerance_days: int) -> list[Violation]:
     start = pd.to_datetime(frame["start_date"])
     end = pd.to_datetime(frame["end_date"])
     violations = [
-        _row_violation(lines, i, "end_date", "line-end-before-start",
-                       f"line ends {_days(start[i] - end[i])} before it starts")
+        _row_violation(
+            lines,
+            i,
+            "end_date",
+            "line-end-before-start",
+            f"line ends {_days(start[i] - end[i])} before it starts",
+        )
         for i in frame.index[end < start]
     ]
     keyed = frame[["patient_id", "line_number"]].assign(start=start, end=end)
@@ -208,15 +262,25 @@ def _line_times(lines: ParsedTable, tolerance_days: int) -> list[Violation]:
     ongoing_before = same_patient & previous_end.isna()
     for i in keyed.index[ongoing_before]:
         violations.append(
-            _row_violation(lines, i, "start_date", "line-overlap",
-                           f"line {int(previous_number[i])} has no end_date (ongoing) but a later line exists")
+            _row_violation(
+                lines,
+                i,
+                "start_date",
+                "line-overlap",
+                f"line {int(previous_number[i])} has no end_date (ongoing) but a later line exists",
+            )
         )
     overlap = same_patient & previous_end.notna() & (keyed["start"] < previous_end - tolerance)
     for i in keyed.index[overlap]:
         violations.append(
-            _row_violation(lines, i, "start_date", "line-overlap",
-                           f"line starts {_days(previous_end[i] - keyed.at[i, 'start'])} before line "
-                           f"{int(previous_number[i])} ends (tolerance {tolerance_days} days)")
+            _row_violation(
+                lines,
+                i,
+                "start_date",
+                "line-overlap",
+                f"line starts {_days(previous_end[i] - keyed.at[i, 'start'])} before line "
+                f"{int(previous_number[i])} ends (tolerance {tolerance_days} days)",
+            )
         )
     return violations
 
@@ -236,21 +300,36 @@ def _progressions_within_lines(progressions: ParsedTable, lines: pd.DataFrame) -
     violations = []
     for i in merged.index[merged["_merge"] == "left_only"]:
         violations.append(
-            _row_violation(progressions, i, "line_number", "progression-line-missing",
-                           f"the patient has no line {int(merged.at[i, 'line_number'])} in lines")
+            _row_violation(
+                progressions,
+                i,
+                "line_number",
+                "progression-line-missing",
+                f"the patient has no line {int(merged.at[i, 'line_number'])} in lines",
+            )
         )
     before = merged["date"] < merged["start"]
     after = merged["end"].notna() & (merged["date"] > merged["end"])
     for i in merged.index[before]:
         violations.append(
-            _row_violation(progressions, i, "date", "progression-outside-line",
-                           f"progression is {_days(merged.at[i, 'start'] - merged.at[i, 'date'])} before "
-                           f"line {int(merged.at[i, 'line_number'])} starts")
+            _row_violation(
+                progressions,
+                i,
+                "date",
+                "progression-outside-line",
+                f"progression is {_days(merged.at[i, 'start'] - merged.at[i, 'date'])} before "
+                f"line {int(merged.at[i, 'line_number'])} starts",
+            )
         )
     for i in merged.index[after]:
         violations.append(
-            _row_violation(progressions, i, "date", "progression-outside-line",
-                           f"progression is {_days(merged.at[i, 'date'] - merged.at[i, 'end'])} after "
-                           f"line {int(merged.at[i, 'line_number'])} ends")
+            _row_violation(
+                progressions,
+                i,
+                "date",
+                "progression-outside-line",
+                f"progression is {_days(merged.at[i, 'date'] - merged.at[i, 'end'])} after "
+                f"line {int(merged.at[i, 'line_number'])} ends",
+            )
         )
     return violations

@@ -82,7 +82,6 @@ class TableSpec:
 
 
 _PID = ColumnSpec("patient_id", Kind.PATIENT_ID, required=True)
-_PERCENT = {"low": 0.0, "high": 100.0}
 
 TABLES: Final[tuple[TableSpec, ...]] = (
     TableSpec(
@@ -94,9 +93,9 @@ TABLES: Final[tuple[TableSpec, ...]] = (
             ColumnSpec("age_at_metastatic_dx", Kind.NUMBER, required=True, low=18.0, high=110.0),
             ColumnSpec("menopausal_status", Kind.CODE, required=True, codes=voc.MENOPAUSAL_STATUS),
             ColumnSpec("histology", Kind.CODE, required=True, codes=voc.HISTOLOGY),
-            ColumnSpec("er_percent", Kind.NUMBER, required=True, **_PERCENT),
-            ColumnSpec("pgr_percent", Kind.NUMBER, **_PERCENT),
-            ColumnSpec("ki67_percent", Kind.NUMBER, **_PERCENT),
+            ColumnSpec("er_percent", Kind.NUMBER, required=True, low=0.0, high=100.0),
+            ColumnSpec("pgr_percent", Kind.NUMBER, low=0.0, high=100.0),
+            ColumnSpec("ki67_percent", Kind.NUMBER, low=0.0, high=100.0),
             ColumnSpec("her2_ihc", Kind.CODE, codes=voc.HER2_IHC),
             ColumnSpec("grade", Kind.INTEGER, low=1.0, high=3.0),
             ColumnSpec("de_novo", Kind.BOOLEAN, required=True),

@@ -119,7 +119,14 @@ def closest_code(value: str, vocabulary: frozenset[str]) -> str | None:
     Returns
     -------
     str or None
-        The best match by :func:`difflib.get_close_matches` (cutoff 0.6).
+        The best match by :func:`difflib.get_close_matches` (cutoff 0.6), else the longest code
+        that starts ``value`` or that ``value`` starts (``oligoprogression`` -> ``oligo``).
     """
-    matches = difflib.get_close_matches(value.lower(), sorted(vocabulary), n=1, cutoff=0.6)
-    return matches[0] if matches else None
+    lowered = value.strip().lower()
+    matches = difflib.get_close_matches(lowered, sorted(vocabulary), n=1, cutoff=0.6)
+    if matches:
+        return matches[0]
+    affixed = [
+        code for code in vocabulary if lowered and (lowered.startswith(code) or code.startswith(lowered))
+    ]
+    return max(sorted(affixed), key=len) if affixed else None

@@ -17,6 +17,7 @@ from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from features import (
     DataLock,
@@ -53,7 +54,9 @@ def _version_callback(value: bool) -> None:
 def _root(
     version: Annotated[
         bool,
-        typer.Option("--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+        typer.Option(
+            "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+        ),
     ] = False,
 ) -> None:
     """Treatment-sequencing recommender for HR+/HER2- advanced breast cancer."""
@@ -73,8 +76,9 @@ def _load_for_validation(lock: Path) -> tuple[DataLock, list[str]]:
 
 
 def _print_summary(summary: dict[str, Any], notes: list[str], console: Console) -> None:
+    lock_id = escape(summary["lock_id"])
     console.print(
-        f"data lock [bold]{summary['lock_id']}[/bold] (lock date {summary['lock_date']}): [green]valid[/green]"
+        f"data lock [bold]{lock_id}[/bold] (lock date {summary['lock_date']}): [green]valid[/green]"
     )
     console.print(
         f"  patients {summary['patients']}  centres {summary['centres']}  deaths {summary['deaths']}"
@@ -83,12 +87,14 @@ def _print_summary(summary: dict[str, Any], notes: list[str], console: Console) 
     rows = ", ".join(f"{name} {count}" for name, count in summary["rows"].items())
     console.print(f"  rows: {rows}", soft_wrap=True)
     for note in notes:
-        console.print(f"  warning: {note}", soft_wrap=True)
+        console.print(f"  warning: {escape(note)}", soft_wrap=True)
 
 
 @app.command()
 def validate(
-    lock: Annotated[Path, typer.Argument(help="Data lock folder (manifest.json and one CSV or Parquet per table).")],
+    lock: Annotated[
+        Path, typer.Argument(help="Data lock folder (manifest.json and one CSV or Parquet per table).")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="Print the result as JSON.")] = False,
 ) -> None:
     """Check a data lock against every rule of the contract and summarise it; exit 2 if it breaks any."""
@@ -96,7 +102,11 @@ def validate(
         data_lock, notes = _load_for_validation(lock)
     except LockValidationError as err:
         if as_json:
-            payload = {"valid": False, "lock": err.lock_name, "violations": [v.to_dict() for v in err.violations]}
+            payload = {
+                "valid": False,
+                "lock": err.lock_name,
+                "violations": [v.to_dict() for v in err.violations],
+            }
             typer.echo(json.dumps(payload, indent=2))
             raise typer.Exit(EXIT_BAD_INPUT) from None
         _fail(str(err))
@@ -111,14 +121,18 @@ def validate(
 def pseudonymize_command(
     ids: Annotated[
         list[str],
-        typer.Argument(help="Raw patient identifiers, or '-' to read them from standard input, one per line."),
+        typer.Argument(
+            help="Raw patient identifiers, or '-' to read them from standard input, one per line."
+        ),
     ],
 ) -> None:
     """Print the keyed pseudonym (patient_key) of each raw patient identifier, one per line."""
     if ids == ["-"]:
         ids = sys.stdin.read().splitlines()
     elif "-" in ids:
-        _fail("linewise pseudonymize: '-' reads identifiers from standard input and cannot be mixed with others")
+        _fail(
+            "linewise pseudonymize: '-' reads identifiers from standard input and cannot be mixed with others"
+        )
     for position, raw_id in enumerate(ids, start=1):
         if not raw_id.strip():
             _fail(f"linewise pseudonymize: identifier {position} is empty")

@@ -1,0 +1,37 @@
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from features import example_lock_path
+
+TEST_KEY = "test-key-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[None]:
+    """Never touch the developer's key file or tracking store: keys and config live in a temp folder."""
+    config_home = tmp_path_factory.mktemp("config")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(config_home))
+    monkeypatch.delenv("LINEWISE_PSEUDONYM_KEY_FILE", raising=False)
+    monkeypatch.setenv("LINEWISE_PSEUDONYM_KEY", TEST_KEY)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{config_home / 'mlflow.db'}")
+    yield
+
+
+@pytest.fixture
+def key() -> bytes:
+    return TEST_KEY.encode("utf-8")
+
+
+@pytest.fixture
+def lock(tmp_path: Path) -> Path:
+    """A fresh, writable copy of the bundled example lock."""
+    target = tmp_path / "lock"
+    shutil.copytree(example_lock_path(), target)
+    return target

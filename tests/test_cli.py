@@ -1,0 +1,147 @@
+"""The command line as a user runs it: exit codes, no tracebacks, nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import TEST_KEY
+from tests.lockedit import set_cell
+
+COMMANDS = ["validate", "pseudonymize", "demo"]
+
+
+def run(
+    *args: str, stdin: str | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "linewise", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **(env or {})},
+        timeout=120,
+        check=False,
+    )
+
+
+def _listing(folder: Path) -> dict[str, int]:
+    return {str(p.relative_to(folder)): p.stat().st_mtime_ns for p in folder.rglob("*")}
+
+
+def test_version_and_help() -> None:
+    version = run("--version")
+    assert version.returncode == 0
+    assert version.stdout.startswith("linewise ")
+    top = run("--help")
+    assert top.returncode == 0
+    for command in COMMANDS:
+        assert command in top.stdout
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_explains_itself(command: str) -> None:
+    result = run(command, "--help")
+    assert result.returncode == 0
+    assert len(result.stdout.split("\n\n")[1].strip()) > 20  # the one-sentence description
+
+
+def test_validate_good_lock(lock: Path) -> None:
+    result = run("validate", str(lock))
+    assert result.returncode == 0, result.stderr
+    assert "valid" in result.stdout
+    assert "patients 8" in result.stdout
+    assert "progressions 14" in result.stdout
+    assert "2025-01-31" in result.stdout
+
+
+def test_validate_good_lock_json(lock: Path) -> None:
+    result = run("validate", str(lock), "--json")
+    assert result.returncode == 0
+    payload = json.loads(result.stdout)
+    assert payload["valid"] is True
+    assert (payload["patients"], payload["lines"], payload["progressions"]) == (8, 19, 14)
+
+
+def test_validate_bad_lock_exits_2_without_traceback_or_writes(lock: Path, tmp_path: Path) -> None:
+    set_cell(lock, "lines", 3, "drugs", "letrozole+palbocicilb")
+    set_cell(lock, "patients", 2, "er_percent", "130")
+    config = tmp_path / "fresh-config"
+    before = _listing(lock)
+    result = run("validate", str(lock), env={"LINEWISE_PSEUDONYM_KEY": "", "XDG_CONFIG_HOME": str(config)})
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr + result.stdout
+    assert "lines.csv row 3, column drugs" in result.stderr
+    assert "did you mean 'palbociclib'" in result.stderr
+    assert "patients.csv row 2, column er_percent" in result.stderr
+    assert "EX-002" not in result.stderr  # the raw patient id of that row
+    assert _listing(lock) == before
+    assert not config.exists()  # validation needs no key, so no key file was made
+
+
+def test_validate_bad_lock_json(lock: Path) -> None:
+    set_cell(lock, "progressions", 9, "line_number", "2")
+    result = run("validate", str(lock), "--json")
+    assert result.returncode == 2
+    payload = json.loads(result.stdout)
+    assert payload["valid"] is False
+    assert payload["violations"] == [
+        {
+            "file": "progressions.csv",
+            "table": "progressions",
+            "row": 9,
+            "column": "line_number",
+            "value": None,
+            "rule": "progression-line-missing",
+            "message": "the patient has no line 2 in lines",
+        }
+    ]
+
+
+def test_validate_missing_folder(tmp_path: Path) -> None:
+    result = run("validate", str(tmp_path / "absent"))
+    assert result.returncode == 2
+    assert "does not exist" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_pseudonymize_arguments_and_stdin() -> None:
+    # openssl: printf 'EX-001' | openssl dgst -sha256 -hmac 'test-key-0123456789abcdef'
+    expected = "26d9dbefab241a66"
+    by_argument = run("pseudonymize", "EX-001", "EX-002", env={"LINEWISE_PSEUDONYM_KEY": TEST_KEY})
+    assert by_argument.returncode == 0
+    lines = by_argument.stdout.splitlines()
+    assert lines[0] == expected and len(lines) == 2 and lines[1] != expected
+    by_stdin = run("pseudonymize", "-", stdin="EX-001\nEX-002\n")
+    assert by_stdin.stdout.splitlines() == lines
+
+
+def test_pseudonymize_refuses_empty_and_short_key() -> None:
+    empty = run("pseudonymize", "-", stdin="EX-001\n\nEX-002\n")
+    assert empty.returncode == 2
+    assert "identifier 2 is empty" in empty.stderr
+    short = run("pseudonymize", "EX-001", env={"LINEWISE_PSEUDONYM_KEY": "short"})
+    assert short.returncode == 2
+    assert "at least 16 bytes" in short.stderr
+    assert "Traceback" not in short.stderr
+
+
+def test_pseudonymize_creates_key_file_on_first_use(tmp_path: Path) -> None:
+    config = tmp_path / "config"
+    env = {"LINEWISE_PSEUDONYM_KEY": "", "XDG_CONFIG_HOME": str(config)}
+    first = run("pseudonymize", "EX-001", env=env)
+    assert first.returncode == 0, first.stderr
+    assert (config / "linewise" / "pseudonym.key").is_file()
+    assert run("pseudonymize", "EX-001", env=env).stdout == first.stdout
+
+
+def test_demo_says_what_it_did_and_what_is_missing() -> None:
+    result = run("demo")
+    assert result.returncode == 0, result.stderr
+    assert "example-2025-01" in result.stdout
+    assert "Not built yet" in result.stdout

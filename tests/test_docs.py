@@ -1,0 +1,52 @@
+"""The docs list what the code knows: every rule id and every code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from features import RULES
+from features import vocabulary as voc
+
+ROOT = Path(__file__).resolve().parents[1]
+DATA_LOCK_DOC = (ROOT / "docs" / "data-lock.md").read_text()
+
+VOCABULARIES = {
+    "menopausal_status": voc.MENOPAUSAL_STATUS,
+    "histology": voc.HISTOLOGY,
+    "her2_ihc": voc.HER2_IHC,
+    "sites": voc.SITES,
+    "end_reason": voc.LINE_END_REASONS,
+    "pattern": voc.PROGRESSION_PATTERNS,
+    "method": voc.PROGRESSION_METHODS,
+    "local_therapy_type": voc.LOCAL_THERAPY_TYPES,
+    "marker": voc.MARKERS,
+    "sample": voc.SAMPLES,
+    "drugs": voc.DRUG_CODES,
+    "drug_categories": frozenset(voc.DRUG_CATEGORY.values()),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_every_rule_is_documented(rule: str) -> None:
+    assert f"| `{rule}` |" in DATA_LOCK_DOC
+
+
+@pytest.mark.parametrize("name", VOCABULARIES)
+def test_every_code_is_documented(name: str) -> None:
+    missing = [code for code in VOCABULARIES[name] if f"`{code}`" not in DATA_LOCK_DOC]
+    assert not missing
+
+
+def test_drug_table_rows_match_categories() -> None:
+    for category in set(voc.DRUG_CATEGORY.values()):
+        row = next(line for line in DATA_LOCK_DOC.splitlines() if line.startswith(f"| `{category}` |"))
+        documented = {cell.strip(" `") for cell in row.split("|")[2].split(",")}
+        assert documented == {code for code, cat in voc.DRUG_CATEGORY.items() if cat == category}
+
+
+def test_readme_gives_the_two_commands() -> None:
+    readme = (ROOT / "README.md").read_text()
+    assert "make demo" in readme
+    assert "make test" in readme
