@@ -1,0 +1,101 @@
+"""Ground truth beside the lock: every decision's potential outcomes under every candidate.
+
+For each decision point that the lock shows and each candidate class, with and without
+loco-regional therapy:
+
+- rwPFS (months to the next progression or death) is Weibull: its shape and scale are written,
+  with the exact median and restricted means to 12 and 24 months (closed form), and ``pfs_draw``,
+  the potential outcome drawn with the same uniform number as the episode that happened (common
+  random numbers: for the action taken it is the simulated rwPFS before censoring);
+- OS (months to death) depends on everything after the episode, so it is estimated by Monte Carlo:
+  ``truth.os_draws`` courses per decision and candidate, the candidate now and usual practice
+  afterwards, give the median, the restricted means and one draw (``os_draw``).
+
+Rows are keyed by the simulated ``patient_id``, ``line_number`` and ``decision_day`` (days from
+metastatic diagnosis), the same keys the derived examples carry once ``patient_id`` is
+pseudonymised with the same key.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from features.regimens import CANDIDATE_CLASSES
+from simulation.cohort import Centres, Cohort
+from simulation.config import SimulationConfig
+from simulation.engine import Records, simulate_survival
+from simulation.outcomes import episode_log_scale, weibull_median, weibull_rmst
+from simulation.state import ACTION_INDEX, TrajectoryState
+from simulation.writer import DAYS_PER_MONTH, FollowUp
+
+TRUTH_COLUMNS: Final = (
+    "patient_id", "line_number", "decision_day", "candidate", "local_therapy",
+    "pfs_shape", "pfs_scale", "pfs_median", "pfs_rmst12", "pfs_rmst24", "pfs_draw",
+    "os_median", "os_rmst12", "os_rmst24", "os_draw",
+)
+_CHUNK_ROWS: Final = 400_000
+
+
+def compute_truth(
+    cohort: Cohort, centres: Centres, records: Records, follow: FollowUp, ids: np.ndarray,
+    config: SimulationConfig, rng: np.random.Generator,
+) -> pd.DataFrame:
+    """Return the truth table (one row per decision shown in the lock, candidate and local therapy)."""
+    decisions = Records.stack(records.decisions)
+    states = records.decision_states()
+    shown = decisions["t"] <= follow.end[decisions["pid"]]
+    state = states.take(shown)
+    uniform = decisions["uniform"][shown]
+    pid = state.pid
+    decision_day = np.floor(state.t * DAYS_PER_MONTH).astype(np.int64)
+    shape = config.later_lines.weibull_shape
+    draws = config.truth.os_draws
+    parts = []
+    for candidate in CANDIDATE_CLASSES:
+        for local in (False, True):
+            action = np.full(state.size, ACTION_INDEX[candidate])
+            local_therapy = np.full(state.size, local)
+            scale = np.exp(episode_log_scale(state, action, local_therapy, cohort, config))
+            os_draws = _os_draws(state, action, local_therapy, draws, cohort, centres, config, rng)
+            clipped12, clipped24 = np.minimum(os_draws, 12.0), np.minimum(os_draws, 24.0)
+            parts.append(pd.DataFrame({
+                "patient_id": ids[pid],
+                "line_number": state.line,
+                "decision_day": decision_day,
+                "candidate": candidate,
+                "local_therapy": local,
+                "pfs_shape": shape,
+                "pfs_scale": scale,
+                "pfs_median": weibull_median(scale, shape),
+                "pfs_rmst12": weibull_rmst(scale, shape, 12.0),
+                "pfs_rmst24": weibull_rmst(scale, shape, 24.0),
+                "pfs_draw": scale * (-np.log(uniform)) ** (1.0 / shape),
+                "os_median": np.median(os_draws, axis=1),
+                "os_rmst12": clipped12.mean(axis=1),
+                "os_rmst24": clipped24.mean(axis=1),
+                "os_draw": os_draws[:, 0],
+            }))
+    truth = pd.concat(parts, ignore_index=True)
+    truth = truth.sort_values(["patient_id", "decision_day", "line_number", "candidate", "local_therapy"],
+                              kind="stable").reset_index(drop=True)
+    return truth[list(TRUTH_COLUMNS)]
+
+
+def _os_draws(
+    state: TrajectoryState, action: np.ndarray, local: np.ndarray, draws: int, cohort: Cohort, centres: Centres,
+    config: SimulationConfig, rng: np.random.Generator,
+) -> np.ndarray:
+
+    n = state.size
+    result = np.empty((n, draws))
+    rows_per_chunk = max(1, _CHUNK_ROWS // draws)
+    for begin in range(0, n, rows_per_chunk):
+        index = np.arange(begin, min(n, begin + rows_per_chunk))
+        repeated = np.repeat(index, draws)
+        survival = simulate_survival(state.take(repeated), action[repeated], local[repeated], cohort, centres,
+                                     config, rng)
+        result[index] = survival.reshape(len(index), draws)
+    return result
