@@ -80,7 +80,7 @@ def prognostic_terms(
         + cohort.frailty[pid]
     )
     if previous is not None:
-        terms = terms + p.previous_episode * np.log(np.maximum(previous, 0.5) / 12.0)
+        terms = terms + p.previous_episode * np.log(np.maximum(previous, 3.0) / 12.0)
     if oligo is not None:
         terms = terms + p.oligo * oligo
     return np.asarray(terms, dtype=float)

@@ -9,7 +9,9 @@ loco-regional therapy:
   random numbers: for the action taken it is the simulated rwPFS before censoring);
 - OS (months to death) depends on everything after the episode, so it is estimated by Monte Carlo:
   ``truth.os_draws`` courses per decision and candidate, the candidate now and usual practice
-  afterwards, give the median, the restricted means and one draw (``os_draw``).
+  afterwards, give the median, the restricted means and one draw (``os_draw``);
+- the true biomarker state at the decision (``esr1_mutated``, ``pathway_altered``: PIK3CA, AKT1
+  or PTEN), which the lock shows only where a test was done, for virtual-trial eligibility.
 
 Rows are keyed by the simulated ``patient_id``, ``line_number`` and ``decision_day`` (days from
 metastatic diagnosis), the same keys the derived examples carry once ``patient_id`` is
@@ -34,7 +36,7 @@ from simulation.writer import DAYS_PER_MONTH, FollowUp
 TRUTH_COLUMNS: Final = (
     "patient_id", "line_number", "decision_day", "candidate", "local_therapy",
     "pfs_shape", "pfs_scale", "pfs_median", "pfs_rmst12", "pfs_rmst24", "pfs_draw",
-    "os_median", "os_rmst12", "os_rmst24", "os_draw",
+    "os_median", "os_rmst12", "os_rmst24", "os_draw", "esr1_mutated", "pathway_altered",
 )
 _CHUNK_ROWS: Final = 400_000
 
@@ -77,6 +79,8 @@ def compute_truth(
                 "os_rmst12": clipped12.mean(axis=1),
                 "os_rmst24": clipped24.mean(axis=1),
                 "os_draw": os_draws[:, 0],
+                "esr1_mutated": state.esr1,
+                "pathway_altered": cohort.pik3ca[pid] | cohort.akt1[pid] | cohort.pten[pid],
             }))
     truth = pd.concat(parts, ignore_index=True)
     truth = truth.sort_values(["patient_id", "decision_day", "line_number", "candidate", "local_therapy"],
