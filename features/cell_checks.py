@@ -19,6 +19,8 @@ from features.reader import RawTable
 from features.schema import ColumnSpec, Kind
 
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
+#: Dates outside these years are typing errors (and outside what pandas can hold).
+FIRST_YEAR, LAST_YEAR = 1900, 2199
 _TRUE = frozenset({"true", "1"})
 _FALSE = frozenset({"false", "0"})
 
@@ -40,7 +42,7 @@ class _Where:
         return Violation(self.file, self.table, int(row_index) + 1, self.column.name, value, rule, message)
 
 
-def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Violation]]:
+def parse_table(raw: RawTable) -> tuple[pd.DataFrame, pd.DataFrame, list[Violation]]:
     """Parse and check every declared column of one table.
 
     Parameters
@@ -53,12 +55,16 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Violation]]:
     frame : DataFrame
         Declared columns as typed values (NA where missing or invalid), then undeclared columns
         as text, with the original row order and a RangeIndex (row ``i`` is file row ``i + 1``).
+    invalid : DataFrame of bool
+        For each declared column, the cells that broke a rule here (a required cell left empty,
+        or a filled cell that failed its check): rules across rows skip them.
     violations : list of Violation
         One per missing required column and per invalid cell.
     """
     text = raw.frame
     violations: list[Violation] = []
     parsed: dict[str, pd.Series] = {}
+    invalid: dict[str, pd.Series] = {}
     for spec in raw.spec.columns:
         if spec.name not in text.columns:
             if spec.required:
@@ -74,6 +80,7 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Violation]]:
                     )
                 )
             parsed[spec.name] = pd.Series(pd.NA, index=text.index, dtype="object")
+            invalid[spec.name] = pd.Series(False, index=text.index)
             continue
         where = _Where(raw.file, raw.spec.name, spec)
         column = text[spec.name]
@@ -86,13 +93,14 @@ def parse_table(raw: RawTable) -> tuple[pd.DataFrame, list[Violation]]:
         else:
             values, found = _PARSERS[spec.kind](column, where)
         parsed[spec.name] = values
+        invalid[spec.name] = (_filled(column) & values.isna()) | (spec.required & ~_filled(column))
         violations.extend(found)
     extra = [name for name in text.columns if name not in raw.spec.column_names]
     frame = pd.DataFrame(parsed, index=text.index)
     for name in extra:
         frame[name] = text[name]
     violations.sort(key=lambda v: (v.row or 0, raw.spec.column_names.index(v.column) if v.column else -1))
-    return frame, violations
+    return frame, pd.DataFrame(invalid, index=text.index), violations
 
 
 def _filled(column: pd.Series) -> pd.Series:
@@ -107,9 +115,11 @@ def _parse_number(column: pd.Series, where: _Where) -> tuple[pd.Series, list[Vio
     filled = _filled(column)
     numbers = pd.to_numeric(column.where(filled, None), errors="coerce").astype("float64")
     not_number = filled & ~np.isfinite(numbers.fillna(np.inf).where(filled, 0.0))
-    violations = [
-        where.violation(i, column[i], "type-number", "expected a number") for i in column.index[not_number]
-    ]
+    integer = where.column.kind is Kind.INTEGER
+    rule, expected = (
+        ("type-integer", "expected a whole number") if integer else ("type-number", "expected a number")
+    )
+    violations = [where.violation(i, column[i], rule, expected) for i in column.index[not_number]]
     numbers = numbers.where(~not_number, np.nan)
     if where.column.kind is Kind.INTEGER:
         fractional = numbers.notna() & (numbers % 1 != 0)
@@ -131,13 +141,17 @@ def _parse_number(column: pd.Series, where: _Where) -> tuple[pd.Series, list[Vio
 
 def _parse_date(column: pd.Series, where: _Where) -> tuple[pd.Series, list[Violation]]:
     filled = _filled(column)
-    shaped = column.str.match(_DATE_PATTERN)
-    dates = pd.to_datetime(column.where(filled & shaped, None), format="%Y-%m-%d", errors="coerce")
-    bad = filled & dates.isna()
-    violations = [
-        where.violation(i, column[i], "type-date", "expected a date YYYY-MM-DD that exists")
-        for i in column.index[bad]
-    ]
+    shaped = filled & column.str.match(_DATE_PATTERN)
+    year = pd.to_numeric(column.str.slice(0, 4).where(shaped, None), errors="coerce")
+    plausible = shaped & year.between(FIRST_YEAR, LAST_YEAR)
+    dates = pd.to_datetime(column.where(plausible, None), format="%Y-%m-%d", errors="coerce")
+    violations = []
+    for i in column.index[filled & dates.isna()]:
+        if shaped[i] and not plausible[i]:
+            message = f"expected a date between {FIRST_YEAR} and {LAST_YEAR}"
+        else:
+            message = "expected a date YYYY-MM-DD that exists"
+        violations.append(where.violation(i, column[i], "type-date", message))
     return dates, violations
 
 
@@ -154,7 +168,7 @@ def _parse_boolean(column: pd.Series, where: _Where) -> tuple[pd.Series, list[Vi
 
 
 def _code_message(value: str, codes: frozenset[str], noun: str = "code") -> str:
-    suggestion = voc.closest_code(value, codes)
+    suggestion = None if codes == voc.HER2_IHC else voc.closest_code(value, codes)
     hint = f"; did you mean {suggestion!r}?" if suggestion else ""
     if len(codes) <= 12:
         return f"unknown {noun} {value!r}: expected one of {', '.join(sorted(codes))}{hint}"
@@ -167,7 +181,7 @@ def _parse_code(column: pd.Series, where: _Where) -> tuple[pd.Series, list[Viola
     bad = filled & ~column.isin(codes)
     violations = []
     for i in column.index[bad]:
-        if where.column.name == "her2_ihc" and column[i] in voc.HER2_POSITIVE:
+        if where.column.name == "her2_ihc" and voc.is_her2_positive(column[i]):
             violations.append(
                 where.violation(
                     i, column[i], "her2-negative", "HER2-positive disease is outside the population"
@@ -211,7 +225,7 @@ def _parse_marker_value(
         message = f"a {marker[i]} result is a percentage from 0 to 100"
         violations.append(where.violation(i, column[i], "range", message))
     for i in column.index[bad_her2]:
-        if column[i] in voc.HER2_POSITIVE:
+        if voc.is_her2_positive(column[i]):
             violations.append(
                 where.violation(
                     i, column[i], "her2-negative", "HER2-positive disease is outside the population"

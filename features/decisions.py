@@ -60,7 +60,8 @@ def derive_decisions(
     """
     if tbp_min_days < 1 or local_therapy_days < 0:
         raise ValueError(
-            f"tbp_min_days must be >= 1 and local_therapy_days >= 0, found {tbp_min_days}, {local_therapy_days}"
+            "tbp_min_days must be >= 1 and local_therapy_days >= 0, "
+            f"found {tbp_min_days} and {local_therapy_days}"
         )
     patients = lock.patients[["patient_key", "last_contact_day", "death_day", "lock_day"]]
     decisions = (

@@ -10,7 +10,7 @@ enough for the data manager, who holds the file, to find the cell.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from types import MappingProxyType
 from typing import Any, Final
 
@@ -49,6 +49,7 @@ RULES: Final = MappingProxyType(
         "death-date-mismatch": "death_date equals last_contact_date",
         "after-death": "no record is dated after the patient's death",
         "contact-before-diagnosis": "last_contact_date is on or after metastatic_dx_date",
+        "patients-empty": "the patients table has at least one row",
     }
 )
 
@@ -121,6 +122,52 @@ class LockValidationError(ValueError):
 
 class LockWarning(UserWarning):
     """Something in a lock that is kept but deserves attention (an unknown column)."""
+
+
+_DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
+_QUOTED = re.compile(r"'([^']*)'")
+_WITHHELD = "<patient_id withheld>"
+
+
+def _mask_dates(text: str) -> str:
+    return _DATE_LIKE.sub(lambda match: re.sub(r"\d", "9", match.group(0)), text)
+
+
+def _mask_ids(text: str, raw_ids: frozenset[str]) -> str:
+    if text.strip() in raw_ids:
+        return _WITHHELD
+    parts = re.split(r"([+,;\s])", text)
+    return "".join(_WITHHELD if part.strip() in raw_ids else part for part in parts)
+
+
+def redact(violations: list[Violation], raw_ids: frozenset[str]) -> list[Violation]:
+    """Return the violations with every raw patient id and every date-like text masked.
+
+    A value can hold patient data in any column (a patient id or a date typed into the wrong
+    column), and messages quote values, so both are scanned: a cell or quoted word equal to a
+    raw patient id becomes ``<patient_id withheld>``; anything shaped like a date keeps only its
+    shape (digits as ``9``).
+
+    Parameters
+    ----------
+    violations : list of Violation
+        As found by the checks.
+    raw_ids : frozenset of str
+        Every patient_id written anywhere in the lock.
+
+    Returns
+    -------
+    list of Violation
+        The same violations, safe to print.
+    """
+    safe = []
+    for violation in violations:
+        value = violation.value
+        if value is not None and value != _WITHHELD:
+            value = _mask_dates(_mask_ids(value, raw_ids))
+        message = _QUOTED.sub(lambda m: "'" + _mask_ids(m.group(1), raw_ids) + "'", violation.message)
+        safe.append(replace(violation, value=value, message=_mask_dates(message)))
+    return safe
 
 
 def shown_value(raw: str, *, is_patient_id: bool = False, is_date: bool = False) -> str:

@@ -19,8 +19,8 @@ from typing import Any, Final
 
 import pandas as pd
 
-from features.cell_checks import parse_table
-from features.errors import LockValidationError, LockWarning, Violation
+from features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
+from features.errors import LockValidationError, LockWarning, Violation, redact
 from features.pseudonym import pseudonymize
 from features.reader import RawLock, read_lock_folder
 from features.record_checks import ParsedTable, check_records
@@ -129,16 +129,37 @@ def load_lock(
     manifest = _check_manifest(raw.manifest, violations) if raw.manifest is not None else None
     parsed: dict[str, ParsedTable] = {}
     for name, table in raw.tables.items():
-        frame, found = parse_table(table)
+        frame, invalid, found = parse_table(table)
         violations += found
-        parsed[name] = ParsedTable(name, table.file, frame)
+        parsed[name] = ParsedTable(name, table.file, frame, invalid)
+    if "patients" in raw.tables and raw.tables["patients"].frame.empty:
+        violations.append(
+            Violation(
+                raw.tables["patients"].file,
+                "patients",
+                None,
+                None,
+                None,
+                "patients-empty",
+                "the patients table has no rows",
+            )
+        )
     lock_date = pd.Timestamp(manifest.lock_date) if manifest is not None else None
     violations += check_records(parsed, lock_date, overlap_tolerance_days)
     if violations:
-        raise LockValidationError(raw.name, _in_file_order(violations))
+        raise LockValidationError(raw.name, redact(_in_file_order(violations), _raw_ids(raw)))
     assert manifest is not None  # no violation means the manifest was read and checked
     _warn_unknown_columns(raw)
     return _typed_lock(manifest, parsed, key)
+
+
+def _raw_ids(raw: RawLock) -> frozenset[str]:
+    ids: set[str] = set()
+    for table in raw.tables.values():
+        if "patient_id" in table.frame.columns:
+            ids.update(table.frame["patient_id"].astype(str))
+    ids.discard("")
+    return frozenset(ids)
 
 
 def _in_file_order(violations: list[Violation]) -> list[Violation]:
@@ -164,8 +185,14 @@ def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> Loc
                 parsed_date = dt.date.fromisoformat(lock_date)
             except ValueError:
                 parsed_date = None
+            if parsed_date is not None and not FIRST_YEAR <= parsed_date.year <= LAST_YEAR:
+                parsed_date = None
         if parsed_date is None:
-            fail("lock_date", "lock_date must be a date YYYY-MM-DD that exists", lock_date)
+            fail(
+                "lock_date",
+                f"lock_date must be a date YYYY-MM-DD between {FIRST_YEAR} and {LAST_YEAR}",
+                lock_date,
+            )
     if "schema_version" in content and (isinstance(version, bool) or version != SCHEMA_VERSION):
         fail("schema_version", f"schema_version must be {SCHEMA_VERSION}", version)
     if "source" in content and not isinstance(source, str):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import csv
 import json
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from features.errors import Violation
@@ -94,30 +94,36 @@ def read_lock_folder(path: Path) -> RawLock:
     return raw
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [key for key, _ in pairs]
+    repeated = sorted({key for key in keys if keys.count(key) > 1})
+    if repeated:
+        raise ValueError(f"key {repeated[0]!r} appears more than once")
+    return dict(pairs)
+
+
+def _manifest_violation(message: str) -> Violation:
+    return Violation(MANIFEST_FILE, None, None, None, None, "manifest", message)
+
+
 def _read_manifest(folder: Path, violations: list[Violation]) -> dict[str, Any] | None:
     manifest_path = folder / MANIFEST_FILE
     if not manifest_path.is_file():
-        violations.append(
-            Violation(MANIFEST_FILE, None, None, None, None, "manifest", "manifest.json is missing")
-        )
+        violations.append(_manifest_violation("manifest.json is missing"))
         return None
     try:
-        content = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
-        violations.append(
-            Violation(
-                MANIFEST_FILE, None, None, None, None, "manifest", f"manifest.json is not valid JSON: {err}"
-            )
-        )
+        content = json.loads(manifest_path.read_text(encoding="utf-8-sig"), object_pairs_hook=_unique_keys)
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as err:
+        violations.append(_manifest_violation(f"manifest.json is not valid JSON: {_first_line(err)}"))
         return None
     if not isinstance(content, dict):
-        violations.append(
-            Violation(
-                MANIFEST_FILE, None, None, None, None, "manifest", "manifest.json must hold a JSON object"
-            )
-        )
+        violations.append(_manifest_violation("manifest.json must hold a JSON object"))
         return None
     return content
+
+
+def _unreadable(file: str, table: str, message: str, row: int | None = None) -> Violation:
+    return Violation(file, table, row, None, None, "table-unreadable", message)
 
 
 def _read_table(file_path: Path, spec: TableSpec, violations: list[Violation]) -> RawTable | None:
@@ -126,43 +132,20 @@ def _read_table(file_path: Path, spec: TableSpec, violations: list[Violation]) -
             frame = _read_csv_as_text(file_path, spec, violations)
         else:
             frame = _read_parquet_as_text(file_path)
-    except pd.errors.ParserError as err:
-        violations.append(_field_count_violation(file_path.name, spec.name, err))
-        return None
     except (OSError, UnicodeDecodeError, ValueError, pa.ArrowException, csv.Error) as err:
         violations.append(
-            Violation(
+            _unreadable(
                 file_path.name,
                 spec.name,
-                None,
-                None,
-                None,
-                "table-unreadable",
                 f"cannot read {file_path.name}: {type(err).__name__}: {_first_line(err)}",
             )
         )
         return None
     if frame is None:
         return None
+    if not _header_is_valid(list(frame.columns), file_path.name, spec, violations):
+        return None
     return RawTable(spec=spec, file=file_path.name, frame=frame)
-
-
-def _field_count_violation(file: str, table: str, err: pd.errors.ParserError) -> Violation:
-    found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(err))
-    if found is None:
-        return Violation(
-            file, table, None, None, None, "table-unreadable", f"cannot read {file}: {_first_line(err)}"
-        )
-    expected, line, saw = (int(group) for group in found.groups())
-    return Violation(
-        file,
-        table,
-        line - 1,
-        None,
-        None,
-        "table-unreadable",
-        f"row has {saw} fields but the header has {expected}",
-    )
 
 
 def _first_line(err: BaseException) -> str:
@@ -170,83 +153,100 @@ def _first_line(err: BaseException) -> str:
     return text[0][:200] if text else ""
 
 
+def _header_is_valid(header: list[str], file: str, spec: TableSpec, violations: list[Violation]) -> bool:
+    found = []
+    for position, name in enumerate(header, start=1):
+        if not name:
+            found.append(
+                Violation(
+                    file,
+                    spec.name,
+                    None,
+                    None,
+                    None,
+                    "column-unnamed",
+                    f"header cell {position} is empty: every column needs a name",
+                )
+            )
+    for name, count in Counter(header).items():
+        if name and count > 1:
+            found.append(
+                Violation(
+                    file,
+                    spec.name,
+                    None,
+                    name,
+                    None,
+                    "column-duplicate",
+                    f"column {name!r} appears {count} times in the header",
+                )
+            )
+    violations.extend(found)
+    return not found
+
+
 def _read_csv_as_text(file_path: Path, spec: TableSpec, violations: list[Violation]) -> pd.DataFrame | None:
-    with file_path.open(encoding="utf-8", newline="") as handle:
-        header = next(csv.reader(handle), None)
-    if header is None:
+    """Read every record with the csv module: each row must have as many fields as the header."""
+    with file_path.open(encoding="utf-8-sig", newline="") as handle:
+        records = list(csv.reader(handle))
+    if not records:
         violations.append(
-            Violation(
-                file_path.name,
-                spec.name,
-                None,
-                None,
-                None,
-                "table-unreadable",
-                f"{file_path.name} is empty: expected a header row",
-            )
+            _unreadable(file_path.name, spec.name, f"{file_path.name} is empty: expected a header row")
         )
         return None
-    header = [name.strip() for name in header]
-    unnamed = [position for position, name in enumerate(header, start=1) if not name]
-    for position in unnamed:
+    header = [name.strip() for name in records[0]]
+    if not any(header):
         violations.append(
-            Violation(
-                file_path.name,
-                spec.name,
-                None,
-                None,
-                None,
-                "column-unnamed",
-                f"header cell {position} is empty: every column needs a name",
-            )
+            _unreadable(file_path.name, spec.name, "the first line is empty: expected a header row")
         )
-    duplicated = [name for name, count in Counter(header).items() if count > 1]
-    for name in duplicated:
-        violations.append(
-            Violation(
-                file_path.name,
-                spec.name,
-                None,
-                name,
-                None,
-                "column-duplicate",
-                f"column {name!r} appears {header.count(name)} times in the header",
-            )
-        )
-    if duplicated or unnamed:
         return None
-    frame = pd.read_csv(
-        file_path,
-        dtype=str,
-        keep_default_na=False,
-        na_filter=False,
-        skip_blank_lines=False,
-        encoding="utf-8",
-        header=0,
-        names=header,
-        on_bad_lines="error",
-        engine="c",
+    if not _header_is_valid(header, file_path.name, spec, violations):
+        return None
+    rows = records[1:]
+    width = len(header)
+    misshapen = [(number, len(row)) for number, row in enumerate(rows, start=1) if len(row) != width]
+    if misshapen and misshapen[-1] == (len(rows), 0):  # a lone blank line at the very end
+        misshapen.pop()
+        rows = rows[:-1]
+    for number, fields in misshapen:
+        violations.append(
+            _unreadable(
+                file_path.name, spec.name, f"row has {fields} fields but the header has {width}", row=number
+            )
+        )
+    if misshapen:
+        return None
+    frame = (
+        pd.DataFrame(rows, columns=header, dtype=object)
+        if rows
+        else pd.DataFrame(columns=header, dtype=object)
     )
-    return frame.apply(lambda column: column.str.strip())
+    return frame.apply(lambda column: column.astype(str).str.strip())
 
 
 def _read_parquet_as_text(file_path: Path) -> pd.DataFrame:
     table = pq.read_table(file_path)
-    columns = {name: _arrow_column_as_text(table.column(name)) for name in table.column_names}
+    columns = {
+        str(name): _arrow_column_as_text(table.column(index)) for index, name in enumerate(table.column_names)
+    }
+    if len(columns) != len(table.column_names):  # duplicate names: report them through the header check
+        return pd.DataFrame(columns=[str(name) for name in table.column_names])
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
 
 
 def _arrow_column_as_text(column: pa.ChunkedArray) -> np.ndarray:
+    """Cast a column to text with Arrow itself (no nanosecond limits, no integer overflow)."""
     kind = column.type
-    if pa.types.is_timestamp(kind) or pa.types.is_date(kind):
-        values = pd.Series(column.to_pandas(), dtype="datetime64[ns]" if pa.types.is_date(kind) else None)
-        text = pd.to_datetime(values).dt.strftime("%Y-%m-%d")
-    elif pa.types.is_boolean(kind):
-        text = column.to_pandas().map({True: "true", False: "false"})
-    elif pa.types.is_integer(kind):
-        text = column.to_pandas().astype("Int64").astype("string")
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    if pa.types.is_timestamp(kind):
+        column = pc.cast(column, pa.date32(), safe=False)
     elif pa.types.is_floating(kind):
-        text = column.to_pandas().map(lambda value: "" if pd.isna(value) else repr(float(value)))
-    else:
-        text = column.to_pandas().astype("string")
-    return text.fillna("").astype(str).str.strip().to_numpy(dtype=object)
+        column = pc.if_else(pc.is_nan(column), pa.scalar(None, kind), column)  # NaN is a missing value
+        present = pc.drop_null(column)
+        small_whole = pc.and_(pc.equal(pc.floor(present), present), pc.less(pc.abs(present), 2.0**53))
+        if pc.all(small_whole).as_py() is not False:  # whole numbers are written without ".0"
+            column = pc.cast(column, pa.int64(), safe=False)
+    text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
+    return np.asarray(text.to_pandas().fillna("").astype(str).str.strip().to_numpy(dtype=object))

@@ -19,11 +19,17 @@ _WITHHELD = "<patient_id withheld>"
 
 @dataclass(frozen=True)
 class ParsedTable:
-    """A typed table and the file it came from."""
+    """A typed table, the file it came from, and which cells already failed a cell rule."""
 
     name: str
     file: str
     frame: pd.DataFrame
+    invalid: pd.DataFrame
+
+    def patients_with_invalid(self, columns: list[str]) -> pd.Series:
+        """Return the patient ids with an invalid cell in ``columns`` (rules across rows skip them)."""
+        bad = self.invalid[columns].any(axis=1)
+        return self.frame.loc[bad, "patient_id"].dropna()
 
 
 def check_records(
@@ -67,7 +73,7 @@ def check_records(
         violations += _line_times(lines, overlap_tolerance_days)
         progressions = tables.get("progressions")
         if progressions is not None:
-            violations += _progressions_within_lines(progressions, lines.frame)
+            violations += _progressions_within_lines(progressions, lines)
     return violations
 
 
@@ -131,8 +137,9 @@ def _after_lock_date(table: ParsedTable, lock_date: pd.Timestamp) -> list[Violat
 def _death_consistency(patients: ParsedTable) -> list[Violation]:
     frame = patients.frame
     violations = []
-    dead = frame["vital_status"] == "dead"
-    alive = frame["vital_status"] == "alive"
+    checkable = ~patients.invalid[["death_date", "vital_status", "last_contact_date"]].any(axis=1)
+    dead = (frame["vital_status"] == "dead") & checkable
+    alive = (frame["vital_status"] == "alive") & checkable
     death = pd.to_datetime(frame["death_date"])
     contact = pd.to_datetime(frame["last_contact_date"])
     diagnosis = pd.to_datetime(frame["metastatic_dx_date"])
@@ -207,7 +214,9 @@ def _after_death(table: ParsedTable, patients: pd.DataFrame) -> list[Violation]:
 
 
 def _line_keys(lines: ParsedTable) -> list[Violation]:
+    unclear = lines.patients_with_invalid(["line_number"])
     frame = lines.frame[["patient_id", "line_number"]].dropna()
+    frame = frame[~frame["patient_id"].isin(unclear)]
     violations = []
     duplicated = frame.duplicated(keep="first")
     for i in frame.index[duplicated]:
@@ -251,7 +260,9 @@ def _line_times(lines: ParsedTable, tolerance_days: int) -> list[Violation]:
         )
         for i in frame.index[end < start]
     ]
+    unclear = lines.patients_with_invalid(["line_number", "start_date", "end_date"])
     keyed = frame[["patient_id", "line_number"]].assign(start=start, end=end)
+    keyed = keyed[~keyed["patient_id"].isin(unclear)]
     keyed = keyed.dropna(subset=["patient_id", "line_number", "start"])
     keyed = keyed[~keyed.duplicated(["patient_id", "line_number"])]
     keyed = keyed.sort_values(["patient_id", "line_number"], kind="stable")
@@ -285,7 +296,9 @@ def _line_times(lines: ParsedTable, tolerance_days: int) -> list[Violation]:
     return violations
 
 
-def _progressions_within_lines(progressions: ParsedTable, lines: pd.DataFrame) -> list[Violation]:
+def _progressions_within_lines(progressions: ParsedTable, line_table: ParsedTable) -> list[Violation]:
+    lines = line_table.frame
+    unclear = line_table.patients_with_invalid(["line_number", "start_date", "end_date"])
     line_spans = (
         lines[["patient_id", "line_number"]]
         .assign(start=pd.to_datetime(lines["start_date"]), end=pd.to_datetime(lines["end_date"]))
@@ -295,6 +308,7 @@ def _progressions_within_lines(progressions: ParsedTable, lines: pd.DataFrame) -
     frame = progressions.frame
     keyed = frame[["patient_id", "line_number"]].assign(date=pd.to_datetime(frame["date"]), row=frame.index)
     keyed = keyed.dropna(subset=["patient_id", "line_number"])
+    keyed = keyed[~keyed["patient_id"].isin(unclear)]
     merged = keyed.merge(line_spans, on=["patient_id", "line_number"], how="left", indicator=True)
     merged = merged.set_index("row")
     violations = []

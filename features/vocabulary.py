@@ -106,6 +106,23 @@ DRUG_CATEGORY: Final = MappingProxyType(
 DRUG_CODES: Final = frozenset(DRUG_CATEGORY)
 
 
+def is_her2_positive(value: str) -> bool:
+    """Whether a HER2 result, however written, is positive (``3+``, ``2+_ISH_pos``, ``2+ fish pos``).
+
+    Parameters
+    ----------
+    value : str
+        The HER2 result as written.
+
+    Returns
+    -------
+    bool
+        True for a positive result; such results are never offered a negative code as a fix.
+    """
+    lowered = value.strip().lower()
+    return lowered in HER2_POSITIVE or lowered.startswith("3") or "pos" in lowered
+
+
 def closest_code(value: str, vocabulary: frozenset[str]) -> str | None:
     """Return the known code closest to ``value``, or None when nothing is close.
 
@@ -119,14 +136,17 @@ def closest_code(value: str, vocabulary: frozenset[str]) -> str | None:
     Returns
     -------
     str or None
-        The best match by :func:`difflib.get_close_matches` (cutoff 0.6), else the longest code
-        that starts ``value`` or that ``value`` starts (``oligoprogression`` -> ``oligo``).
+        The best match by :func:`difflib.get_close_matches` (cutoff 0.6) that is not a compound
+        code made of ``value`` and more words, else the longest code
+        that ``value`` starts with (``oligoprogression`` -> ``oligo``).
     """
     lowered = value.strip().lower()
-    matches = difflib.get_close_matches(lowered, sorted(vocabulary), n=1, cutoff=0.6)
+    matches = [
+        code
+        for code in difflib.get_close_matches(lowered, sorted(vocabulary), n=3, cutoff=0.6)
+        if not code.startswith(lowered + "_")  # trastuzumab is another drug than trastuzumab_deruxtecan
+    ]
     if matches:
         return matches[0]
-    affixed = [
-        code for code in vocabulary if lowered and (lowered.startswith(code) or code.startswith(lowered))
-    ]
+    affixed = [code for code in vocabulary if lowered.startswith(code)]
     return max(sorted(affixed), key=len) if affixed else None

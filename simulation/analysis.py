@@ -40,19 +40,33 @@ def decision_covariates(lock: DataLock, decisions: pd.DataFrame) -> pd.DataFrame
     out["de_novo"] = key.map(patients["de_novo"]).astype(float)
     sites = lock.metastases.merge(out[["patient_key", "decision_day"]].drop_duplicates(), on="patient_key")
     sites = sites[sites["day_detected"] <= sites["decision_day"]]
-    for name, members in (("bone_metastasis", {"bone"}), ("liver_metastasis", {"liver"}), ("visceral", VISCERAL_SITES)):
-        hit = sites[sites["site"].isin(members)][["patient_key", "decision_day"]].drop_duplicates().assign(flag=1.0)
+    for name, members in (
+        ("bone_metastasis", {"bone"}),
+        ("liver_metastasis", {"liver"}),
+        ("visceral", VISCERAL_SITES),
+    ):
+        hit = (
+            sites[sites["site"].isin(members)][["patient_key", "decision_day"]]
+            .drop_duplicates()
+            .assign(flag=1.0)
+        )
         out = out.merge(hit.rename(columns={"flag": name}), on=["patient_key", "decision_day"], how="left")
         out[name] = out[name].fillna(0.0)
     out["ecog"] = _last_ecog(lock, out)
     lines = lock.lines
     first = lines[lines["line_number"] == 1].set_index("patient_key")
-    first_progression = lock.progressions[lock.progressions["line_number"] == 1].groupby("patient_key")["day"].min()
-    out["pfs1_months"] = (key.map(first_progression) - key.map(first["start_day"])).astype(float) / DAYS_PER_MONTH
+    first_progression = (
+        lock.progressions[lock.progressions["line_number"] == 1].groupby("patient_key")["day"].min()
+    )
+    out["pfs1_months"] = (key.map(first_progression) - key.map(first["start_day"])).astype(
+        float
+    ) / DAYS_PER_MONTH
     drugs = key.map(first["drugs"]).astype(str)
     out["line1_cdk"] = drugs.map(lambda d: cdk_drug(d) or "")
     out["line1_ai"] = drugs.map(lambda d: float("ai" in drug_categories(d)))
-    out["first_l1_progression"] = (out["line_number"] == 1) & (out["decision_day"] == key.map(first_progression))
+    out["first_l1_progression"] = (out["line_number"] == 1) & (
+        out["decision_day"] == key.map(first_progression)
+    )
     return out
 
 
@@ -82,8 +96,14 @@ def km_median(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = 
     return float(median) if np.isfinite(median) else float("nan")
 
 
-def cox_hazard_ratio(frame: pd.DataFrame, duration: str, event: str, exposure: str,
-                     covariates: list[str] | None = None, weights: str | None = None) -> float:
+def cox_hazard_ratio(
+    frame: pd.DataFrame,
+    duration: str,
+    event: str,
+    exposure: str,
+    covariates: list[str] | None = None,
+    weights: str | None = None,
+) -> float:
     """Hazard ratio of ``exposure`` from a Cox model (robust variance when weighted)."""
     columns = [duration, event, exposure, *(covariates or []), *([weights] if weights else [])]
     data = frame[columns].astype(float)
@@ -92,7 +112,9 @@ def cox_hazard_ratio(frame: pd.DataFrame, duration: str, event: str, exposure: s
         warnings.simplefilter("ignore", ConvergenceWarning)
         warnings.simplefilter("ignore", RuntimeWarning)
         warnings.simplefilter("ignore", StatisticalWarning)
-        fitter.fit(data, duration_col=duration, event_col=event, weights_col=weights, robust=weights is not None)
+        fitter.fit(
+            data, duration_col=duration, event_col=event, weights_col=weights, robust=weights is not None
+        )
     return float(np.exp(fitter.params_[exposure]))
 
 

@@ -36,8 +36,20 @@ from simulation.simulate import TRUTH_FILE
 SWITCH_CLASSES = ("cdk_same_et_switch", "cdk_switch", "et_mono", "et_targeted", "oral_serd", "chemo", "adc")
 ET_BASED = ("cdk_same_et_switch", "cdk_switch", "et_mono", "et_targeted", "oral_serd")
 IPTW_COVARIATES = [
-    "age", "premenopausal", "histology_nst", "er_percent", "pgr_percent", "ki67_percent", "de_novo",
-    "bone_metastasis", "liver_metastasis", "visceral", "ecog", "pfs1_months", "oligo", "line1_ai",
+    "age",
+    "premenopausal",
+    "histology_nst",
+    "er_percent",
+    "pgr_percent",
+    "ki67_percent",
+    "de_novo",
+    "bone_metastasis",
+    "liver_metastasis",
+    "visceral",
+    "ecog",
+    "pfs1_months",
+    "oligo",
+    "line1_ai",
 ]
 
 
@@ -60,7 +72,7 @@ class TargetResult:
 
 
 def default_targets_path() -> Path:
-    """The bundled copy of ``shared/evidence/targets.yaml``."""
+    """Return the path of the bundled copy of ``shared/evidence/targets.yaml``."""
     return Path(str(files("simulation") / "targets.yaml"))
 
 
@@ -115,12 +127,25 @@ def calibrate(lock_path: Path, truth_path: Path, targets_path: Path | None = Non
 
 
 def _result(target: dict[str, Any], simulated: Any, within: bool | None, note: str) -> TargetResult:
-    published = target.get("value", target.get("hazard_ratio", target.get("median_pfs", target.get("expect"))))
+    published = target.get(
+        "value", target.get("hazard_ratio", target.get("median_pfs", target.get("expect")))
+    )
     accepted = target.get("range", target.get("hr_range"))
     if "median_range" in target:
-        accepted = {"hazard_ratio": target.get("hr_range"), **{f"median_{k}": v for k, v in target["median_range"].items()}}
-    return TargetResult(target["id"], target["kind"], str(target.get("what", target.get("population", ""))).strip(),
-                        published, accepted, simulated, within, note)
+        accepted = {
+            "hazard_ratio": target.get("hr_range"),
+            **{f"median_{k}": v for k, v in target["median_range"].items()},
+        }
+    return TargetResult(
+        target["id"],
+        target["kind"],
+        str(target.get("what", target.get("population", ""))).strip(),
+        published,
+        accepted,
+        simulated,
+        within,
+        note,
+    )
 
 
 def _inside(value: float, bounds: list[float]) -> bool:
@@ -133,6 +158,7 @@ def _round(value: float, digits: int = 3) -> float:
 
 # --- observed: first line -----------------------------------------------------------------------
 
+
 def _first_line_times(lock: DataLock) -> pd.DataFrame:
     patients = lock.patients.set_index("patient_key")
     first = lock.lines[lock.lines["line_number"] == 1].set_index("patient_key")
@@ -142,13 +168,15 @@ def _first_line_times(lock: DataLock) -> pd.DataFrame:
     contact = patients["last_contact_day"].reindex(start.index).astype(float)
     progressed = progression.reindex(start.index).astype(float)
     pfs_end = np.fmin(progressed, death)
-    frame = pd.DataFrame({
-        "progressed": progressed.notna(),
-        "pfs_time": (pfs_end.fillna(contact) - start) / 30.4375,
-        "pfs_event": pfs_end.notna(),
-        "os_time": (death.fillna(contact) - start) / 30.4375,
-        "os_event": death.notna(),
-    })
+    frame = pd.DataFrame(
+        {
+            "progressed": progressed.notna(),
+            "pfs_time": (pfs_end.fillna(contact) - start) / 30.4375,
+            "pfs_event": pfs_end.notna(),
+            "os_time": (death.fillna(contact) - start) / 30.4375,
+            "os_event": death.notna(),
+        }
+    )
     return frame
 
 
@@ -170,17 +198,25 @@ def _l1_duration_prognostic(c: _Context, t: dict[str, Any]) -> tuple[Any, bool |
     long_median = km_median(long["os_time"], long["os_event"])
     short_median = km_median(short["os_time"], short["os_event"])
     ratio = long_median / short_median
-    simulated = {"os_median_pfs1_12m_or_more": _round(long_median, 1), "os_median_pfs1_under_12m": _round(short_median, 1),
-                 "ratio": _round(ratio, 2)}
+    simulated = {
+        "os_median_pfs1_12m_or_more": _round(long_median, 1),
+        "os_median_pfs1_under_12m": _round(short_median, 1),
+        "ratio": _round(ratio, 2),
+    }
     note = "" if np.isfinite(long_median) else "median OS not reached in the PFS1 >= 12 months group"
     return simulated, _inside(ratio, t["range"]), note
 
 
 # --- observed: beyond progression ------------------------------------------------------------------
 
+
 def _tbp_share(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     share = float((c.second_line["action"] == "tbp").mean())
-    return _round(share), _inside(share, t["range"]), f"{len(c.second_line)} first-line progressions with a known action"
+    return (
+        _round(share),
+        _inside(share, t["range"]),
+        f"{len(c.second_line)} first-line progressions with a known action",
+    )
 
 
 def _tbp_median(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
@@ -203,11 +239,20 @@ def _tbp_vs_switch(c: _Context) -> pd.DataFrame:
 def _selection_profile(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     frame = _tbp_vs_switch(c)
     tbp, switch = frame[frame["tbp"] == 1], frame[frame["tbp"] == 0]
-    columns = {"age": "age", "premenopausal": "premenopausal", "histology_nst": "histology_nst",
-               "er_percent": "er_percent", "pgr_percent": "pgr_percent", "bone_metastasis": "bone_metastasis",
-               "liver_metastasis": "liver_metastasis"}
+    columns = {
+        "age": "age",
+        "premenopausal": "premenopausal",
+        "histology_nst": "histology_nst",
+        "er_percent": "er_percent",
+        "pgr_percent": "pgr_percent",
+        "bone_metastasis": "bone_metastasis",
+        "liver_metastasis": "liver_metastasis",
+    }
     smd = {name: _round(standardized_difference(tbp[col], switch[col])) for name, col in columns.items()}
-    ok = all((smd[name] > 0) == (sign == "positive") and abs(smd[name]) >= 0.10 for name, sign in t["expect"].items())
+    ok = all(
+        (smd[name] > 0) == (sign == "positive") and abs(smd[name]) >= 0.10
+        for name, sign in t["expect"].items()
+    )
     return smd, ok, "standardised mean difference TBP minus switch at the first progression"
 
 
@@ -231,7 +276,16 @@ def _filled(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
 
 
 def _local_effect(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
-    covariates = ["oligo", "ecog", "liver_metastasis", "visceral", "age", "pfs1_months", "er_percent", "pgr_percent"]
+    covariates = [
+        "oligo",
+        "ecog",
+        "liver_metastasis",
+        "visceral",
+        "age",
+        "pfs1_months",
+        "er_percent",
+        "pgr_percent",
+    ]
     tbp = c.second_line[c.second_line["action"] == "tbp"].copy()
     tbp["local"] = tbp["local_therapy"].astype(float)
     tbp["pfs_event"] = tbp["pfs_event"].astype(float)
@@ -249,12 +303,24 @@ def _palumbo(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     ct_median = km_median(chemo["pfs_time"], chemo["pfs_event"])
     ratio = et_median / ct_median
     bounds = t["range"]
-    ok = (_inside(et_median, bounds["et_based"]) and _inside(ct_median, bounds["chemotherapy"])
-          and _inside(ratio, bounds["ratio_et_over_ct"]))
-    return {"et_based": _round(et_median, 2), "chemotherapy": _round(ct_median, 2), "ratio_et_over_ct": _round(ratio, 2)}, ok, ""
+    ok = (
+        _inside(et_median, bounds["et_based"])
+        and _inside(ct_median, bounds["chemotherapy"])
+        and _inside(ratio, bounds["ratio_et_over_ct"])
+    )
+    return (
+        {
+            "et_based": _round(et_median, 2),
+            "chemotherapy": _round(ct_median, 2),
+            "ratio_et_over_ct": _round(ratio, 2),
+        },
+        ok,
+        "",
+    )
 
 
 # --- virtual trials ---------------------------------------------------------------------------------
+
 
 def _wide_truth(truth: pd.DataFrame, decisions: pd.DataFrame, key: bytes) -> pd.DataFrame:
     ids = truth["patient_id"].unique()
@@ -262,9 +328,13 @@ def _wide_truth(truth: pd.DataFrame, decisions: pd.DataFrame, key: bytes) -> pd.
     truth = truth.assign(patient_key=truth["patient_id"].map(keys)).drop(columns="patient_id")
     truth = truth.assign(arm=truth["candidate"] + np.where(truth["local_therapy"], "+lt", ""))
     values = ["pfs_draw", "os_draw", "pfs_rmst24"]
-    wide = truth.pivot_table(index=["patient_key", "line_number", "decision_day"], columns="arm", values=values)
+    wide = truth.pivot_table(
+        index=["patient_key", "line_number", "decision_day"], columns="arm", values=values
+    )
     wide.columns = [f"{value}:{arm}" for value, arm in wide.columns]
-    biology = truth.groupby(["patient_key", "line_number", "decision_day"])[["esr1_mutated", "pathway_altered"]].first()
+    biology = truth.groupby(["patient_key", "line_number", "decision_day"])[
+        ["esr1_mutated", "pathway_altered"]
+    ].first()
     wide = wide.join(biology).reset_index()
     return decisions.merge(wide, on=["patient_key", "line_number", "decision_day"], how="inner")
 
@@ -279,15 +349,19 @@ def _arm(frame: pd.DataFrame, candidates: pd.Series | str, value: str = "pfs_dra
     return picked
 
 
-def _trial(experimental: np.ndarray, control: np.ndarray, weights: np.ndarray | None = None) -> dict[str, float]:
+def _trial(
+    experimental: np.ndarray, control: np.ndarray, weights: np.ndarray | None = None
+) -> dict[str, float]:
     n = len(experimental)
     w = np.ones(n) if weights is None else weights
-    stacked = pd.DataFrame({
-        "time": np.concatenate([experimental, control]),
-        "event": 1.0,
-        "arm": np.r_[np.ones(n), np.zeros(n)],
-        "w": np.r_[w, w],
-    })
+    stacked = pd.DataFrame(
+        {
+            "time": np.concatenate([experimental, control]),
+            "event": 1.0,
+            "arm": np.r_[np.ones(n), np.zeros(n)],
+            "w": np.r_[w, w],
+        }
+    )
     hr = cox_hazard_ratio(stacked, "time", "event", "arm", weights="w" if weights is not None else None)
     return {
         "hazard_ratio": _round(hr),
@@ -322,26 +396,41 @@ def _palmira(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     f = _palmira_population(c)
     result: dict[str, Any] = _trial(_arm(f, "cdk_same_et_switch"), _arm(f, "et_mono"))
     subgroups = {}
-    for name, rows in (("no_visceral", f["visceral"] == 0), ("visceral", f["visceral"] == 1),
-                       ("first_line_12m_or_more", f["pfs1_months"] >= 12)):
+    for name, rows in (
+        ("no_visceral", f["visceral"] == 0),
+        ("visceral", f["visceral"] == 1),
+        ("first_line_12m_or_more", f["pfs1_months"] >= 12),
+    ):
         sub = f[rows]
-        subgroups[name] = [_round(km_median(_arm(sub, "cdk_same_et_switch"), np.ones(len(sub))), 1),
-                           _round(km_median(_arm(sub, "et_mono"), np.ones(len(sub))), 1)]
+        subgroups[name] = [
+            _round(km_median(_arm(sub, "cdk_same_et_switch"), np.ones(len(sub))), 1),
+            _round(km_median(_arm(sub, "et_mono"), np.ones(len(sub))), 1),
+        ]
     result["subgroups"] = subgroups
-    return result, _check_trial(result, t), "subgroup medians [experimental, control] are reported, not judged"
+    return (
+        result,
+        _check_trial(result, t),
+        "subgroup medians [experimental, control] are reported, not judged",
+    )
 
 
 def _pace(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     f = c.trial[c.trial["line1_ai"] == 1]
-    experimental = pd.Series(np.where(f["line1_cdk"] == "palbociclib", "cdk_same_et_switch", "cdk_switch"), index=f.index)
+    experimental = pd.Series(
+        np.where(f["line1_cdk"] == "palbociclib", "cdk_same_et_switch", "cdk_switch"), index=f.index
+    )
     result = _trial(_arm(f, experimental), _arm(f, "et_mono"), _palbociclib_weights(f, 0.90))
     bounds = [0.80, 1.05]
     return result, _inside(result["hazard_ratio"], bounds), "judged on the note's range: HR 0.80 to 1.05"
 
 
-def _cdk_switch_trial(c: _Context, t: dict[str, Any], drug: str, palbo_share: float) -> tuple[Any, bool | None, str]:
+def _cdk_switch_trial(
+    c: _Context, t: dict[str, Any], drug: str, palbo_share: float
+) -> tuple[Any, bool | None, str]:
     f = c.trial
-    experimental = pd.Series(np.where(f["line1_cdk"] == drug, "cdk_same_et_switch", "cdk_switch"), index=f.index)
+    experimental = pd.Series(
+        np.where(f["line1_cdk"] == drug, "cdk_same_et_switch", "cdk_switch"), index=f.index
+    )
     result = _trial(_arm(f, experimental), _arm(f, "et_mono"), _palbociclib_weights(f, palbo_share))
     return result, _check_trial(result, t), f"weighted to {palbo_share:.0%} prior palbociclib"
 
@@ -352,7 +441,9 @@ def _fulvestrant(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]
     return _round(median, 2), _inside(median, t["range"]), "every first-line progressor switched to ET alone"
 
 
-def _biomarker_trial(c: _Context, t: dict[str, Any], arm: str, column: str, labels: tuple[str, str]) -> tuple[Any, bool | None, str]:
+def _biomarker_trial(
+    c: _Context, t: dict[str, Any], arm: str, column: str, labels: tuple[str, str]
+) -> tuple[Any, bool | None, str]:
     f = c.trial
     simulated = {}
     for label, rows in ((labels[0], f[column]), (labels[1], ~f[column])):
@@ -364,8 +455,10 @@ def _biomarker_trial(c: _Context, t: dict[str, Any], arm: str, column: str, labe
 
 def _palmira_os(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     f = _palmira_population(c)
-    medians = {arm: _round(km_median(_arm(f, arm, "os_draw"), np.ones(len(f))), 1)
-               for arm in ("cdk_same_et_switch", "et_mono")}
+    medians = {
+        arm: _round(km_median(_arm(f, arm, "os_draw"), np.ones(len(f))), 1)
+        for arm in ("cdk_same_et_switch", "et_mono")
+    }
     ok = all(_inside(value, t["range"]) for value in medians.values())
     return medians, ok, ""
 
@@ -406,8 +499,12 @@ _COMPUTE: dict[str, Callable[[_Context, dict[str, Any]], tuple[Any, bool | None,
     "MAINTAIN": lambda c, t: _cdk_switch_trial(c, t, "ribociclib", 0.84),
     "postMONARCH": lambda c, t: _cdk_switch_trial(c, t, "abemaciclib", 0.59),
     "fulvestrant_after_cdk": _fulvestrant,
-    "oral_serd_esr1": lambda c, t: _biomarker_trial(c, t, "oral_serd", "esr1_mutated", ("esr1_mutated", "esr1_wild_type")),
-    "pi3k_pathway": lambda c, t: _biomarker_trial(c, t, "et_targeted", "pathway_altered", ("altered", "not_altered")),
+    "oral_serd_esr1": lambda c, t: _biomarker_trial(
+        c, t, "oral_serd", "esr1_mutated", ("esr1_mutated", "esr1_wild_type")
+    ),
+    "pi3k_pathway": lambda c, t: _biomarker_trial(
+        c, t, "et_targeted", "pathway_altered", ("altered", "not_altered")
+    ),
     "PALMIRA_os": _palmira_os,
     "Palumbo_et_vs_ct": _palumbo,
 }

@@ -20,7 +20,11 @@ SITE_BITS: Final = {
     "peritoneum": 128,
 }
 VISCERAL_MASK: Final = (
-    SITE_BITS["liver"] | SITE_BITS["lung"] | SITE_BITS["pleura"] | SITE_BITS["brain"] | SITE_BITS["peritoneum"]
+    SITE_BITS["liver"]
+    | SITE_BITS["lung"]
+    | SITE_BITS["pleura"]
+    | SITE_BITS["brain"]
+    | SITE_BITS["peritoneum"]
 )
 MENOPAUSE: Final = ("pre", "peri", "post")
 HISTOLOGY: Final = ("nst", "lobular", "other")
@@ -115,15 +119,21 @@ def draw_cohort(n: int, config: SimulationConfig, centres: Centres, rng: np.rand
     p = config.patients
     calendar = config.calendar
     start = np.datetime64(calendar.accrual_start, "D").astype(np.int64)
-    end = np.datetime64(calendar.lock_date, "D").astype(np.int64) - int(calendar.accrual_end_months_before_lock * 30.44)
+    end = np.datetime64(calendar.lock_date, "D").astype(np.int64) - int(
+        calendar.accrual_end_months_before_lock * 30.44
+    )
     dx_day = rng.integers(start, end, size=n)
     age = np.clip(rng.normal(p.age_mean, p.age_sd, n), *p.age_range).round(0)
-    pre = rng.random(n) < 1.0 / (1.0 + np.exp(-(p.premenopausal_age_logit[0] + p.premenopausal_age_logit[1] * age)))
+    pre = rng.random(n) < 1.0 / (
+        1.0 + np.exp(-(p.premenopausal_age_logit[0] + p.premenopausal_age_logit[1] * age))
+    )
     peri = ~pre & (age < 55) & (rng.random(n) < p.perimenopausal_share)
     menopause = np.where(pre, 0, np.where(peri, 1, 2))
     histology = _shares(rng, p.histology_shares, HISTOLOGY, n)
     er = np.maximum(10.0, 100.0 * rng.beta(*p.er_beta, n)).round(0)
-    pgr = np.where(rng.random(n) < p.pgr_zero_share, 0.0, 100.0 * rng.beta(*p.pgr_beta, n) * (er / 100.0)).round(0)
+    pgr = np.where(
+        rng.random(n) < p.pgr_zero_share, 0.0, 100.0 * rng.beta(*p.pgr_beta, n) * (er / 100.0)
+    ).round(0)
     ki67 = np.clip(np.exp(rng.normal(p.ki67_log_mean, p.ki67_log_sd, n)), 1.0, 90.0).round(0)
     ki67_recorded = np.where(rng.random(n) < p.ki67_missing, np.nan, ki67)
     her2 = np.where(rng.random(n) < p.her2_missing, -1, _shares(rng, p.her2_shares, HER2, n))
@@ -161,7 +171,9 @@ def draw_cohort(n: int, config: SimulationConfig, centres: Centres, rng: np.rand
     )
 
 
-def _draw_sites(n: int, probability: dict[str, float], bone_only_share: float, rng: np.random.Generator) -> np.ndarray:
+def _draw_sites(
+    n: int, probability: dict[str, float], bone_only_share: float, rng: np.random.Generator
+) -> np.ndarray:
     bone_only = rng.random(n) < bone_only_share
     sites = np.zeros(n, dtype=np.int64)
     for name, bit in SITE_BITS.items():

@@ -33,8 +33,18 @@ from simulation.state import (
 
 AI, FULVESTRANT, SERM, SERD = 1, 2, 3, 4
 #: Extra (non-backbone) drug of a line: index into this tuple, 0 none.
-EXTRA_DRUGS = ("", "alpelisib", "capivasertib", "everolimus", "capecitabine", "paclitaxel", "eribulin",
-               "vinorelbine", "sacituzumab_govitecan", "trastuzumab_deruxtecan")
+EXTRA_DRUGS = (
+    "",
+    "alpelisib",
+    "capivasertib",
+    "everolimus",
+    "capecitabine",
+    "paclitaxel",
+    "eribulin",
+    "vinorelbine",
+    "sacituzumab_govitecan",
+    "trastuzumab_deruxtecan",
+)
 SITE_NAMES = tuple(SITE_BITS)
 _NEW_SITE_ORDER = ("liver", "lung", "bone", "lymph_node", "pleura", "brain", "peritoneum")
 
@@ -68,7 +78,10 @@ class Records:
     def decision_states(self) -> TrajectoryState:
         """All recorded decision states, in the order of :attr:`decisions`."""
         return TrajectoryState(
-            **{f.name: np.concatenate([getattr(s, f.name) for s in self.states]) for f in fields(TrajectoryState)}
+            **{
+                f.name: np.concatenate([getattr(s, f.name) for s in self.states])
+                for f in fields(TrajectoryState)
+            }
         )
 
 
@@ -97,33 +110,60 @@ def first_line(
     died = rng.random(n) < _sigmoid(death_logit)
     panel = rng.random(n) < _panel_probability(_year(cohort, pid, start), config, "tissue_panel")
     records.first_line = {
-        "pid": pid, "start": start, "cdk": cdk, "et": et, "duration": duration, "died": died,
-        "panel": panel, "panel_time": start * rng.random(n),
+        "pid": pid,
+        "start": start,
+        "cdk": cdk,
+        "et": et,
+        "duration": duration,
+        "died": died,
+        "panel": panel,
+        "panel_time": start * rng.random(n),
     }
     altered = cohort.pik3ca | cohort.akt1 | cohort.pten
     progressed = ~died
     ai_months = np.where(et == AI, duration, 0.0)
-    esr1 = cohort.esr1 | (rng.random(n) < 1.0 - np.exp(-ai_months / config.patients.esr1_emergence_months_on_ai))
+    esr1 = cohort.esr1 | (
+        rng.random(n) < 1.0 - np.exp(-ai_months / config.patients.esr1_emergence_months_on_ai)
+    )
     state = TrajectoryState(
-        pid=pid, t=start + duration, line=np.ones(n, dtype=np.int64), line_class=np.full(n, FIRST_LINE),
-        cdk=cdk, et=et, last_cdk=cdk.copy(), ai_months=ai_months, esr1=esr1,
-        esr1_known=np.zeros(n, dtype=bool), pathway_known=panel & altered, ecog=cohort.ecog.copy(),
-        sites=cohort.sites.copy(), previous_episode=duration, oligo=np.zeros(n, dtype=bool), line_start=start,
+        pid=pid,
+        t=start + duration,
+        line=np.ones(n, dtype=np.int64),
+        line_class=np.full(n, FIRST_LINE),
+        cdk=cdk,
+        et=et,
+        last_cdk=cdk.copy(),
+        ai_months=ai_months,
+        esr1=esr1,
+        esr1_known=np.zeros(n, dtype=bool),
+        pathway_known=panel & altered,
+        ecog=cohort.ecog.copy(),
+        sites=cohort.sites.copy(),
+        previous_episode=duration,
+        oligo=np.zeros(n, dtype=bool),
+        line_start=start,
     )
     state = _progress(state, np.ones(n, dtype=bool), cohort, config, rng, records, record=True)
     return state.take(progressed)
 
 
 def _progress(
-    state: TrajectoryState, mask: np.ndarray, cohort: Cohort, config: SimulationConfig,
-    rng: np.random.Generator, records: Records | None, record: bool,
+    state: TrajectoryState,
+    mask: np.ndarray,
+    cohort: Cohort,
+    config: SimulationConfig,
+    rng: np.random.Generator,
+    records: Records | None,
+    record: bool,
 ) -> TrajectoryState:
     """Draw the pattern, new sites and ECOG change of the progressions at ``state.t``."""
     later = config.later_lines
     n = state.size
     bone_only = state.sites == SITE_BITS["bone"]
-    oligo_logit = later.oligo_logit + later.oligo_bone_only * bone_only + later.oligo_ki67_high * (
-        cohort.ki67[state.pid] >= 20
+    oligo_logit = (
+        later.oligo_logit
+        + later.oligo_bone_only * bone_only
+        + later.oligo_ki67_high * (cohort.ki67[state.pid] >= 20)
     )
     oligo = rng.random(n) < _sigmoid(oligo_logit)
     new_site = rng.random(n) < np.where(oligo, later.new_site_oligo, later.new_site_systemic)
@@ -135,8 +175,13 @@ def _progress(
     ecog = np.minimum(state.ecog + (rng.random(n) < later.ecog_worsening), 4)
     if record and records is not None:
         records.progressions.append(
-            {"pid": state.pid[mask], "t": state.t[mask], "line": state.line[mask], "oligo": oligo[mask],
-             "new_site": np.where(added, site_index, -1)[mask]}
+            {
+                "pid": state.pid[mask],
+                "t": state.t[mask],
+                "line": state.line[mask],
+                "oligo": oligo[mask],
+                "new_site": np.where(added, site_index, -1)[mask],
+            }
         )
     return state.with_values(oligo=oligo, sites=sites, ecog=ecog)
 
@@ -146,7 +191,9 @@ def _new_regimen(
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """CDK4/6i, endocrine backbone and extra drug of the line each action starts."""
     n = state.size
-    other_cdk = np.where(state.last_cdk == 1, np.where(rng.random(n) < 0.5, 2, 3), np.where(state.last_cdk == 2, 3, 2))
+    other_cdk = np.where(
+        state.last_cdk == 1, np.where(rng.random(n) < 0.5, 2, 3), np.where(state.last_cdk == 2, 3, 2)
+    )
     switched_et = np.where(state.et == FULVESTRANT, AI, FULVESTRANT)
     altered_known = state.pathway_known
     pik3ca = cohort.pik3ca[state.pid]
@@ -154,9 +201,16 @@ def _new_regimen(
     targeted_et = np.where(targeted == 3, AI, FULVESTRANT)
     chemo = 4 + np.minimum(state.line - 1, 3) % 4
     adc = np.where(np.isin(cohort.her2[state.pid], (1, 2)) & (rng.random(n) < 0.6), 9, 8)
-    cdk = np.select([action == TBP, action == CDK_SAME, action == CDK_SWITCH], [state.cdk, state.last_cdk, other_cdk], 0)
+    cdk = np.select(
+        [action == TBP, action == CDK_SAME, action == CDK_SWITCH], [state.cdk, state.last_cdk, other_cdk], 0
+    )
     et = np.select(
-        [action == TBP, np.isin(action, (CDK_SAME, CDK_SWITCH, ET_MONO)), action == ET_TARGETED, action == ORAL_SERD],
+        [
+            action == TBP,
+            np.isin(action, (CDK_SAME, CDK_SWITCH, ET_MONO)),
+            action == ET_TARGETED,
+            action == ORAL_SERD,
+        ],
         [state.et, switched_et, targeted_et, SERD],
         0,
     )
@@ -185,10 +239,13 @@ def step(
         Months from diagnosis to the end of the episode (death or progression).
     """
     n = state.size
-    record = records is not None
     year = _year(cohort, state.pid, state.t)
     esr1_tested = rng.random(n) < _panel_probability(year, config, "esr1_ctdna")
-    panel_tested = (state.line == 1) & ~state.pathway_known & (rng.random(n) < 0.5 * _panel_probability(year, config, "tissue_panel"))
+    panel_tested = (
+        (state.line == 1)
+        & ~state.pathway_known
+        & (rng.random(n) < 0.5 * _panel_probability(year, config, "tissue_panel"))
+    )
     altered = cohort.pik3ca[state.pid] | cohort.akt1[state.pid] | cohort.pten[state.pid]
     state = state.with_values(
         esr1_known=state.esr1_known | (esr1_tested & state.esr1),
@@ -209,20 +266,38 @@ def step(
     duration = np.where(switching, np.maximum(duration, start_offset + 0.1), duration)
     duration = np.where(action == NONE, np.maximum(duration, end_offset + 0.05), duration)
     cdk, et, extra = _new_regimen(state, action, cohort, rng)
-    if record:
+    if records is not None:
         records.states.append(state)
-        records.decisions.append({
-            "pid": state.pid, "t": state.t, "line": state.line, "action": action, "local": local,
-            "local_offset": rng.uniform(0.1, 0.9, n), "end_offset": end_offset, "start_offset": start_offset,
-            "cdk": cdk, "et": et, "extra": extra, "duration": duration, "died": died, "uniform": uniform,
-            "esr1_tested": esr1_tested, "esr1": state.esr1, "panel_tested": panel_tested,
-            "ecog": state.ecog, "ecog_recorded": rng.random(n) < config.testing.ecog_recorded,
-        })
+        records.decisions.append(
+            {
+                "pid": state.pid,
+                "t": state.t,
+                "line": state.line,
+                "action": action,
+                "local": local,
+                "local_offset": rng.uniform(0.1, 0.9, n),
+                "end_offset": end_offset,
+                "start_offset": start_offset,
+                "cdk": cdk,
+                "et": et,
+                "extra": extra,
+                "duration": duration,
+                "died": died,
+                "uniform": uniform,
+                "esr1_tested": esr1_tested,
+                "esr1": state.esr1,
+                "panel_tested": panel_tested,
+                "ecog": state.ecog,
+                "ecog_recorded": rng.random(n) < config.testing.ecog_recorded,
+            }
+        )
     event_time = state.t + duration
     tbp = action == TBP
     on_ai = np.where(tbp, state.et, et) == AI
     ai_months = state.ai_months + np.where(on_ai, duration, 0.0)
-    emerged = rng.random(n) < 1.0 - np.exp(-np.where(on_ai, duration, 0.0) / config.patients.esr1_emergence_months_on_ai)
+    emerged = rng.random(n) < 1.0 - np.exp(
+        -np.where(on_ai, duration, 0.0) / config.patients.esr1_emergence_months_on_ai
+    )
     moved = state.with_values(
         t=event_time,
         line=np.where(tbp, state.line, state.line + 1),
@@ -236,12 +311,15 @@ def step(
         line_start=np.where(tbp, state.line_start, state.t + start_offset),
     )
     alive = ~died
-    moved = _progress(moved, alive, cohort, config, rng, records, record)
+    moved = _progress(moved, alive, cohort, config, rng, records, records is not None)
     return moved.take(alive), died, event_time
 
 
 def run_cohort(
-    cohort: Cohort, centres: Centres, config: SimulationConfig, rng: np.random.Generator,
+    cohort: Cohort,
+    centres: Centres,
+    config: SimulationConfig,
+    rng: np.random.Generator,
     on_step: Callable[[int, int], None] | None = None,
 ) -> Records:
     """Simulate every patient's whole course and return the records.
@@ -265,8 +343,13 @@ def run_cohort(
 
 
 def simulate_survival(
-    state: TrajectoryState, action: np.ndarray, local: np.ndarray, cohort: Cohort, centres: Centres,
-    config: SimulationConfig, rng: np.random.Generator,
+    state: TrajectoryState,
+    action: np.ndarray,
+    local: np.ndarray,
+    cohort: Cohort,
+    centres: Centres,
+    config: SimulationConfig,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Months from each decision to death, with ``action`` now and usual practice afterwards."""
     decision_time = state.t.copy()

@@ -52,8 +52,13 @@ def scale_for_median(median: float, shape: float) -> float:
 
 
 def prognostic_terms(
-    cohort: Cohort, pid: np.ndarray, sites: np.ndarray, ecog: np.ndarray, previous: np.ndarray | None,
-    oligo: np.ndarray | None, config: SimulationConfig,
+    cohort: Cohort,
+    pid: np.ndarray,
+    sites: np.ndarray,
+    ecog: np.ndarray,
+    previous: np.ndarray | None,
+    oligo: np.ndarray | None,
+    config: SimulationConfig,
 ) -> np.ndarray:
     """Log time ratio of a patient's prognosis against the reference patient.
 
@@ -87,7 +92,11 @@ def prognostic_terms(
 
 
 def action_effect(
-    state: TrajectoryState, action: np.ndarray, local_therapy: np.ndarray, cohort: Cohort, config: SimulationConfig
+    state: TrajectoryState,
+    action: np.ndarray,
+    local_therapy: np.ndarray,
+    cohort: Cohort,
+    config: SimulationConfig,
 ) -> np.ndarray:
     """Log time ratio of ``action`` (with or without loco-regional therapy) against ``et_mono``.
 
@@ -140,13 +149,19 @@ def line_index(line: np.ndarray) -> np.ndarray:
 
 
 def episode_log_scale(
-    state: TrajectoryState, action: np.ndarray, local_therapy: np.ndarray, cohort: Cohort, config: SimulationConfig
+    state: TrajectoryState,
+    action: np.ndarray,
+    local_therapy: np.ndarray,
+    cohort: Cohort,
+    config: SimulationConfig,
 ) -> np.ndarray:
     """Log Weibull scale of the episode that starts at this decision under ``action``."""
     later = config.later_lines
     medians = np.asarray(later.et_mono_median_months)[line_index(state.line)]
     base = np.log(medians / _LN2 ** (1.0 / later.weibull_shape))
-    prognosis = prognostic_terms(cohort, state.pid, state.sites, state.ecog, state.previous_episode, state.oligo, config)
+    prognosis = prognostic_terms(
+        cohort, state.pid, state.sites, state.ecog, state.previous_episode, state.oligo, config
+    )
     none_scale = np.log(scale_for_median(later.none_median_months, later.weibull_shape))
     log_scale = base + prognosis + action_effect(state, action, local_therapy, cohort, config)
     return np.where(action == NONE, none_scale + 0.5 * cohort.frailty[state.pid], log_scale)

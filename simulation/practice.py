@@ -14,14 +14,27 @@ import numpy as np
 
 from simulation.cohort import SITE_BITS, VISCERAL_MASK, Centres, Cohort
 from simulation.config import SimulationConfig
-from simulation.state import ACTIONS, ADC, CDK_SAME, CDK_SWITCH, CHEMO, ET_TARGETED, NONE, ORAL_SERD, TBP, TrajectoryState
+from simulation.state import (
+    ACTIONS,
+    ADC,
+    CDK_SAME,
+    CDK_SWITCH,
+    CHEMO,
+    ET_TARGETED,
+    NONE,
+    ORAL_SERD,
+    TBP,
+    TrajectoryState,
+)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def choice_utilities(state: TrajectoryState, cohort: Cohort, centres: Centres, config: SimulationConfig) -> np.ndarray:
+def choice_utilities(
+    state: TrajectoryState, cohort: Cohort, centres: Centres, config: SimulationConfig
+) -> np.ndarray:
     """Return the systematic utility of each candidate class (rows: trajectories, columns: classes).
 
     Unavailable candidates get ``-inf``: a same or another CDK4/6i needs a CDK4/6i before.
@@ -82,7 +95,11 @@ def none_probability(state: TrajectoryState, config: SimulationConfig) -> np.nda
 
 
 def choose_actions(
-    state: TrajectoryState, cohort: Cohort, centres: Centres, config: SimulationConfig, rng: np.random.Generator
+    state: TrajectoryState,
+    cohort: Cohort,
+    centres: Centres,
+    config: SimulationConfig,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Draw the action taken at each decision (codes of :data:`simulation.state.ACTIONS`)."""
     utilities = choice_utilities(state, cohort, centres, config)
@@ -94,7 +111,11 @@ def choose_actions(
 
 
 def choose_local_therapy(
-    state: TrajectoryState, action: np.ndarray, cohort: Cohort, centres: Centres, config: SimulationConfig,
+    state: TrajectoryState,
+    action: np.ndarray,
+    cohort: Cohort,
+    centres: Centres,
+    config: SimulationConfig,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Draw whether loco-regional therapy is given within 30 days of the decision."""

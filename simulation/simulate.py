@@ -81,7 +81,9 @@ def simulate_lock(
             raise SimulationOutputError(f"{path} exists already: choose a new folder")
     resolved = lock_path.resolve(), truth_path.resolve()
     if resolved[0] == resolved[1] or resolved[0] in resolved[1].parents or resolved[1] in resolved[0].parents:
-        raise SimulationOutputError("the lock and the truth must be separate folders, neither inside the other")
+        raise SimulationOutputError(
+            "the lock and the truth must be separate folders, neither inside the other"
+        )
     stage = on_stage or (lambda _: None)
     cohort_seed, course_seed, writer_seed, truth_seed = np.random.SeedSequence(seed).spawn(4)
     stage("patients")
@@ -94,8 +96,9 @@ def simulate_lock(
     follow = follow_up(cohort, records, config, writer_rng)
     tables = build_tables(cohort, records, follow, config, writer_rng)
     stage("ground truth")
-    truth = compute_truth(cohort, centres, records, follow, patient_ids(cohort.size), config,
-                          np.random.default_rng(truth_seed))
+    truth = compute_truth(
+        cohort, centres, records, follow, patient_ids(cohort.size), config, np.random.default_rng(truth_seed)
+    )
     stage("writing")
     lock_path.parent.mkdir(parents=True, exist_ok=True)
     truth_path.parent.mkdir(parents=True, exist_ok=True)

@@ -34,16 +34,35 @@ from simulation.state import ACTION_INDEX, TrajectoryState
 from simulation.writer import DAYS_PER_MONTH, FollowUp
 
 TRUTH_COLUMNS: Final = (
-    "patient_id", "line_number", "decision_day", "candidate", "local_therapy",
-    "pfs_shape", "pfs_scale", "pfs_median", "pfs_rmst12", "pfs_rmst24", "pfs_draw",
-    "os_median", "os_rmst12", "os_rmst24", "os_draw", "esr1_mutated", "pathway_altered",
+    "patient_id",
+    "line_number",
+    "decision_day",
+    "candidate",
+    "local_therapy",
+    "pfs_shape",
+    "pfs_scale",
+    "pfs_median",
+    "pfs_rmst12",
+    "pfs_rmst24",
+    "pfs_draw",
+    "os_median",
+    "os_rmst12",
+    "os_rmst24",
+    "os_draw",
+    "esr1_mutated",
+    "pathway_altered",
 )
 _CHUNK_ROWS: Final = 400_000
 
 
 def compute_truth(
-    cohort: Cohort, centres: Centres, records: Records, follow: FollowUp, ids: np.ndarray,
-    config: SimulationConfig, rng: np.random.Generator,
+    cohort: Cohort,
+    centres: Centres,
+    records: Records,
+    follow: FollowUp,
+    ids: np.ndarray,
+    config: SimulationConfig,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     """Return the truth table (one row per decision shown in the lock, candidate and local therapy)."""
     decisions = Records.stack(records.decisions)
@@ -63,34 +82,45 @@ def compute_truth(
             scale = np.exp(episode_log_scale(state, action, local_therapy, cohort, config))
             os_draws = _os_draws(state, action, local_therapy, draws, cohort, centres, config, rng)
             clipped12, clipped24 = np.minimum(os_draws, 12.0), np.minimum(os_draws, 24.0)
-            parts.append(pd.DataFrame({
-                "patient_id": ids[pid],
-                "line_number": state.line,
-                "decision_day": decision_day,
-                "candidate": candidate,
-                "local_therapy": local,
-                "pfs_shape": shape,
-                "pfs_scale": scale,
-                "pfs_median": weibull_median(scale, shape),
-                "pfs_rmst12": weibull_rmst(scale, shape, 12.0),
-                "pfs_rmst24": weibull_rmst(scale, shape, 24.0),
-                "pfs_draw": scale * (-np.log(uniform)) ** (1.0 / shape),
-                "os_median": np.median(os_draws, axis=1),
-                "os_rmst12": clipped12.mean(axis=1),
-                "os_rmst24": clipped24.mean(axis=1),
-                "os_draw": os_draws[:, 0],
-                "esr1_mutated": state.esr1,
-                "pathway_altered": cohort.pik3ca[pid] | cohort.akt1[pid] | cohort.pten[pid],
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "patient_id": ids[pid],
+                        "line_number": state.line,
+                        "decision_day": decision_day,
+                        "candidate": candidate,
+                        "local_therapy": local,
+                        "pfs_shape": shape,
+                        "pfs_scale": scale,
+                        "pfs_median": weibull_median(scale, shape),
+                        "pfs_rmst12": weibull_rmst(scale, shape, 12.0),
+                        "pfs_rmst24": weibull_rmst(scale, shape, 24.0),
+                        "pfs_draw": scale * (-np.log(uniform)) ** (1.0 / shape),
+                        "os_median": np.median(os_draws, axis=1),
+                        "os_rmst12": clipped12.mean(axis=1),
+                        "os_rmst24": clipped24.mean(axis=1),
+                        "os_draw": os_draws[:, 0],
+                        "esr1_mutated": state.esr1,
+                        "pathway_altered": cohort.pik3ca[pid] | cohort.akt1[pid] | cohort.pten[pid],
+                    }
+                )
+            )
     truth = pd.concat(parts, ignore_index=True)
-    truth = truth.sort_values(["patient_id", "decision_day", "line_number", "candidate", "local_therapy"],
-                              kind="stable").reset_index(drop=True)
+    truth = truth.sort_values(
+        ["patient_id", "decision_day", "line_number", "candidate", "local_therapy"], kind="stable"
+    ).reset_index(drop=True)
     return truth[list(TRUTH_COLUMNS)]
 
 
 def _os_draws(
-    state: TrajectoryState, action: np.ndarray, local: np.ndarray, draws: int, cohort: Cohort, centres: Centres,
-    config: SimulationConfig, rng: np.random.Generator,
+    state: TrajectoryState,
+    action: np.ndarray,
+    local: np.ndarray,
+    draws: int,
+    cohort: Cohort,
+    centres: Centres,
+    config: SimulationConfig,
+    rng: np.random.Generator,
 ) -> np.ndarray:
 
     n = state.size
@@ -99,7 +129,8 @@ def _os_draws(
     for begin in range(0, n, rows_per_chunk):
         index = np.arange(begin, min(n, begin + rows_per_chunk))
         repeated = np.repeat(index, draws)
-        survival = simulate_survival(state.take(repeated), action[repeated], local[repeated], cohort, centres,
-                                     config, rng)
+        survival = simulate_survival(
+            state.take(repeated), action[repeated], local[repeated], cohort, centres, config, rng
+        )
         result[index] = survival.reshape(len(index), draws)
     return result

@@ -32,11 +32,13 @@ class FollowUp:
 
 
 def patient_ids(n: int) -> np.ndarray:
-    """The simulated (invented) patient identifiers."""
+    """Return the simulated (invented) patient identifiers."""
     return np.array([f"SIM-{i:06d}" for i in range(1, n + 1)], dtype=object)
 
 
-def follow_up(cohort: Cohort, records: Records, config: SimulationConfig, rng: np.random.Generator) -> FollowUp:
+def follow_up(
+    cohort: Cohort, records: Records, config: SimulationConfig, rng: np.random.Generator
+) -> FollowUp:
     """Draw loss to follow-up and the last visit; combine them with the simulated deaths."""
     n = cohort.size
     death_time = np.full(n, np.inf)
@@ -67,7 +69,9 @@ def _dates(days: np.ndarray) -> np.ndarray:
     return np.datetime_as_string(np.asarray(days, dtype="int64").astype("datetime64[D]"), unit="D")
 
 
-def _drug_strings(cdk: np.ndarray, et: np.ndarray, extra: np.ndarray, ai_type: np.ndarray, suppression: np.ndarray) -> np.ndarray:
+def _drug_strings(
+    cdk: np.ndarray, et: np.ndarray, extra: np.ndarray, ai_type: np.ndarray, suppression: np.ndarray
+) -> np.ndarray:
     frame = pd.DataFrame({"cdk": cdk, "et": et, "extra": extra, "ai": ai_type, "ovs": suppression})
     unique = frame.drop_duplicates()
     names = {}
@@ -117,51 +121,99 @@ def build_tables(
 
 def _patients(cohort: Cohort, ids: np.ndarray, follow: FollowUp) -> pd.DataFrame:
     last_contact = _dates(_day(cohort, np.arange(cohort.size), follow.end))
-    return pd.DataFrame({
-        "patient_id": ids,
-        "center_id": np.char.add("C", np.char.zfill((cohort.centre + 1).astype(str), 2)),
-        "age_at_metastatic_dx": cohort.age.astype(int),
-        "menopausal_status": np.asarray(MENOPAUSE)[cohort.menopause],
-        "histology": np.asarray(HISTOLOGY)[cohort.histology],
-        "er_percent": cohort.er.astype(int),
-        "pgr_percent": cohort.pgr.astype(int),
-        "ki67_percent": pd.array(cohort.ki67_recorded, dtype="Float64").astype("Int64"),
-        "her2_ihc": np.where(cohort.her2 >= 0, np.asarray(HER2)[np.maximum(cohort.her2, 0)], ""),
-        "grade": np.where(cohort.grade > 0, cohort.grade.astype(str), ""),
-        "de_novo": np.where(cohort.de_novo, "true", "false"),
-        "metastatic_dx_date": _dates(cohort.dx_day),
-        "last_contact_date": last_contact,
-        "vital_status": np.where(follow.dead, "dead", "alive"),
-        "death_date": np.where(follow.dead, last_contact, ""),
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": ids,
+            "center_id": np.char.add("C", np.char.zfill((cohort.centre + 1).astype(str), 2)),
+            "age_at_metastatic_dx": cohort.age.astype(int),
+            "menopausal_status": np.asarray(MENOPAUSE)[cohort.menopause],
+            "histology": np.asarray(HISTOLOGY)[cohort.histology],
+            "er_percent": cohort.er.astype(int),
+            "pgr_percent": cohort.pgr.astype(int),
+            "ki67_percent": pd.array(cohort.ki67_recorded, dtype="Float64").astype("Int64"),
+            "her2_ihc": np.where(cohort.her2 >= 0, np.asarray(HER2)[np.maximum(cohort.her2, 0)], ""),
+            "grade": np.where(cohort.grade > 0, cohort.grade.astype(str), ""),
+            "de_novo": np.where(cohort.de_novo, "true", "false"),
+            "metastatic_dx_date": _dates(cohort.dx_day),
+            "last_contact_date": last_contact,
+            "vital_status": np.where(follow.dead, "dead", "alive"),
+            "death_date": np.where(follow.dead, last_contact, ""),
+        }
+    )
 
 
 def _lines(
-    cohort: Cohort, ids: np.ndarray, first: dict[str, np.ndarray], decisions: dict[str, np.ndarray],
-    follow: FollowUp, ai_type: np.ndarray, suppression: np.ndarray,
+    cohort: Cohort,
+    ids: np.ndarray,
+    first: dict[str, np.ndarray],
+    decisions: dict[str, np.ndarray],
+    follow: FollowUp,
+    ai_type: np.ndarray,
+    suppression: np.ndarray,
 ) -> pd.DataFrame:
     pid = first["pid"]
-    starts = [pd.DataFrame({"pid": pid, "line": 1, "start": first["start"], "cdk": first["cdk"], "et": first["et"],
-                            "extra": 0})]
+    starts = [
+        pd.DataFrame(
+            {
+                "pid": pid,
+                "line": 1,
+                "start": first["start"],
+                "cdk": first["cdk"],
+                "et": first["et"],
+                "extra": 0,
+            }
+        )
+    ]
     ends = []
     first_death = first["died"]
-    ends.append(pd.DataFrame({"pid": pid[first_death], "line": 1,
-                              "end": (first["start"] + first["duration"])[first_death], "reason": "death"}))
+    ends.append(
+        pd.DataFrame(
+            {
+                "pid": pid[first_death],
+                "line": 1,
+                "end": (first["start"] + first["duration"])[first_death],
+                "reason": "death",
+            }
+        )
+    )
     if decisions:
-        switch = (decisions["action"] != TBP)
-        ends.append(pd.DataFrame({"pid": decisions["pid"][switch], "line": decisions["line"][switch],
-                                  "end": (decisions["t"] + decisions["end_offset"])[switch],
-                                  "reason": "progression"}))
+        switch = decisions["action"] != TBP
+        ends.append(
+            pd.DataFrame(
+                {
+                    "pid": decisions["pid"][switch],
+                    "line": decisions["line"][switch],
+                    "end": (decisions["t"] + decisions["end_offset"])[switch],
+                    "reason": "progression",
+                }
+            )
+        )
         new = switch & (decisions["action"] != NONE)
-        starts.append(pd.DataFrame({"pid": decisions["pid"][new], "line": decisions["line"][new] + 1,
-                                    "start": (decisions["t"] + decisions["start_offset"])[new],
-                                    "cdk": decisions["cdk"][new], "et": decisions["et"][new],
-                                    "extra": decisions["extra"][new]}))
+        starts.append(
+            pd.DataFrame(
+                {
+                    "pid": decisions["pid"][new],
+                    "line": decisions["line"][new] + 1,
+                    "start": (decisions["t"] + decisions["start_offset"])[new],
+                    "cdk": decisions["cdk"][new],
+                    "et": decisions["et"][new],
+                    "extra": decisions["extra"][new],
+                }
+            )
+        )
         died_on_line = decisions["died"] & (decisions["action"] != NONE)
-        ends.append(pd.DataFrame({"pid": decisions["pid"][died_on_line],
-                                  "line": np.where(decisions["action"] == TBP, decisions["line"],
-                                                   decisions["line"] + 1)[died_on_line],
-                                  "end": (decisions["t"] + decisions["duration"])[died_on_line], "reason": "death"}))
+        ends.append(
+            pd.DataFrame(
+                {
+                    "pid": decisions["pid"][died_on_line],
+                    "line": np.where(decisions["action"] == TBP, decisions["line"], decisions["line"] + 1)[
+                        died_on_line
+                    ],
+                    "end": (decisions["t"] + decisions["duration"])[died_on_line],
+                    "reason": "death",
+                }
+            )
+        )
     lines = pd.concat(starts, ignore_index=True).merge(
         pd.concat(ends, ignore_index=True), on=["pid", "line"], how="left"
     )
@@ -171,38 +223,53 @@ def _lines(
     ongoing = lines["end"].isna() | (lines["end"].to_numpy() > last)
     lines = lines.sort_values(["pid", "line"], kind="stable")
     pids = lines["pid"].to_numpy()
-    drugs = _drug_strings(lines["cdk"].to_numpy(), lines["et"].to_numpy(), lines["extra"].to_numpy(),
-                          ai_type[pids], suppression[pids])
+    drugs = _drug_strings(
+        lines["cdk"].to_numpy(),
+        lines["et"].to_numpy(),
+        lines["extra"].to_numpy(),
+        ai_type[pids],
+        suppression[pids],
+    )
     start_day = _day(cohort, pids, lines["start"].to_numpy())
     end_day = _day(cohort, pids, np.nan_to_num(lines["end"].to_numpy(), nan=0.0))
     ongoing = ongoing.loc[lines.index].to_numpy()
-    return pd.DataFrame({
-        "patient_id": ids[pids],
-        "line_number": lines["line"].to_numpy(),
-        "start_date": _dates(start_day),
-        "end_date": np.where(ongoing, "", _dates(np.maximum(end_day, start_day))),
-        "drugs": drugs,
-        "end_reason": np.where(ongoing, "", lines["reason"].fillna("").to_numpy()),
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": ids[pids],
+            "line_number": lines["line"].to_numpy(),
+            "start_date": _dates(start_day),
+            "end_date": np.where(ongoing, "", _dates(np.maximum(end_day, start_day))),
+            "drugs": drugs,
+            "end_reason": np.where(ongoing, "", lines["reason"].fillna("").to_numpy()),
+        }
+    )
 
 
-def _progressions(cohort: Cohort, ids: np.ndarray, progressions: dict[str, np.ndarray], end: np.ndarray) -> pd.DataFrame:
+def _progressions(
+    cohort: Cohort, ids: np.ndarray, progressions: dict[str, np.ndarray], end: np.ndarray
+) -> pd.DataFrame:
     pid = progressions["pid"]
     seen = progressions["t"] <= end[pid]
     pid = pid[seen]
     new_site = progressions["new_site"][seen]
-    return pd.DataFrame({
-        "patient_id": ids[pid],
-        "date": _dates(_day(cohort, pid, progressions["t"][seen])),
-        "line_number": progressions["line"][seen],
-        "pattern": np.where(progressions["oligo"][seen], "oligo", "systemic"),
-        "new_sites": np.where(new_site >= 0, np.asarray(_NEW_SITE_ORDER)[np.maximum(new_site, 0)], ""),
-        "method": "radiological",
-    })
+    return pd.DataFrame(
+        {
+            "patient_id": ids[pid],
+            "date": _dates(_day(cohort, pid, progressions["t"][seen])),
+            "line_number": progressions["line"][seen],
+            "pattern": np.where(progressions["oligo"][seen], "oligo", "systemic"),
+            "new_sites": np.where(new_site >= 0, np.asarray(_NEW_SITE_ORDER)[np.maximum(new_site, 0)], ""),
+            "method": "radiological",
+        }
+    )
 
 
 def _local_therapies(
-    cohort: Cohort, ids: np.ndarray, decisions: dict[str, np.ndarray], end: np.ndarray, rng: np.random.Generator
+    cohort: Cohort,
+    ids: np.ndarray,
+    decisions: dict[str, np.ndarray],
+    end: np.ndarray,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     if not decisions:
         return pd.DataFrame(columns=["patient_id", "date", "type", "site"])
@@ -212,82 +279,167 @@ def _local_therapies(
     pid = decisions["pid"][given]
     kind = rng.choice(["radiotherapy", "surgery", "ablation"], size=len(pid), p=[0.86, 0.05, 0.09])
     bone = (cohort.sites[pid] & SITE_BITS["bone"]) > 0
-    site = np.where(bone & (rng.random(len(pid)) < 0.8), "bone", np.where(kind == "ablation", "liver", "lymph_node"))
-    return pd.DataFrame({"patient_id": ids[pid], "date": _dates(_day(cohort, pid, time[given])), "type": kind,
-                         "site": site})
+    site = np.where(
+        bone & (rng.random(len(pid)) < 0.8), "bone", np.where(kind == "ablation", "liver", "lymph_node")
+    )
+    return pd.DataFrame(
+        {"patient_id": ids[pid], "date": _dates(_day(cohort, pid, time[given])), "type": kind, "site": site}
+    )
 
 
-def _metastases(cohort: Cohort, ids: np.ndarray, progressions: dict[str, np.ndarray], end: np.ndarray) -> pd.DataFrame:
+def _metastases(
+    cohort: Cohort, ids: np.ndarray, progressions: dict[str, np.ndarray], end: np.ndarray
+) -> pd.DataFrame:
     rows = []
     for name, bit in SITE_BITS.items():
         has = (cohort.sites & bit) > 0
         rows.append(pd.DataFrame({"pid": np.flatnonzero(has), "site": name, "t": 0.0}))
     new = progressions["new_site"] >= 0
     new &= progressions["t"] <= end[progressions["pid"]]
-    rows.append(pd.DataFrame({"pid": progressions["pid"][new],
-                              "site": np.asarray(_NEW_SITE_ORDER)[progressions["new_site"][new]],
-                              "t": progressions["t"][new]}))
+    rows.append(
+        pd.DataFrame(
+            {
+                "pid": progressions["pid"][new],
+                "site": np.asarray(_NEW_SITE_ORDER)[progressions["new_site"][new]],
+                "t": progressions["t"][new],
+            }
+        )
+    )
     frame = pd.concat(rows, ignore_index=True).sort_values(["pid", "t", "site"], kind="stable")
     pid = frame["pid"].to_numpy()
-    return pd.DataFrame({"patient_id": ids[pid], "site": frame["site"].to_numpy(),
-                         "date_detected": _dates(_day(cohort, pid, frame["t"].to_numpy()))})
+    return pd.DataFrame(
+        {
+            "patient_id": ids[pid],
+            "site": frame["site"].to_numpy(),
+            "date_detected": _dates(_day(cohort, pid, frame["t"].to_numpy())),
+        }
+    )
 
 
 def _biomarkers(
-    cohort: Cohort, ids: np.ndarray, first: dict[str, np.ndarray], decisions: dict[str, np.ndarray],
-    end: np.ndarray, config: SimulationConfig, rng: np.random.Generator,
+    cohort: Cohort,
+    ids: np.ndarray,
+    first: dict[str, np.ndarray],
+    decisions: dict[str, np.ndarray],
+    end: np.ndarray,
+    config: SimulationConfig,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     rows = []
     panel = first["panel"]
     pid = first["pid"][panel]
     time = first["panel_time"][panel]
     for marker, values in (("pik3ca", cohort.pik3ca), ("akt1", cohort.akt1), ("pten", cohort.pten)):
-        rows.append(pd.DataFrame({"pid": pid, "t": time, "marker": marker, "sample": "tissue",
-                                  "value": np.where(values[pid], "mutated", "wild_type")}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "pid": pid,
+                    "t": time,
+                    "marker": marker,
+                    "sample": "tissue",
+                    "value": np.where(values[pid], "mutated", "wild_type"),
+                }
+            )
+        )
     if decisions:
         tested = decisions["esr1_tested"]
         pid = decisions["pid"][tested]
         time = np.maximum(decisions["t"][tested] - rng.uniform(0.0, 0.3, tested.sum()), 0.0)
-        rows.append(pd.DataFrame({"pid": pid, "t": time, "marker": "esr1", "sample": "ctdna",
-                                  "value": np.where(decisions["esr1"][tested], "mutated", "wild_type")}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "pid": pid,
+                    "t": time,
+                    "marker": "esr1",
+                    "sample": "ctdna",
+                    "value": np.where(decisions["esr1"][tested], "mutated", "wild_type"),
+                }
+            )
+        )
         panel_late = decisions["panel_tested"]
         pid = decisions["pid"][panel_late]
         time = np.maximum(decisions["t"][panel_late] - rng.uniform(0.0, 0.3, panel_late.sum()), 0.0)
         for marker, values in (("pik3ca", cohort.pik3ca), ("akt1", cohort.akt1), ("pten", cohort.pten)):
-            rows.append(pd.DataFrame({"pid": pid, "t": time, "marker": marker, "sample": "ctdna",
-                                      "value": np.where(values[pid], "mutated", "wild_type")}))
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "pid": pid,
+                        "t": time,
+                        "marker": marker,
+                        "sample": "ctdna",
+                        "value": np.where(values[pid], "mutated", "wild_type"),
+                    }
+                )
+            )
     frame = pd.concat(rows, ignore_index=True)
-    frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(["pid", "t", "marker"],
-                                                                                      kind="stable")
+    frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(
+        ["pid", "t", "marker"], kind="stable"
+    )
     pid = frame["pid"].to_numpy()
-    return pd.DataFrame({"patient_id": ids[pid], "date": _dates(_day(cohort, pid, frame["t"].to_numpy())),
-                         "marker": frame["marker"].to_numpy(), "value": frame["value"].to_numpy(),
-                         "sample": frame["sample"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "patient_id": ids[pid],
+            "date": _dates(_day(cohort, pid, frame["t"].to_numpy())),
+            "marker": frame["marker"].to_numpy(),
+            "value": frame["value"].to_numpy(),
+            "sample": frame["sample"].to_numpy(),
+        }
+    )
 
 
 def _performance(
-    cohort: Cohort, ids: np.ndarray, decisions: dict[str, np.ndarray], end: np.ndarray, rng: np.random.Generator
+    cohort: Cohort,
+    ids: np.ndarray,
+    decisions: dict[str, np.ndarray],
+    end: np.ndarray,
+    rng: np.random.Generator,
 ) -> pd.DataFrame:
     baseline = cohort.ecog_recorded
-    rows = [pd.DataFrame({"pid": np.flatnonzero(baseline), "t": rng.uniform(0.0, 0.5, baseline.sum()),
-                          "ecog": cohort.ecog[baseline]})]
+    rows = [
+        pd.DataFrame(
+            {
+                "pid": np.flatnonzero(baseline),
+                "t": rng.uniform(0.0, 0.5, baseline.sum()),
+                "ecog": cohort.ecog[baseline],
+            }
+        )
+    ]
     if decisions:
         recorded = decisions["ecog_recorded"]
-        rows.append(pd.DataFrame({"pid": decisions["pid"][recorded],
-                                  "t": np.maximum(decisions["t"][recorded] - rng.uniform(0.0, 0.3, recorded.sum()), 0),
-                                  "ecog": decisions["ecog"][recorded]}))
+        rows.append(
+            pd.DataFrame(
+                {
+                    "pid": decisions["pid"][recorded],
+                    "t": np.maximum(decisions["t"][recorded] - rng.uniform(0.0, 0.3, recorded.sum()), 0),
+                    "ecog": decisions["ecog"][recorded],
+                }
+            )
+        )
     frame = pd.concat(rows, ignore_index=True)
-    frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(["pid", "t"], kind="stable")
+    frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(
+        ["pid", "t"], kind="stable"
+    )
     pid = frame["pid"].to_numpy()
-    return pd.DataFrame({"patient_id": ids[pid], "date": _dates(_day(cohort, pid, frame["t"].to_numpy())),
-                         "ecog": frame["ecog"].to_numpy()})
+    return pd.DataFrame(
+        {
+            "patient_id": ids[pid],
+            "date": _dates(_day(cohort, pid, frame["t"].to_numpy())),
+            "ecog": frame["ecog"].to_numpy(),
+        }
+    )
 
 
-def write_lock(tables: dict[str, pd.DataFrame], folder: Path, lock_id: str, config: SimulationConfig, seed: int) -> None:
+def write_lock(
+    tables: dict[str, pd.DataFrame], folder: Path, lock_id: str, config: SimulationConfig, seed: int
+) -> None:
     """Write the tables as CSV and the manifest into ``folder`` (which must not exist yet)."""
     folder.mkdir(parents=True)
-    manifest = {"lock_id": lock_id, "lock_date": config.calendar.lock_date.isoformat(), "schema_version": 1,
-                "source": f"simulated by linewise (seed {seed}); invented patients"}
+    manifest = {
+        "lock_id": lock_id,
+        "lock_date": config.calendar.lock_date.isoformat(),
+        "schema_version": 1,
+        "source": f"simulated by linewise (seed {seed}); invented patients",
+    }
     (folder / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False, lineterminator="\n")
