@@ -129,7 +129,9 @@ def standardized_difference(treated: np.ndarray, control: np.ndarray) -> float:
 def iptw_weights(frame: pd.DataFrame, treated: str, covariates: list[str]) -> np.ndarray:
     """Stabilised inverse-probability-of-treatment weights from a logistic propensity model.
 
-    Missing covariate values are set to the column median with a missing indicator.
+    Missing covariate values are set to the column median with a missing indicator; weights are
+    truncated at their 1st and 99th percentiles, as is usual to keep a few extreme weights from
+    dominating.
     """
     design = frame[covariates].astype(float)
     indicators = design.isna().astype(float).add_suffix("_missing")
@@ -140,4 +142,6 @@ def iptw_weights(frame: pd.DataFrame, treated: str, covariates: list[str]) -> np
     model = LogisticRegression(C=1.0, max_iter=1000).fit(standardized.to_numpy(), exposure)
     propensity = np.clip(model.predict_proba(standardized.to_numpy())[:, 1], 0.01, 0.99)
     share = exposure.mean()
-    return np.where(exposure == 1, share / propensity, (1.0 - share) / (1.0 - propensity))
+    weights = np.where(exposure == 1, share / propensity, (1.0 - share) / (1.0 - propensity))
+    low, high = np.percentile(weights, [1, 99])
+    return np.clip(weights, low, high)

@@ -40,6 +40,7 @@ class CentreConfig(_Frozen):
     """Centres and their habits."""
 
     count: int = Field(ge=1)
+    seed: int = Field(ge=0)
     size_concentration: float = Field(gt=0)
     habit_sd: dict[str, float]
 
@@ -144,6 +145,7 @@ class PracticeConfig(_Frozen):
     intercepts: dict[str, tuple[float, float]]
     tbp_terms: dict[str, float]
     chemo_terms: dict[str, float]
+    endocrine_terms: dict[str, float]
     adc_terms: dict[str, float]
     esr1_known_mutated: dict[str, float]
     pathway_known_altered: dict[str, float]

@@ -20,6 +20,7 @@ from simulation.state import (
     CDK_SAME,
     CDK_SWITCH,
     CHEMO,
+    ET_MONO,
     ET_TARGETED,
     NONE,
     ORAL_SERD,
@@ -77,6 +78,13 @@ def choice_utilities(
         + c["frailty"] * frailty
         + centres.habits["chemo"][centre]
     )
+    en = pr.endocrine_terms
+    endocrine = (
+        en["previous_episode_per_year"] * np.minimum(state.previous_episode, 48.0) / 12.0
+        + en["frailty"] * frailty
+    )
+    for code in (CDK_SAME, CDK_SWITCH, ET_MONO, ET_TARGETED, ORAL_SERD):
+        utilities[:, code] += endocrine
     a = pr.adc_terms
     utilities[:, ADC] += a["visceral"] * visceral + a["her2_low"] * np.isin(cohort.her2[pid], (1, 2))
     utilities[:, ORAL_SERD] += pr.esr1_known_mutated["oral_serd"] * state.esr1_known
