@@ -8,8 +8,10 @@ without a traceback.
 from __future__ import annotations
 
 import json
+import math
 import os
 import secrets
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -18,18 +20,24 @@ from typing import Annotated, Any, NoReturn
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
 from features import (
     DataLock,
     LockValidationError,
     LockWarning,
     PseudonymKeyError,
-    example_lock_path,
     load_lock,
     pseudonymize,
     resolve_key,
 )
+from features.decisions import derive_decisions
 from linewise import __version__
+from simulation.calibration import TargetResult
+from simulation.calibration import calibrate as run_calibration
+from simulation.config import SimulationConfigError, load_config
+from simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
 
 EXIT_BAD_INPUT = 2
 
@@ -144,20 +152,173 @@ def pseudonymize_command(
         typer.echo(pseudonymize(raw_id, key))
 
 
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
+def _run_simulation(patients: int, seed: int, out: Path, truth_out: Path, config_path: Path | None) -> None:
+    try:
+        config = load_config(config_path)
+    except SimulationConfigError as err:
+        _fail(f"linewise simulate: {err}")
+    stages = ["patients", "disease courses", "lock tables", "ground truth", "writing"]
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as progress:
+        task = progress.add_task("simulating", total=len(stages))
+
+        def on_stage(name: str) -> None:
+            progress.update(task, description=f"simulating: {name}", completed=stages.index(name))
+
+        try:
+            summary = simulate_lock(patients, seed, out, truth_out, config, on_stage=on_stage)
+        except (SimulationOutputError, ValueError) as err:
+            _fail(f"linewise simulate: {err}")
+        progress.update(task, completed=len(stages))
+    typer.echo(
+        f"wrote lock {summary.lock} ({summary.patients} patients, {summary.rows['lines']} lines, "
+        f"{summary.rows['progressions']} progressions) and truth {summary.truth} ({summary.truth_rows} rows)"
+    )
+
+
 @app.command()
-def demo() -> None:
-    """Run the main job on the embedded default data and print where its outputs are."""
+def simulate(
+    patients: Annotated[int, typer.Option("--patients", min=1, help="Number of patients.")] = 6000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed: the same seed gives the same bytes.")] = 7,
+    out: Annotated[Path, typer.Option("--out", help="Lock folder to create (must not exist).")] = Path(
+        "lock"
+    ),
+    truth_out: Annotated[
+        Path, typer.Option("--truth-out", help="Folder to create for the ground truth (must not exist).")
+    ] = Path("truth"),
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Simulator YAML (default: the bundled calibrated one).")
+    ] = None,
+) -> None:
+    """Simulate a data lock and, beside it, the true outcome of every candidate at every decision."""
+    _run_simulation(patients, seed, out, truth_out, config)
+
+
+def _calibration_table(results: list[TargetResult]) -> Table:
+    table = Table(title="calibration against targets.yaml", show_lines=False)
+    for column in ("target", "kind", "published", "range", "simulated", "within"):
+        table.add_column(column, overflow="fold")
+    for result in results:
+        verdict = {True: "[green]yes[/green]", False: "[red]NO[/red]", None: "-"}[result.within]
+        table.add_row(
+            result.id,
+            result.kind,
+            escape(_short(result.value)),
+            escape(_short(result.range)),
+            escape(_short(result.simulated)),
+            verdict,
+        )
+    return table
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(_json_safe(value), separators=(", ", ": ")) if value is not None else ""
+    return text.replace('"', "")
+
+
+@app.command()
+def calibrate(
+    lock: Annotated[Path, typer.Argument(help="A simulated data lock folder.")],
+    truth: Annotated[Path, typer.Option("--truth", help="Its ground-truth folder (from linewise simulate).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list of targets.")] = False,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 1 when a target is outside its range.")
+    ] = False,
+) -> None:
+    """Compare a simulated lock and its truth with every published target and say which are inside."""
+    if not (truth / TRUTH_FILE).is_file():
+        _fail(f"linewise calibrate: no {TRUTH_FILE} in {truth}: pass the folder written by --truth-out")
+    try:
+        results = run_calibration(lock, truth)
+    except LockValidationError as err:
+        _fail(str(err))
+    if as_json:
+        typer.echo(json.dumps([_json_safe(result.to_dict()) for result in results], indent=2))
+    else:
+        console = Console(highlight=False, width=160)
+        console.print(_calibration_table(results))
+        outside = [r.id for r in results if r.within is False]
+        console.print(
+            f"{sum(r.within is True for r in results)} inside, {len(outside)} outside"
+            + (f": {', '.join(outside)}" if outside else "")
+        )
+    if strict and any(result.within is False for result in results):
+        raise typer.Exit(1)
+
+
+DEMO_MARKER = ".linewise-demo"
+
+
+def _fresh_demo_folder(out: Path) -> None:
+    if out.exists():
+        if not (out / DEMO_MARKER).is_file():
+            _fail(f"linewise demo: {out} exists and was not made by linewise demo; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    (out / DEMO_MARKER).write_text("made by linewise demo; safe to delete\n", encoding="utf-8")
+
+
+@app.command()
+def demo(
+    out: Annotated[
+        Path, typer.Option("--out", help="Folder for the demo's outputs (replaced if a demo made it).")
+    ] = Path("out/demo"),
+    patients: Annotated[
+        int, typer.Option("--patients", min=1, help="Patients in the simulated lock.")
+    ] = 6000,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated lock.")] = 7,
+) -> None:
+    """Run the main job on the embedded default, a simulated PALMARES-2-sized lock; print where outputs are."""
     console = Console(highlight=False)
-    lock = example_lock_path()
     console.print(f"[bold]linewise {__version__} demo[/bold]")
-    console.print("step 1 of 1 available: validate the bundled example lock (eight invented patients)")
+    _fresh_demo_folder(out)
+    lock, truth = out / "lock", out / "truth"
+    console.print(
+        f"1. simulate a PALMARES-2-sized data lock ({patients} patients, seed {seed}) with its ground truth"
+    )
+    _run_simulation(patients, seed, lock, truth, None)
+    console.print("2. validate it against the data-lock contract")
     data_lock, notes = _load_for_validation(lock)
     _print_summary(data_lock.summary(), notes, console)
+    console.print("3. derive the decision points (every progression) and their actions")
+    decisions = derive_decisions(data_lock)
+    shares = decisions["action"].value_counts(normalize=True).head(4)
     console.print(
-        "\nNot built yet, so not run: simulating a PALMARES-2-sized lock, deriving decision examples, "
-        "training the survival models, scoring a patient and writing the tumour-board report."
+        f"  {len(decisions)} decisions, {int(decisions['open_decision'].sum())} open; most frequent actions: "
+        + ", ".join(f"{action} {share:.0%}" for action, share in shares.items())
     )
-    console.print("Outputs: none written (validation reads only).")
+    console.print("4. calibrate against the published targets (targets.yaml)")
+    results = run_calibration(lock, truth)
+    calibration = out / "calibration.json"
+    calibration.write_text(
+        json.dumps([_json_safe(r.to_dict()) for r in results], indent=2) + "\n", encoding="utf-8"
+    )
+    inside = sum(r.within is True for r in results)
+    outside = [r.id for r in results if r.within is False]
+    console.print(
+        f"  {inside} of {len(results)} targets inside their range"
+        + (f"; outside: {', '.join(outside)}" if outside else "")
+    )
+    console.print(
+        "\nNot built yet, so not run: the feature table, training the survival models (MLflow), scoring a "
+        "patient and the tumour-board report."
+    )
+    console.print(f"Outputs: lock {lock}, truth {truth}, calibration {calibration}")
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import TEST_KEY
 from tests.lockedit import set_cell
 
-COMMANDS = ["validate", "pseudonymize", "demo"]
+COMMANDS = ["validate", "pseudonymize", "simulate", "calibrate", "demo"]
 
 
 def run(
@@ -140,8 +140,20 @@ def test_pseudonymize_creates_key_file_on_first_use(tmp_path: Path) -> None:
     assert run("pseudonymize", "EX-001", env=env).stdout == first.stdout
 
 
-def test_demo_says_what_it_did_and_what_is_missing() -> None:
-    result = run("demo")
+def test_demo_runs_the_pipeline_and_says_what_is_missing(tmp_path: Path) -> None:
+    out = tmp_path / "demo"
+    result = run("demo", "--out", str(out), "--patients", "600", "--seed", "3")
     assert result.returncode == 0, result.stderr
-    assert "example-2025-01" in result.stdout
+    assert "valid" in result.stdout
     assert "Not built yet" in result.stdout
+    calibration = json.loads((out / "calibration.json").read_text())
+    assert {item["id"] for item in calibration} >= {"TBP_share", "PALMIRA"}
+    again = run("demo", "--out", str(out), "--patients", "600", "--seed", "3")
+    assert again.returncode == 0, again.stderr  # a demo folder is replaced
+
+
+def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
+    (tmp_path / "mine").mkdir()
+    result = run("demo", "--out", str(tmp_path / "mine"), "--patients", "50")
+    assert result.returncode == 2
+    assert "was not made by linewise demo" in result.stderr
