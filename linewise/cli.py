@@ -283,7 +283,7 @@ def demo(
     ] = 6000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated lock.")] = 7,
 ) -> None:
-    """Run the main job on the embedded default, a simulated PALMARES-2-sized lock; print where outputs are."""
+    """Run the main job on the embedded default (a simulated PALMARES-2-sized lock); say where outputs are."""
     console = Console(highlight=False)
     console.print(f"[bold]linewise {__version__} demo[/bold]")
     _fresh_demo_folder(out)

@@ -46,6 +46,9 @@ EXTRA_DRUGS = (
     "trastuzumab_deruxtecan",
 )
 SITE_NAMES = tuple(SITE_BITS)
+#: Shortest episode: a new progression is not assessed within a week of the last decision. The
+#: episode is also never shorter than the time to start the next line or to deliver local therapy.
+MIN_EPISODE_MONTHS = 0.25
 _NEW_SITE_ORDER = ("liver", "lung", "bone", "lymph_node", "pleura", "brain", "peritoneum")
 
 
@@ -92,6 +95,38 @@ def _panel_probability(year: np.ndarray, config: SimulationConfig, kind: str) ->
 
 def _year(cohort: Cohort, pid: np.ndarray, months: np.ndarray) -> np.ndarray:
     return np.asarray(1970.0 + (cohort.dx_day[pid] + months * 30.4375) / 365.25)
+
+
+def floor_episode(
+    duration: np.ndarray,
+    action: np.ndarray,
+    local: np.ndarray,
+    end_offset: np.ndarray,
+    start_offset: np.ndarray,
+    local_offset: np.ndarray,
+) -> np.ndarray:
+    """Apply the episode floors: a new line must start, and local therapy be given, before the next event.
+
+    Parameters
+    ----------
+    duration : ndarray
+        Weibull episode times (months).
+    action, local : ndarray
+        The action codes and loco-regional therapy flags.
+    end_offset, start_offset, local_offset : ndarray
+        Months from the decision to the end of the old line, the start of the new one, and local
+        therapy.
+
+    Returns
+    -------
+    ndarray
+        The episode times that the lock shows (and the truth's ``pfs_draw``).
+    """
+    switching = (action != TBP) & (action != NONE)
+    duration = np.where(switching, np.maximum(duration, start_offset + 0.1), duration)
+    duration = np.where(action == NONE, np.maximum(duration, end_offset + 0.05), duration)
+    duration = np.where(local, np.maximum(duration, local_offset + 0.05), duration)
+    return np.asarray(np.maximum(duration, MIN_EPISODE_MONTHS))
 
 
 def first_line(
@@ -262,9 +297,8 @@ def step(
     died = (rng.random(n) < death_probability(state, cohort, config)) | (action == NONE)
     end_offset = rng.uniform(0.0, 0.5, n)
     start_offset = end_offset + rng.uniform(0.1, 0.6, n)
-    switching = (action != TBP) & (action != NONE)
-    duration = np.where(switching, np.maximum(duration, start_offset + 0.1), duration)
-    duration = np.where(action == NONE, np.maximum(duration, end_offset + 0.05), duration)
+    local_offset = rng.uniform(0.1, 0.9, n)
+    duration = floor_episode(duration, action, local, end_offset, start_offset, local_offset)
     cdk, et, extra = _new_regimen(state, action, cohort, rng)
     if records is not None:
         records.states.append(state)
@@ -275,7 +309,7 @@ def step(
                 "line": state.line,
                 "action": action,
                 "local": local,
-                "local_offset": rng.uniform(0.1, 0.9, n),
+                "local_offset": local_offset,
                 "end_offset": end_offset,
                 "start_offset": start_offset,
                 "cdk": cdk,

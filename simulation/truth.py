@@ -6,7 +6,10 @@ loco-regional therapy:
 - rwPFS (months to the next progression or death) is Weibull: its shape and scale are written,
   with the exact median and restricted means to 12 and 24 months (closed form), and ``pfs_draw``,
   the potential outcome drawn with the same uniform number as the episode that happened (common
-  random numbers: for the action taken it is the simulated rwPFS before censoring);
+  random numbers: for the action taken it is the simulated rwPFS before censoring). ``pfs_draw``
+  includes the short-episode floors of :func:`simulation.engine.floor_episode` (the next line
+  starts, and local therapy is given, before the next event); the closed forms describe the
+  Weibull before those floors, which move RMST24 by a few hundredths of a month;
 - OS (months to death) depends on everything after the episode, so it is estimated by Monte Carlo:
   ``truth.os_draws`` courses per decision and candidate, the candidate now and usual practice
   afterwards, give the median, the restricted means and one draw (``os_draw``);
@@ -28,7 +31,7 @@ import pandas as pd
 from features.regimens import CANDIDATE_CLASSES
 from simulation.cohort import Centres, Cohort
 from simulation.config import SimulationConfig
-from simulation.engine import Records, simulate_survival
+from simulation.engine import Records, floor_episode, simulate_survival
 from simulation.outcomes import episode_log_scale, weibull_median, weibull_rmst
 from simulation.state import ACTION_INDEX, TrajectoryState
 from simulation.writer import DAYS_PER_MONTH, FollowUp
@@ -95,7 +98,14 @@ def compute_truth(
                         "pfs_median": weibull_median(scale, shape),
                         "pfs_rmst12": weibull_rmst(scale, shape, 12.0),
                         "pfs_rmst24": weibull_rmst(scale, shape, 24.0),
-                        "pfs_draw": scale * (-np.log(uniform)) ** (1.0 / shape),
+                        "pfs_draw": floor_episode(
+                            scale * (-np.log(uniform)) ** (1.0 / shape),
+                            action,
+                            local_therapy,
+                            decisions["end_offset"][shown],
+                            decisions["start_offset"][shown],
+                            decisions["local_offset"][shown],
+                        ),
                         "os_median": np.median(os_draws, axis=1),
                         "os_rmst12": clipped12.mean(axis=1),
                         "os_rmst24": clipped24.mean(axis=1),
