@@ -1,4 +1,4 @@
-"""How long ``simulate_lock`` takes, stage by stage, and its peak memory, for PALMARES-2-sized and large locks.
+"""How long ``simulate_lock`` takes, stage by stage, with its peak memory, for small and large locks.
 
 Each size runs in a fresh subprocess so that peak RSS belongs to that size alone. Prints the figures
 and writes them to ``benchmarks/results/simulate_speed.json``, keeping earlier rows of other sizes.
@@ -29,13 +29,13 @@ def _one_run(patients: int, seed: int) -> dict[str, object]:
     from simulation.simulate import simulate_lock
 
     stages: dict[str, float] = {}
-    last = [time.perf_counter(), ""]
+    started: dict[str, float] = {}
 
     def on_stage(name: str) -> None:
         now = time.perf_counter()
-        if last[1]:
-            stages[str(last[1])] = round(now - float(last[0]), 3)
-        last[0], last[1] = now, name
+        for previous, began in started.items():
+            stages.setdefault(previous, round(now - began, 3))
+        started[name] = now
 
     with tempfile.TemporaryDirectory() as folder:
         start = time.perf_counter()
@@ -43,7 +43,8 @@ def _one_run(patients: int, seed: int) -> dict[str, object]:
             patients, seed, Path(folder) / "lock", Path(folder) / "truth", load_config(), on_stage=on_stage
         )
         total = time.perf_counter() - start
-        stages[str(last[1])] = round(time.perf_counter() - float(last[0]), 3)
+        for previous, began in started.items():
+            stages.setdefault(previous, round(time.perf_counter() - began, 3))
     return {
         "seconds": round(total, 3),
         "stages": stages,
