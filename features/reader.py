@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from features.errors import Violation
@@ -186,7 +187,36 @@ def _header_is_valid(header: list[str], file: str, spec: TableSpec, violations: 
 
 
 def _read_csv_as_text(file_path: Path, spec: TableSpec, violations: list[Violation]) -> pd.DataFrame | None:
-    """Read every record with the csv module: each row must have as many fields as the header."""
+    """Read a CSV as text: Arrow's reader when the file is well formed, the csv module to say why not."""
+    with file_path.open(encoding="utf-8-sig", newline="") as handle:
+        first = next(csv.reader(handle), None)
+    header = [name.strip() for name in first] if first else []
+    if header and all(header) and len(set(header)) == len(header):
+        try:
+            return _read_csv_with_arrow(file_path, header)
+        except (pa.ArrowInvalid, UnicodeDecodeError):
+            pass  # malformed: the slow path below finds the rows and says what is wrong
+    return _read_csv_with_csv_module(file_path, spec, violations)
+
+
+def _read_csv_with_arrow(file_path: Path, header: list[str]) -> pd.DataFrame:
+    table = pacsv.read_csv(
+        file_path,
+        read_options=pacsv.ReadOptions(column_names=header, skip_rows=1),
+        parse_options=pacsv.ParseOptions(newlines_in_values=True, ignore_empty_lines=False),
+        convert_options=pacsv.ConvertOptions(
+            column_types=dict.fromkeys(header, pa.string()),
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    columns = {name: pc.utf8_trim_whitespace(table.column(name)) for name in header}
+    return pd.DataFrame({name: pd.Series(column, dtype=_TEXT) for name, column in columns.items()})
+
+
+def _read_csv_with_csv_module(
+    file_path: Path, spec: TableSpec, violations: list[Violation]
+) -> pd.DataFrame | None:
     with file_path.open(encoding="utf-8-sig", newline="") as handle:
         records = list(csv.reader(handle))
     if not records:
@@ -221,7 +251,7 @@ def _read_csv_as_text(file_path: Path, spec: TableSpec, violations: list[Violati
         if rows
         else pd.DataFrame(columns=header, dtype=object)
     )
-    return frame.apply(lambda column: column.astype(str).str.strip())
+    return frame.apply(lambda column: column.astype(str).str.strip()).astype(_TEXT)
 
 
 def _read_parquet_as_text(file_path: Path) -> pd.DataFrame:
@@ -231,7 +261,7 @@ def _read_parquet_as_text(file_path: Path) -> pd.DataFrame:
     }
     if len(columns) != len(table.column_names):  # duplicate names: report them through the header check
         return pd.DataFrame(columns=[str(name) for name in table.column_names])
-    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows))
+    return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows)).astype(_TEXT)
 
 
 def _arrow_column_as_text(column: pa.ChunkedArray) -> np.ndarray:
@@ -250,3 +280,7 @@ def _arrow_column_as_text(column: pa.ChunkedArray) -> np.ndarray:
             column = pc.cast(column, pa.int64(), safe=False)
     text = pc.cast(column, pa.string()) if not pa.types.is_string(column.type) else column
     return np.asarray(text.to_pandas().fillna("").astype(str).str.strip().to_numpy(dtype=object))
+
+
+#: Text columns are Arrow-backed strings: vectorised string checks without Python objects.
+_TEXT = pd.ArrowDtype(pa.string())
