@@ -50,6 +50,8 @@ RULES: Final = MappingProxyType(
         "after-death": "no record is dated after the patient's death",
         "contact-before-diagnosis": "last_contact_date is on or after metastatic_dx_date",
         "patients-empty": "the patients table has at least one row",
+        "patient-file": "a patient JSON file is an object with schema_version 1, a 16-character patient_key, "
+        "as_of, patient, and lists of records with known fields",
     }
 )
 

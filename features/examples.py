@@ -64,7 +64,7 @@ FEATURES: Final = (
     "new_site_count",
     "new_visceral_site",
     "oligoprogression",
-    "line_number",
+    "current_line",
     "months_on_current_line",
     "pfs1_months",
     "previous_progressions",
@@ -147,7 +147,7 @@ def _as_of(
     by: str = "patient_key",
     tolerance: int | None = None,
 ) -> pd.DataFrame:
-    """The latest record on or before each decision day (merge_asof, backward)."""
+    """Return the latest record on or before each decision day (merge_asof, backward)."""
     left = keys[["patient_key", "decision_day"]].reset_index().astype({"decision_day": "int64"})
     left = left.sort_values("decision_day", kind="stable")
     right = (
@@ -245,7 +245,7 @@ def _lines(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
     pfs1_months = (pfs1 / DAYS_PER_MONTH).where(known_pfs1)
     out = pd.DataFrame(
         {
-            "line_number": keys["line_number"].astype(float),
+            "current_line": keys["line_number"].astype(float),
             "months_on_current_line": (keys["decision_day"] - current["start_day"]).astype(float)
             / DAYS_PER_MONTH,
             "pfs1_months": pfs1_months,

@@ -15,6 +15,7 @@ import re
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any, Final
 
 import pandas as pd
@@ -125,6 +126,42 @@ def load_lock(
         )
         raise LockValidationError(folder.name, [violation])
     raw = read_lock_folder(folder)
+    return load_raw_lock(
+        raw, lambda raw_id: pseudonymize(raw_id, key), overlap_tolerance_days=overlap_tolerance_days
+    )
+
+
+def load_raw_lock(
+    raw: RawLock,
+    to_key: Callable[[str], str],
+    *,
+    overlap_tolerance_days: int = DEFAULT_OVERLAP_TOLERANCE_DAYS,
+    identifiers_are_pseudonyms: bool = False,
+) -> DataLock:
+    """Check text tables already read and return the typed lock (the path shared by locks and patients).
+
+    Parameters
+    ----------
+    raw : RawLock
+        Text tables and manifest, from a lock folder or one patient's JSON.
+    to_key : callable
+        Maps a ``patient_id`` cell to its ``patient_key``.
+    overlap_tolerance_days : int
+        As for :func:`load_lock`.
+    identifiers_are_pseudonyms : bool
+        True when the ``patient_id`` cells already hold pseudonyms (a patient file): they may then
+        appear in error messages.
+
+    Returns
+    -------
+    DataLock
+        The typed tables.
+
+    Raises
+    ------
+    LockValidationError
+        Listing every violation.
+    """
     violations = list(raw.violations)
     manifest = _check_manifest(raw.manifest, violations) if raw.manifest is not None else None
     parsed: dict[str, ParsedTable] = {}
@@ -147,10 +184,11 @@ def load_lock(
     lock_date = pd.Timestamp(manifest.lock_date) if manifest is not None else None
     violations += check_records(parsed, lock_date, overlap_tolerance_days)
     if violations:
-        raise LockValidationError(raw.name, redact(_in_file_order(violations), _raw_ids(raw)))
+        hidden = frozenset() if identifiers_are_pseudonyms else _raw_ids(raw)
+        raise LockValidationError(raw.name, redact(_in_file_order(violations), hidden))
     assert manifest is not None  # no violation means the manifest was read and checked
     _warn_unknown_columns(raw)
-    return _typed_lock(manifest, parsed, key)
+    return _typed_lock(manifest, parsed, to_key)
 
 
 def _raw_ids(raw: RawLock) -> frozenset[str]:
@@ -225,10 +263,12 @@ def _day_name(column: str) -> str:
     return column.removesuffix("_date") + "_day"
 
 
-def _typed_lock(manifest: LockManifest, parsed: dict[str, ParsedTable], key: bytes) -> DataLock:
+def _typed_lock(
+    manifest: LockManifest, parsed: dict[str, ParsedTable], to_key: Callable[[str], str]
+) -> DataLock:
     patients = parsed["patients"].frame
     raw_ids = patients["patient_id"].astype(str)
-    keys = {raw_id: pseudonymize(raw_id, key) for raw_id in raw_ids}
+    keys = {raw_id: to_key(raw_id) for raw_id in raw_ids}
     diagnosis = pd.Series(pd.to_datetime(patients["metastatic_dx_date"]).to_numpy(), index=raw_ids.to_numpy())
     frames: dict[str, pd.DataFrame] = {}
     for spec in TABLES:
