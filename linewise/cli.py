@@ -7,13 +7,16 @@ without a traceback.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import math
 import os
 import secrets
 import shutil
 import sys
+import tempfile
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -32,7 +35,9 @@ from features import (
     pseudonymize,
     resolve_key,
 )
-from features.decisions import derive_decisions
+from features.decisions import ACTIONS, KEYS, OUTCOMES, derive_decisions
+from features.examples import FEATURES, build_examples
+from features.patient import export_patients
 from linewise import __version__
 from simulation.calibration import TargetResult
 from simulation.calibration import calibrate as run_calibration
@@ -259,6 +264,89 @@ def calibrate(
         )
     if strict and any(result.within is False for result in results):
         raise typer.Exit(1)
+
+
+def _resolve_key_or_fail(command: str) -> bytes:
+    try:
+        return resolve_key(os.environ)
+    except PseudonymKeyError as err:
+        _fail(f"linewise {command}: {err}")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """Write through a temporary file beside ``path`` and rename it: never a half-written output."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".linewise-") as staging:
+        staged = Path(staging) / path.name
+        write(staged)
+        staged.replace(path)
+
+
+@app.command()
+def features(
+    lock: Annotated[Path, typer.Argument(help="Data lock folder.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="Parquet file for the examples; EXAMPLES.json is written beside it.")
+    ],
+    tbp_min_days: Annotated[
+        int, typer.Option("--tbp-min-days", min=1, help="Days a line must go on to count as TBP.")
+    ] = 28,
+) -> None:
+    """Turn a data lock into one row per decision: keys, features as of that day, action and outcomes."""
+    if out.suffix != ".parquet":
+        _fail("linewise features: --out must end in .parquet")
+    key = _resolve_key_or_fail("features")
+    try:
+        data_lock = load_lock(lock, key)
+    except LockValidationError as err:
+        _fail(str(err))
+    examples = build_examples(data_lock, tbp_min_days=tbp_min_days)
+    columns = {
+        "keys": list(KEYS),
+        "features": list(FEATURES),
+        "actions": list(ACTIONS),
+        "outcomes": list(OUTCOMES),
+        "other": ["open_decision"],
+    }
+    sidecar = out.with_suffix(".json")
+    _atomic_write(out, lambda path: examples.to_parquet(path, index=False))
+    _atomic_write(
+        sidecar, lambda path: path.write_text(json.dumps(columns, indent=2) + "\n", encoding="utf-8")
+    )
+    open_count = int(examples["open_decision"].sum())
+    typer.echo(
+        f"wrote {len(examples)} decisions ({open_count} open) with {len(FEATURES)} features to {out}; "
+        f"column lists in {sidecar}"
+    )
+
+
+@app.command("export-patient")
+def export_patient(
+    lock: Annotated[Path, typer.Argument(help="Data lock folder.")],
+    patient: Annotated[str, typer.Option("--patient", help="The patient's key (linewise pseudonymize).")],
+    out: Annotated[Path, typer.Option("--out", help="JSON file to write.")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Cut the history at this date, YYYY-MM-DD (default: lock date)."),
+    ] = None,
+) -> None:
+    """Write one patient's history up to a date as the JSON that scoring accepts (pseudonym, no raw id)."""
+    cut = None
+    if as_of is not None:
+        try:
+            cut = dt.date.fromisoformat(as_of)
+        except ValueError:
+            _fail("linewise export-patient: --as-of must be a date YYYY-MM-DD")
+    key = _resolve_key_or_fail("export-patient")
+    try:
+        documents = export_patients(lock, key, [patient], cut)
+    except LockValidationError as err:
+        _fail(str(err))
+    except (KeyError, ValueError) as err:
+        _fail(f"linewise export-patient: {err.args[0]}")
+    document = documents[patient]
+    _atomic_write(out, lambda path: path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8"))
+    typer.echo(f"wrote the history of {patient} up to {document['as_of']} to {out}")
 
 
 DEMO_MARKER = ".linewise-demo"
