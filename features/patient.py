@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
-import pyarrow as pa
 
 from features.errors import LockValidationError, Violation
 from features.loader import DataLock, load_lock, load_raw_lock
@@ -268,4 +267,4 @@ def _records_as_text(
             )
         rows.append(row)
     frame = pd.DataFrame(rows, columns=["patient_id", *columns], dtype=object)
-    return frame.apply(lambda column: column.astype(str).str.strip()).astype(pd.ArrowDtype(pa.string()))
+    return frame.apply(lambda column: column.astype(str).str.strip())

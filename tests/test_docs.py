@@ -50,3 +50,16 @@ def test_readme_gives_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme
     assert "make test" in readme
+
+
+def test_every_feature_is_documented() -> None:
+    from features.examples import FEATURES, GENOMIC
+
+    doc = (ROOT / "docs" / "features.md").read_text()
+    for feature in FEATURES:
+        if feature.startswith("site_") and feature != "site_count":
+            assert "`site_<site>`" in doc
+        elif feature.split("_")[0] in GENOMIC:
+            assert "`<marker>_tested`, `<marker>_mutated`" in doc and feature.split("_")[0] in doc
+        else:
+            assert f"`{feature}`" in doc, feature
