@@ -65,7 +65,8 @@ def main() -> None:
             rows.append(row)
             print(
                 f"{patients:>7} patients, {decisions} decisions: load {row['load_lock_median_s']} s + "
-                f"examples {row['build_examples_median_s']} s = {row['total_median_s']} s (median of {args.repeats})"
+                f"examples {row['build_examples_median_s']} s = {row['total_median_s']} s "
+                f"(median of {args.repeats})"
             )
         smallest = Path(folder) / f"lock-{min(args.patients)}"
         documents = list(export_patients(smallest, key).values())[:50]
