@@ -24,6 +24,7 @@ import pandas as pd
 
 from features.loader import DataLock
 from features.regimens import classify_lines
+from features.timeline import match_records
 
 DAYS_PER_MONTH: Final = 365.25 / 12
 DEFAULT_TBP_MIN_DAYS: Final = 28
@@ -109,33 +110,14 @@ def _with_actions(decisions: pd.DataFrame, lines: pd.DataFrame, tbp_min_days: in
 
 
 def _local_therapy(decisions: pd.DataFrame, local_therapies: pd.DataFrame, window_days: int) -> pd.Series:
-    therapies = local_therapies[["patient_key", "day"]].dropna().sort_values("day", kind="stable")
-    left = decisions[["patient_key", "decision_day"]].reset_index().sort_values("decision_day", kind="stable")
-    matched = pd.merge_asof(
-        left.astype({"decision_day": "int64"}),
-        therapies.rename(columns={"day": "therapy_day"}).astype({"therapy_day": "int64"}),
-        left_on="decision_day",
-        right_on="therapy_day",
-        by="patient_key",
-        direction="forward",
-        tolerance=window_days,
-    )
-    return matched.set_index("index")["therapy_day"].notna().reindex(decisions.index).astype(bool)
+    therapies = local_therapies[["patient_key", "day"]]
+    matched = match_records(decisions, therapies, "day", direction="forward", tolerance=window_days)
+    return matched["day"].notna().astype(bool)
 
 
 def _with_outcomes(decisions: pd.DataFrame, progressions: pd.DataFrame) -> pd.DataFrame:
-    later = progressions[["patient_key", "day"]].dropna().drop_duplicates().sort_values("day", kind="stable")
-    left = decisions[["patient_key", "decision_day"]].reset_index().sort_values("decision_day", kind="stable")
-    matched = pd.merge_asof(
-        left.astype({"decision_day": "int64"}),
-        later.rename(columns={"day": "next_day"}).astype({"next_day": "int64"}),
-        left_on="decision_day",
-        right_on="next_day",
-        by="patient_key",
-        direction="forward",
-        allow_exact_matches=False,
-    )
-    next_day = matched.set_index("index")["next_day"].reindex(decisions.index)
+    later = progressions[["patient_key", "day"]].drop_duplicates()
+    next_day = match_records(decisions, later, "day", direction="forward", allow_exact=False)["day"]
     follow_end = decisions["death_day"].fillna(decisions["last_contact_day"]).astype("float64")
     death = decisions["death_day"].astype("float64")
     pfs_end = np.fmin(next_day.astype("float64"), death)

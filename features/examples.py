@@ -14,6 +14,7 @@ import pandas as pd
 
 from features.decisions import ACTIONS, DAYS_PER_MONTH, KEYS, OUTCOMES, derive_decisions
 from features.loader import DataLock
+from features.timeline import match_records
 from features.vocabulary import DRUG_CATEGORY, SITES, VISCERAL_SITES
 
 ECOG_WINDOW_DAYS: Final = 90
@@ -140,45 +141,16 @@ def _baseline(lock: DataLock, decisions: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def _as_of(
-    records: pd.DataFrame,
-    keys: pd.DataFrame,
-    day_column: str,
-    by: str = "patient_key",
-    tolerance: int | None = None,
-) -> pd.DataFrame:
-    """Return the latest record on or before each decision day (merge_asof, backward)."""
-    left = keys[["patient_key", "decision_day"]].reset_index().astype({"decision_day": "int64"})
-    left = left.sort_values("decision_day", kind="stable")
-    right = (
-        records.dropna(subset=[day_column])
-        .astype({day_column: "int64"})
-        .sort_values(day_column, kind="stable")
-    )
-    matched = pd.merge_asof(
-        left,
-        right,
-        left_on="decision_day",
-        right_on=day_column,
-        by=by,
-        direction="backward",
-        tolerance=tolerance,
-        suffixes=("", "_record"),
-    )
-    return matched.set_index("index").reindex(keys.index)
-
-
 def _latest_percent(lock: DataLock, decisions: pd.DataFrame, marker: str, baseline: pd.Series) -> pd.Series:
     keys = decisions[list(KEYS)].reset_index(drop=True)
     tests = lock.biomarkers.loc[lock.biomarkers["marker"] == marker, ["patient_key", "day", "value"]]
-    latest = _as_of(tests, keys, "day")["value"]
+    latest = match_records(keys, tests, "day", direction="backward")["value"]
     return pd.to_numeric(latest, errors="coerce").astype(float).fillna(baseline.astype(float))
 
 
 def _ecog(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
-    latest = _as_of(
-        lock.performance_status[["patient_key", "day", "ecog"]], keys, "day", tolerance=ECOG_WINDOW_DAYS
-    )
+    ecog_records = lock.performance_status[["patient_key", "day", "ecog"]]
+    latest = match_records(keys, ecog_records, "day", direction="backward", tolerance=ECOG_WINDOW_DAYS)
     ecog = latest["ecog"].astype(float)
     return pd.DataFrame({"ecog": ecog, "ecog_known": ecog.notna().astype(float)})
 

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from features.decisions import DAYS_PER_MONTH
 from features.loader import DataLock
 from features.regimens import cdk_drug, drug_categories
+from features.timeline import match_records
 from features.vocabulary import VISCERAL_SITES
 
 ECOG_WINDOW_DAYS = 90
@@ -71,18 +72,9 @@ def decision_covariates(lock: DataLock, decisions: pd.DataFrame) -> pd.DataFrame
 
 
 def _last_ecog(lock: DataLock, decisions: pd.DataFrame) -> pd.Series:
-    ecog = lock.performance_status[["patient_key", "day", "ecog"]].dropna().sort_values("day", kind="stable")
-    left = decisions[["patient_key", "decision_day"]].reset_index().sort_values("decision_day", kind="stable")
-    matched = pd.merge_asof(
-        left.astype({"decision_day": "int64"}),
-        ecog.astype({"day": "int64"}),
-        left_on="decision_day",
-        right_on="day",
-        by="patient_key",
-        direction="backward",
-        tolerance=ECOG_WINDOW_DAYS,
-    )
-    return matched.set_index("index")["ecog"].reindex(decisions.index).astype(float)
+    ecog = lock.performance_status[["patient_key", "day", "ecog"]]
+    matched = match_records(decisions, ecog, "day", direction="backward", tolerance=ECOG_WINDOW_DAYS)
+    return matched["ecog"].astype(float)
 
 
 def km_median(time: np.ndarray, event: np.ndarray, weights: np.ndarray | None = None) -> float:
