@@ -55,6 +55,19 @@ def _reported_at(err: LockValidationError, table: str, row: int, column: str) ->
     return any(v.file == f"{table}.csv" and v.row == row and v.column == column for v in err.violations)
 
 
+def _assert_reported(table: str, row: int, column: str, value: str) -> LockValidationError:
+    """Write ``value`` into a fresh lock and check the loader reports that very cell."""
+    with fresh_lock() as lock:
+        set_cell(lock, table, row, column, value)
+        try:
+            load_lock(lock, KEY)
+        except LockValidationError as err:
+            assert _reported_at(err, table, row, column), str(err)
+            _assert_no_raw_ids(err)
+            return err
+    raise AssertionError(f"{table}.{column} row {row} = {value!r} was accepted")
+
+
 def _assert_no_raw_ids(err: LockValidationError) -> None:
     text = str(err)
     assert not any(raw_id in text for raw_id in RAW_IDS)
@@ -80,15 +93,7 @@ def test_any_cell_value_loads_or_is_reported_never_crashes(
 @given(place=places(required_only=True), blank=st.sampled_from(["", " ", "   "]))
 def test_blanked_required_cell_is_always_reported(place: tuple[str, int, str, Kind], blank: str) -> None:
     table, row, column, _ = place
-    with fresh_lock() as lock:
-        set_cell(lock, table, row, column, blank)
-        try:
-            load_lock(lock, KEY)
-        except LockValidationError as err:
-            assert _reported_at(err, table, row, column), str(err)
-            _assert_no_raw_ids(err)
-        else:
-            raise AssertionError(f"blank {table}.{column} row {row} was accepted")
+    _assert_reported(table, row, column, blank)
 
 
 @SETTINGS
@@ -97,14 +102,7 @@ def test_blanked_required_cell_is_always_reported(place: tuple[str, int, str, Ki
 )
 def test_text_in_a_number_column_is_always_reported(place: tuple[str, int, str, Kind], text: str) -> None:
     table, row, column, _ = place
-    with fresh_lock() as lock:
-        set_cell(lock, table, row, column, text)
-        try:
-            load_lock(lock, KEY)
-        except LockValidationError as err:
-            assert _reported_at(err, table, row, column), str(err)
-        else:
-            raise AssertionError("text accepted as a number")
+    _assert_reported(table, row, column, text)
 
 
 @SETTINGS
@@ -115,14 +113,7 @@ def test_out_of_range_numbers_are_always_reported(place: tuple[str, int, str, Ki
 
     spec = TABLES_BY_NAME[table].column(column)
     assert spec.high is not None
-    with fresh_lock() as lock:
-        set_cell(lock, table, row, column, str(int(spec.high) + excess))
-        try:
-            load_lock(lock, KEY)
-        except LockValidationError as err:
-            assert _reported_at(err, table, row, column), str(err)
-        else:
-            raise AssertionError("out-of-range value accepted")
+    _assert_reported(table, row, column, str(int(spec.high) + excess))
 
 
 @SETTINGS
@@ -132,15 +123,8 @@ def test_dates_after_the_lock_date_are_always_reported(place: tuple[str, int, st
 
     table, row, column, _ = place
     value = (dt.date(2025, 1, 31) + dt.timedelta(days=days)).isoformat()
-    with fresh_lock() as lock:
-        set_cell(lock, table, row, column, value)
-        try:
-            load_lock(lock, KEY)
-        except LockValidationError as err:
-            assert _reported_at(err, table, row, column), str(err)
-            assert value not in str(err)  # dates are never echoed
-        else:
-            raise AssertionError("date after the lock date accepted")
+    err = _assert_reported(table, row, column, value)
+    assert value not in str(err)  # dates are never echoed
 
 
 @SETTINGS
@@ -150,14 +134,7 @@ def test_dates_after_the_lock_date_are_always_reported(place: tuple[str, int, st
 )
 def test_unknown_codes_are_always_reported(place: tuple[str, int, str, Kind], text: str) -> None:
     table, row, column, _ = place
-    with fresh_lock() as lock:
-        set_cell(lock, table, row, column, text)
-        try:
-            load_lock(lock, KEY)
-        except LockValidationError as err:
-            assert _reported_at(err, table, row, column), str(err)
-        else:
-            raise AssertionError("unknown code accepted")
+    _assert_reported(table, row, column, text)
 
 
 @SETTINGS
