@@ -13,7 +13,7 @@ import pytest
 from tests.conftest import TEST_KEY
 from tests.lockedit import set_cell
 
-COMMANDS = ["validate", "pseudonymize", "simulate", "calibrate", "demo"]
+COMMANDS = ["validate", "pseudonymize", "simulate", "calibrate", "features", "export-patient", "demo"]
 
 
 def run(
@@ -157,3 +157,43 @@ def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
     result = run("demo", "--out", str(tmp_path / "mine"), "--patients", "50")
     assert result.returncode == 2
     assert "was not made by linewise demo" in result.stderr
+
+
+def test_features_writes_examples_and_column_lists(lock: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out" / "examples.parquet"
+    result = run("features", str(lock), "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    columns = json.loads(out.with_suffix(".json").read_text())
+    assert columns["keys"] == ["patient_key", "line_number", "decision_day"]
+    assert columns["actions"] == ["action", "local_therapy"]
+    assert columns["outcomes"] == ["pfs_time", "pfs_event", "os_time", "os_event"]
+    import pandas as pd
+
+    examples = pd.read_parquet(out)
+    assert len(examples) == 14
+    assert set(columns["features"]) <= set(examples.columns)
+    assert not examples["patient_key"].str.startswith("EX-").any()
+
+
+def test_features_on_a_bad_lock_writes_nothing(lock: Path, tmp_path: Path) -> None:
+    set_cell(lock, "lines", 3, "drugs", "letrozole+palbocicilb")
+    out = tmp_path / "out" / "examples.parquet"
+    result = run("features", str(lock), "--out", str(out))
+    assert result.returncode == 2
+    assert "did you mean 'palbociclib'" in result.stderr
+    assert not out.exists() and not out.with_suffix(".json").exists()
+
+
+def test_export_patient_round_trip(lock: Path, tmp_path: Path) -> None:
+    key = run("pseudonymize", "EX-001").stdout.strip()
+    out = tmp_path / "p.json"
+    result = run("export-patient", str(lock), "--patient", key, "--as-of", "2022-01-01", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    document = json.loads(out.read_text())
+    assert document["patient_key"] == key and document["as_of"] == "2022-01-01"
+    assert "EX-001" not in out.read_text()
+    missing = run("export-patient", str(lock), "--patient", "0" * 16, "--out", str(tmp_path / "q.json"))
+    assert missing.returncode == 2 and "not in this lock" in missing.stderr
+    assert not (tmp_path / "q.json").exists()
+    bad_date = run("export-patient", str(lock), "--patient", key, "--as-of", "01/01/2022", "--out", str(out))
+    assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
