@@ -10,6 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from simulation.calibration import TargetResult, calibrate, load_targets
@@ -149,3 +151,78 @@ def test_bundled_targets_match_shared_evidence() -> None:
         pytest.skip("shared/evidence is not beside this checkout")
     bundled = Path(__file__).resolve().parents[2] / "simulation" / "targets.yaml"
     assert bundled.read_text() == shared.read_text()
+
+
+def _first_line_truth(root: Path) -> pd.DataFrame:
+    """First-line progressions of the baseline lock with their covariates and log median ratios."""
+    from features import load_lock, pseudonymize
+    from features.examples import build_examples
+
+    key = b"modifier-test-key-01234"
+    examples = build_examples(load_lock(root / "baseline" / "lock", key))
+    examples = examples[(examples["current_line"] == 1) & (examples["previous_progressions"] == 0)]
+    truth = pd.read_parquet(root / "baseline" / "truth" / "truth.parquet")
+    truth["patient_key"] = truth["patient_id"].map(
+        {i: pseudonymize(i, key) for i in truth["patient_id"].unique()}
+    )
+    truth["arm"] = truth["candidate"] + np.where(truth["local_therapy"], "+lt", "")
+    keys = ["patient_key", "line_number", "decision_day"]
+    median = truth.pivot_table(index=keys, columns="arm", values="pfs_median")
+    biology = truth.groupby(keys)[["esr1_mutated", "pathway_altered"]].first().add_prefix("true_")
+    return examples.merge(median.join(biology).reset_index(), on=keys)
+
+
+def _coefficients(frame: pd.DataFrame, target: pd.Series, columns: list[str]) -> dict[str, float]:
+    design = np.column_stack([np.ones(len(frame)), *(frame[c].to_numpy(float) for c in columns)])
+    solution, *_ = np.linalg.lstsq(design, target.to_numpy(float), rcond=None)
+    return dict(zip(["intercept", *columns], solution, strict=True))
+
+
+def test_truth_carries_every_documented_effect_modifier(
+    baseline: dict[str, TargetResult], root: Path
+) -> None:
+    """With a common Weibull shape, log(median_a / median_b) is exactly the difference of the two effects."""
+    e = load_config().effects
+    f = _first_line_truth(root)
+    f["fast"] = (f["months_on_current_line"] < 6).astype(float)
+    log_ratio = lambda a, b: np.log(f[a] / f[b])  # noqa: E731
+    known = f[f["ecog_known"].eq(1) & f["ki67_known"].eq(1)].copy()
+    known["ecog0"] = (known["ecog"] == 0).astype(float)
+    known["high_er"] = (known["er_percent"] >= 90).astype(float)
+    known["high_pgr"] = (known["pgr_percent"] >= 30).astype(float)
+    known["low_ki67"] = (known["ki67_percent"] < 20).astype(float)
+    tbp = _coefficients(
+        known,
+        np.log(known["tbp"] / known["et_mono"]),
+        ["oligoprogression", "ecog0", "high_er", "high_pgr", "low_ki67"],
+    )
+    for name in ("oligo", "ecog0", "high_er", "high_pgr", "low_ki67", "base"):
+        column = {"oligo": "oligoprogression", "base": "intercept"}.get(name, name)
+        assert tbp[column] == pytest.approx(e.tbp[name], abs=0.03), name
+    local = _coefficients(f, log_ratio("tbp+lt", "tbp"), ["oligoprogression"])
+    assert local["intercept"] == pytest.approx(e.local_therapy_tbp["base"], abs=0.01)
+    assert local["oligoprogression"] == pytest.approx(e.local_therapy_tbp["oligo"], abs=0.01)
+    chemo = _coefficients(f, log_ratio("chemo", "et_mono"), ["visceral", "fast"])
+    assert chemo["visceral"] == pytest.approx(e.chemo["visceral"], abs=0.03)
+    assert chemo["fast"] == pytest.approx(
+        e.chemo["fast"] - e.endocrine_fast, abs=0.05
+    )  # et_mono pays the ET penalty
+    adc = _coefficients(f, log_ratio("adc", "et_mono"), ["visceral", "fast"])
+    assert adc["visceral"] == pytest.approx(e.adc["visceral"], abs=0.03)
+    same = _coefficients(f, log_ratio("cdk_same_et_switch", "et_mono"), ["visceral"])
+    assert same["visceral"] == pytest.approx(-e.cdk_same_et_switch["no_visceral"], abs=0.03)
+    # at a first-line progression, prior palbociclib means the first line's CDK4/6 inhibitor was palbociclib
+    switch = _coefficients(f, log_ratio("cdk_switch", "et_mono"), ["prior_palbociclib"])
+    assert switch["prior_palbociclib"] == pytest.approx(
+        e.cdk_switch["after_palbociclib"] - e.cdk_switch["after_other"], abs=0.03
+    )
+    serd = _coefficients(
+        f.assign(esr1=f["true_esr1_mutated"].astype(float)), log_ratio("oral_serd", "et_mono"), ["esr1"]
+    )
+    assert serd["esr1"] == pytest.approx(
+        e.oral_serd["esr1_mutated"] - e.oral_serd["esr1_wild_type"], abs=0.01
+    )
+    targeted = _coefficients(
+        f.assign(alt=f["true_pathway_altered"].astype(float)), log_ratio("et_targeted", "et_mono"), ["alt"]
+    )
+    assert targeted["alt"] == pytest.approx(e.et_targeted["altered"] - e.et_targeted["not_altered"], abs=0.01)
