@@ -102,9 +102,10 @@ def _with_actions(decisions: pd.DataFrame, lines: pd.DataFrame, tbp_min_days: in
     followed_after_end = dead | ((follow_end - line_end) >= tbp_min_days)
     action = pd.Series(pd.NA, index=merged.index, dtype="object")
     action[~tbp & has_next] = merged.loc[~tbp & has_next, "line_class"]
-    action[~tbp & ~has_next & merged["end_day"].notna() & followed_after_end & ~recent] = "none"
+    stopped = merged["end_day"].notna() & followed_after_end & ~recent
+    action[~tbp & ~has_next & (dead | stopped)] = "none"
     action[tbp] = "tbp"
-    merged["open_decision"] = action.isna() & recent & ~has_next
+    merged["open_decision"] = action.isna() & recent & ~has_next & ~dead
     merged["action"] = action
     return merged.drop(columns=["end_day", "next_start_day", "line_class"])
 

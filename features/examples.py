@@ -135,7 +135,9 @@ def _baseline(lock: DataLock, decisions: pd.DataFrame) -> pd.DataFrame:
             "her2_low": her2.map({"0": 0.0, "1+": 1.0, "2+_ish_neg": 1.0}).astype(float),
             "grade": get("grade").astype(float),
             "de_novo": get("de_novo").astype(float),
-            "decision_year": get("metastatic_dx_year").astype(float) + np.floor(day / 365.25),
+            "decision_year": get("metastatic_dx_year").astype(float)
+            + (get("metastatic_dx_month").astype(float) - 0.5) / 12.0
+            + day / 365.25,
             "months_since_metastatic_dx": day / DAYS_PER_MONTH,
         }
     )
@@ -226,8 +228,14 @@ def _lines(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
             .where(known_pfs1),
         }
     )
-    started = keys.reset_index().merge(lines[["patient_key", "start_day", "drugs"]], on="patient_key")
-    started = started[started["start_day"] <= started["decision_day"]]
+    started = keys.reset_index().merge(
+        lines[["patient_key", "line_number", "start_day", "drugs"]], on="patient_key", suffixes=("", "_line")
+    )
+    # the progressing line and those before it: never the next line, even when it starts that same day
+    started = started[
+        (started["line_number_line"] <= started["line_number"])
+        & (started["start_day"] <= started["decision_day"])
+    ]
     drugs = started["drugs"].astype(str).str.split("+")
     for column, codes in PRIOR_DRUGS.items():
         hit = drugs.map(lambda parts, codes=codes: any(part in codes for part in parts))

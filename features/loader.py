@@ -4,7 +4,8 @@ This is the only module that sees raw patient identifiers and calendar dates. Wh
 carries ``patient_key`` (the keyed pseudonym of :mod:`features.pseudonym`) instead of
 ``patient_id``, and each date as whole days from the patient's metastatic diagnosis
 (``date`` -> ``day``, ``start_date`` -> ``start_day``, ...). The year of metastatic diagnosis is
-kept (``metastatic_dx_year``) for temporal splits and testing-era effects, and ``lock_day`` gives
+kept with its month (``metastatic_dx_year``, ``metastatic_dx_month``) for temporal splits and
+testing-era effects, and ``lock_day`` gives
 each patient's administrative censoring day.
 """
 
@@ -286,6 +287,7 @@ def _typed_lock(
             if column.kind is Kind.DATE:
                 if column.name == "metastatic_dx_date":
                     typed["metastatic_dx_year"] = pd.to_datetime(values).dt.year.astype("Int64")
+                    typed["metastatic_dx_month"] = pd.to_datetime(values).dt.month.astype("Int64")
                     continue
                 typed[_day_name(column.name)] = (pd.to_datetime(values) - dx).dt.days.astype("Int64")
             elif column.kind is Kind.INTEGER:

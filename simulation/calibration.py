@@ -378,6 +378,8 @@ def _trial(
 def _palbociclib_weights(frame: pd.DataFrame, share: float) -> np.ndarray:
     palbo = (frame["line1_cdk"] == "palbociclib").to_numpy()
     observed = palbo.mean()
+    if observed in (0.0, 1.0):  # nothing to reweight
+        return np.ones(len(frame))
     return np.where(palbo, share / observed, (1.0 - share) / (1.0 - observed))
 
 

@@ -49,6 +49,9 @@ SITE_NAMES = tuple(SITE_BITS)
 #: Shortest episode: a new progression is not assessed within a week of the last decision. The
 #: episode is also never shorter than the time to start the next line or to deliver local therapy.
 MIN_EPISODE_MONTHS = 0.25
+#: A TBP episode lasts at least 29 days, so that the lock shows the line going on past the 28-day
+#: TBP threshold (a progression or death within 28 days would make the lock call it a switch or none).
+TBP_MIN_EPISODE_MONTHS = 29 / 30.4375
 _NEW_SITE_ORDER = ("liver", "lung", "bone", "lymph_node", "pleura", "brain", "peritoneum")
 
 
@@ -126,6 +129,7 @@ def floor_episode(
     duration = np.where(switching, np.maximum(duration, start_offset + 0.1), duration)
     duration = np.where(action == NONE, np.maximum(duration, end_offset + 0.05), duration)
     duration = np.where(local, np.maximum(duration, local_offset + 0.05), duration)
+    duration = np.where(action == TBP, np.maximum(duration, TBP_MIN_EPISODE_MONTHS), duration)
     return np.asarray(np.maximum(duration, MIN_EPISODE_MONTHS))
 
 
@@ -178,7 +182,7 @@ def first_line(
         oligo=np.zeros(n, dtype=bool),
         line_start=start,
     )
-    state = _progress(state, np.ones(n, dtype=bool), cohort, config, rng, records, record=True)
+    state = _progress(state, progressed, cohort, config, rng, records, record=True)
     return state.take(progressed)
 
 

@@ -221,3 +221,40 @@ def test_export_as_of_cuts_the_history(lock: Path, key: bytes) -> None:
     assert "patient_id" not in json.dumps(document) and "EX-003" not in json.dumps(document)
     with pytest.raises(ValueError, match="after the lock date"):
         export_patients(lock, key, [patient_key], dt.date(2026, 1, 1))
+
+
+def test_next_line_starting_on_the_decision_day_is_not_a_prior_drug(lock: Path, key: bytes) -> None:
+    from tests.lockedit import row_of, set_cell
+
+    # EX-008 progresses on 2023-02-20 and switches to fulvestrant; start it that very day
+    set_cell(
+        lock, "lines", row_of(lock, "lines", patient_id="EX-008", line_number="2"), "start_date", "2023-02-20"
+    )
+    examples = _by_decision(build_examples(load_lock(lock, key)))
+    row = examples.xs((pseudonymize("EX-008", key), 1421), level=["patient_key", "decision_day"]).iloc[0]
+    assert row["action"] == "et_mono"
+    assert row["prior_fulvestrant"] == 0
+
+
+def test_decision_year_is_calendar_time(lock: Path, key: bytes) -> None:
+    examples = _by_decision(build_examples(load_lock(lock, key)))
+    row = examples.xs((pseudonymize("EX-001", key), 553), level=["patient_key", "decision_day"]).iloc[0]
+    true_time = 2021 + (dt.date(2021, 9, 14) - dt.date(2021, 1, 1)).days / 365.25
+    assert abs(row["decision_year"] - true_time) < 1 / 12
+
+
+def test_a_patient_who_died_is_never_an_open_decision(lock: Path, key: bytes) -> None:
+    from features.decisions import derive_decisions
+    from tests.lockedit import row_of, set_cell
+
+    row = row_of(lock, "patients", patient_id="EX-006")
+    for column, value in (
+        ("vital_status", "dead"),
+        ("death_date", "2025-01-25"),
+        ("last_contact_date", "2025-01-25"),
+    ):
+        set_cell(lock, "patients", row, column, value)
+    decisions = derive_decisions(load_lock(lock, key)).set_index("patient_key")
+    decision = decisions.loc[pseudonymize("EX-006", key)]
+    assert decision["action"] == "none"
+    assert not decision["open_decision"]
