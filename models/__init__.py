@@ -1,1 +1,5 @@
-"""Survival models, the propensity model, counterfactual scoring and explanations (not built yet)."""
+"""Survival models behind one scikit-learn interface.
+
+Started: both survival families (models/survival.py). Not built yet: propensity, counterfactual
+scoring, explanations, evaluation.
+"""
