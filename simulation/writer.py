@@ -316,6 +316,22 @@ def _metastases(
     )
 
 
+def _panel_rows(cohort: Cohort, pid: np.ndarray, time: np.ndarray, sample: str) -> list[pd.DataFrame]:
+    """PIK3CA, AKT1 and PTEN results of one panel per patient in ``pid``."""
+    return [
+        pd.DataFrame(
+            {
+                "pid": pid,
+                "t": time,
+                "marker": marker,
+                "sample": sample,
+                "value": np.where(values[pid], "mutated", "wild_type"),
+            }
+        )
+        for marker, values in (("pik3ca", cohort.pik3ca), ("akt1", cohort.akt1), ("pten", cohort.pten))
+    ]
+
+
 def _biomarkers(
     cohort: Cohort,
     ids: np.ndarray,
@@ -329,18 +345,7 @@ def _biomarkers(
     panel = first["panel"]
     pid = first["pid"][panel]
     time = first["panel_time"][panel]
-    for marker, values in (("pik3ca", cohort.pik3ca), ("akt1", cohort.akt1), ("pten", cohort.pten)):
-        rows.append(
-            pd.DataFrame(
-                {
-                    "pid": pid,
-                    "t": time,
-                    "marker": marker,
-                    "sample": "tissue",
-                    "value": np.where(values[pid], "mutated", "wild_type"),
-                }
-            )
-        )
+    rows += _panel_rows(cohort, pid, time, "tissue")
     if decisions:
         tested = decisions["esr1_tested"]
         pid = decisions["pid"][tested]
@@ -359,18 +364,7 @@ def _biomarkers(
         panel_late = decisions["panel_tested"]
         pid = decisions["pid"][panel_late]
         time = np.maximum(decisions["t"][panel_late] - rng.uniform(0.0, 0.3, panel_late.sum()), 0.0)
-        for marker, values in (("pik3ca", cohort.pik3ca), ("akt1", cohort.akt1), ("pten", cohort.pten)):
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "pid": pid,
-                        "t": time,
-                        "marker": marker,
-                        "sample": "ctdna",
-                        "value": np.where(values[pid], "mutated", "wild_type"),
-                    }
-                )
-            )
+        rows += _panel_rows(cohort, pid, time, "ctdna")
     frame = pd.concat(rows, ignore_index=True)
     frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(
         ["pid", "t", "marker"], kind="stable"
