@@ -14,6 +14,7 @@ import numpy as np
 
 from simulation.cohort import SITE_BITS, VISCERAL_MASK, Centres, Cohort
 from simulation.config import SimulationConfig
+from simulation.outcomes import line_index
 from simulation.state import (
     ACTIONS,
     ADC,
@@ -98,7 +99,7 @@ def choice_utilities(
 def none_probability(state: TrajectoryState, config: SimulationConfig) -> np.ndarray:
     """P(no further treatment) at this decision."""
     later = config.later_lines
-    logit = np.asarray(later.none_logit_by_line)[np.clip(state.line - 1, 0, 2)] + later.none_ecog * state.ecog
+    logit = np.asarray(later.none_logit_by_line)[line_index(state.line)] + later.none_ecog * state.ecog
     return _sigmoid(logit)
 
 
