@@ -1,0 +1,86 @@
+"""Propensity of every option: the candidate class, then loco-regional therapy given the class.
+
+``P(class, local | x) = P(class | x) * P(local | x, class)``: the class comes from
+:class:`models.propensity.PropensityModel` (calibrated multinomial), local therapy from a logistic
+regression on the features and the class. An option is **supported** for a patient when both factors
+reach ``min_support``: patients like this one received the class, and within it, the local-therapy
+choice in question. Anything else is reported as "insufficient evidence".
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.validation import check_is_fitted
+
+from features.regimens import CANDIDATE_CLASSES
+from models.candidates import OPTIONS, with_treatment
+from models.propensity import DEFAULT_MIN_SUPPORT, PropensityModel
+
+
+class OptionPropensityModel(BaseEstimator):
+    """Probability of each of the 16 options given the decision features.
+
+    Parameters
+    ----------
+    min_support : float
+        Positivity threshold applied to both factors.
+    C : float
+        Inverse regularisation of both logistic regressions.
+    """
+
+    def __init__(self, *, min_support: float = DEFAULT_MIN_SUPPORT, C: float = 1.0) -> None:
+        self.min_support = min_support
+        self.C = C
+
+    def fit(self, X: Any, options: np.ndarray) -> OptionPropensityModel:
+        """Fit on features and the index in :data:`OPTIONS` of the option taken."""
+        features = np.asarray(X, dtype=float)
+        options = np.asarray(options, dtype=np.int64)
+        classes = np.asarray(CANDIDATE_CLASSES, dtype=object)[options // 2]
+        self.class_model_ = PropensityModel(CANDIDATE_CLASSES, C=self.C, min_support=self.min_support).fit(
+            features, classes
+        )
+        local = options % 2
+        if len(np.unique(local)) < 2:
+            raise ValueError("local therapy must be both given and not given in the training decisions")
+        self.local_model_ = make_pipeline(
+            SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
+            StandardScaler(),
+            LogisticRegression(C=self.C, max_iter=2000),
+        ).fit(with_treatment(features, options - local), local)
+        self.n_features_in_ = features.shape[1]
+        return self
+
+    def class_and_local(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """``P(class | x)`` (n, 8) and ``P(local therapy given | x, class)`` (n, 8)."""
+        check_is_fitted(self, "local_model_")
+        features = np.asarray(X, dtype=float)
+        klass = self.class_model_.predict_proba(features)
+        count = len(CANDIDATE_CLASSES)
+        classes = np.tile(2 * np.arange(count), len(features))
+        rows = with_treatment(np.repeat(features, count, axis=0), classes)
+        local = self.local_model_.predict_proba(rows)[:, 1].reshape(len(features), count)
+        return klass, local
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Probability of each option, columns in :data:`OPTIONS` order, rows summing to 1."""
+        klass, local = self.class_and_local(X)
+        out = np.empty((klass.shape[0], len(OPTIONS)))
+        out[:, 0::2] = klass * (1.0 - local)
+        out[:, 1::2] = klass * local
+        return out
+
+    def support(self, X: Any) -> np.ndarray:
+        """Return True where the option is supported (both factors at least ``min_support``)."""
+        klass, local = self.class_and_local(X)
+        supported = np.empty((klass.shape[0], len(OPTIONS)), dtype=bool)
+        supported[:, 0::2] = (klass >= self.min_support) & (1.0 - local >= self.min_support)
+        supported[:, 1::2] = (klass >= self.min_support) & (local >= self.min_support)
+        return supported

@@ -1,0 +1,70 @@
+"""Balancing weights for the outcome models, from the propensity of the option actually taken.
+
+- ``none``: every decision weighs 1 (the naive baseline).
+- ``ipw``: stabilised inverse probability, ``P(option) / e(option | x)``, truncated at a quantile
+  (default the 99th) so that a few near-zero propensities cannot dominate the fit.
+- ``overlap``: generalised overlap weights for several treatments (Li and Li 2019),
+  ``(1 / e(option | x)) / sum_k (1 / e_k(x))``, which emphasise patients who could have received any
+  option.
+
+Weights are rescaled to mean 1.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+
+WEIGHTINGS: Final = ("none", "ipw", "overlap")
+#: Propensities below this are raised to it before inverting.
+PROPENSITY_FLOOR: Final = 1e-3
+
+
+def balancing_weights(
+    propensity: np.ndarray, observed: np.ndarray, kind: str, *, truncate_quantile: float = 0.99
+) -> np.ndarray:
+    """Return one weight per decision.
+
+    Parameters
+    ----------
+    propensity : ndarray of shape (n, k)
+        Probability of each option given the features (rows sum to 1).
+    observed : ndarray of int, shape (n,)
+        Index of the option actually taken.
+    kind : {"none", "ipw", "overlap"}
+        The weighting.
+    truncate_quantile : float
+        IPW weights above this quantile are set to it.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        Positive weights with mean 1.
+
+    Raises
+    ------
+    ValueError
+        On an unknown ``kind`` or mismatched shapes.
+    """
+    if kind not in WEIGHTINGS:
+        raise ValueError(f"weighting must be one of {WEIGHTINGS}, found {kind!r}")
+    propensity = np.asarray(propensity, dtype=float)
+    observed = np.asarray(observed, dtype=np.int64)
+    if propensity.ndim != 2 or observed.shape != (propensity.shape[0],):
+        raise ValueError(
+            f"need propensity (n, k) and observed (n,), found {propensity.shape} and {observed.shape}"
+        )
+    if len(observed) and (observed.min() < 0 or observed.max() >= propensity.shape[1]):
+        raise ValueError("observed option index outside the propensity columns")
+    if kind == "none":
+        return np.ones(len(observed))
+    floored = np.maximum(propensity, PROPENSITY_FLOOR)
+    own = floored[np.arange(len(observed)), observed]
+    if kind == "ipw":
+        marginal = np.bincount(observed, minlength=propensity.shape[1]) / max(len(observed), 1)
+        weight = marginal[observed] / own
+        weight = np.minimum(weight, np.quantile(weight, truncate_quantile))
+    else:
+        weight = (1.0 / own) / np.sum(1.0 / floored, axis=1)
+    return np.asarray(weight / weight.mean())
