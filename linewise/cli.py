@@ -320,6 +320,49 @@ def features(
     )
 
 
+@app.command("evaluate-policy")
+def evaluate_policy_command(
+    train: Annotated[Path, typer.Option("--train", help="Lock to fit on.")],
+    test: Annotated[Path, typer.Option("--test", help="Lock whose decisions are judged.")],
+    truth: Annotated[
+        Path | None,
+        typer.Option("--truth", help="The test lock's ground-truth folder (simulated locks only)."),
+    ] = None,
+    family: Annotated[
+        str, typer.Option("--family", help="Outcome models: boosted_cox or random_survival_forest.")
+    ] = "boosted_cox",
+    n_bootstrap: Annotated[
+        int, typer.Option("--bootstrap", min=0, help="Patient-level bootstrap refits for the intervals.")
+    ] = 20,
+    seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the models and the bootstrap.")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
+) -> None:
+    """Fit the adjusted and naive recommenders on one lock and judge them on another's decisions."""
+    # imported here: the model libraries take seconds to import, which other commands need not pay
+    from models.policy_evaluation import evaluate_locks
+    from models.recommender import FAMILIES
+
+    if family not in FAMILIES:
+        _fail(f"linewise evaluate-policy: --family must be one of {', '.join(FAMILIES)}")
+    if truth is not None and not (truth / TRUTH_FILE).is_file():
+        _fail(f"linewise evaluate-policy: no {TRUTH_FILE} in {truth}: pass the folder written by --truth-out")
+    try:
+        figures = evaluate_locks(
+            train, test, truth, family=family, n_bootstrap=n_bootstrap, random_state=seed
+        )
+    except LockValidationError as err:
+        _fail(str(err))
+    except ValueError as err:
+        _fail(f"linewise evaluate-policy: {err}")
+    if as_json:
+        typer.echo(json.dumps(_json_safe(figures), indent=2))
+        return
+    table = Table("figure", "value", title=f"evaluate-policy ({family})")
+    for name, value in figures.items():
+        table.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value))
+    Console(highlight=False, width=120).print(table)
+
+
 @app.command("export-patient")
 def export_patient(
     lock: Annotated[Path, typer.Argument(help="Data lock folder.")],

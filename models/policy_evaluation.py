@@ -1,0 +1,234 @@
+"""Fit on one lock's decisions, judge on another's: held-out metrics, AIPW values and, with truth, capture.
+
+:func:`evaluate_policy` returns one flat dictionary of figures (the keys are listed in
+``docs/models.md``). The adjusted recommender (inverse-probability weights) and the naive one (no
+weights, same family and settings) are both fitted; every truth figure is given for both.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from sksurv.metrics import concordance_index_censored
+
+from features.decisions import KEYS
+from features.examples import FEATURES, build_examples
+from features.loader import load_lock
+from features.pseudonym import pseudonymize
+from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
+from models.evaluation import policy_truth_metrics, survival_metrics
+from models.policy_value import aipw_policy_value
+from models.recommender import OptionPredictions, TreatmentRecommender, options_table, training_decisions
+from models.target import make_target
+from simulation.simulate import TRUTH_FILE
+
+TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24")
+
+
+def evaluate_locks(
+    train_lock: Path,
+    test_lock: Path,
+    truth_folder: Path | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Validate two locks, build their examples and run :func:`evaluate_policy`.
+
+    Both locks are pseudonymised with one random key that lives only in this call; the truth's raw
+    identifiers are mapped with the same key, so nothing identifying leaves the function.
+
+    Parameters
+    ----------
+    train_lock, test_lock : Path
+        Lock folders.
+    truth_folder : Path, optional
+        The test lock's truth folder (``linewise simulate --truth-out``).
+    **settings
+        Passed to :func:`evaluate_policy` (``family``, ``n_bootstrap``, ``random_state``).
+
+    Returns
+    -------
+    dict
+        As :func:`evaluate_policy`.
+
+    Raises
+    ------
+    features.errors.LockValidationError
+        If a lock breaks the contract.
+    FileNotFoundError
+        If the truth folder has no ``truth.parquet``.
+    """
+    key = secrets.token_bytes(32)
+    train = build_examples(load_lock(train_lock, key))
+    test = build_examples(load_lock(test_lock, key))
+    truth = None
+    if truth_folder is not None:
+        path = Path(truth_folder) / TRUTH_FILE
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"no {TRUTH_FILE} in {truth_folder}: pass the folder written by --truth-out"
+            )
+        raw = pd.read_parquet(path)
+        ids = raw["patient_id"].astype(str).unique()
+        keys = {raw_id: pseudonymize(raw_id, key) for raw_id in ids}
+        truth = raw.assign(patient_key=raw["patient_id"].astype(str).map(keys)).drop(columns="patient_id")
+    return evaluate_policy(train, test, truth, **settings)
+
+
+def evaluate_policy(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    truth: pd.DataFrame | None = None,
+    *,
+    family: str = "boosted_cox",
+    n_bootstrap: int = 20,
+    random_state: int = 0,
+) -> dict[str, Any]:
+    """Fit the adjusted and naive recommenders on ``train`` and report how they do on ``test``.
+
+    Parameters
+    ----------
+    train, test : DataFrame
+        Decision examples (:func:`features.examples.build_examples`) of two locks (or two patient sets).
+    truth : DataFrame, optional
+        The test lock's ground truth keyed by ``patient_key`` (already pseudonymised), ``line_number``,
+        ``decision_day``, ``candidate``, ``local_therapy``, with :data:`TRUTH_COLUMNS`.
+    family : str
+        Outcome model family.
+    n_bootstrap : int
+        Bootstrap refits for the intervals.
+    random_state : int
+        Seed.
+
+    Returns
+    -------
+    dict
+        Figures by name (floats, counts, and the family and settings).
+    """
+    fitted = {
+        weighting: TreatmentRecommender(
+            family, weighting=weighting, n_bootstrap=n_bootstrap, random_state=random_state
+        ).fit(train)
+        for weighting in ("ipw", "none")
+    }
+    decisions = training_decisions(test)
+    if decisions.empty:
+        raise ValueError("the test lock has no decision with a candidate action")
+    X = decisions[list(FEATURES)].to_numpy(float)
+    observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
+    predictions = {name: model.predict_options(X) for name, model in fitted.items()}
+    adjusted = fitted["ipw"]
+    figures: dict[str, Any] = {
+        "family": family,
+        "n_bootstrap": n_bootstrap,
+        "train_decisions": adjusted.n_training_decisions_,
+        "test_decisions": len(decisions),
+        "test_patients": int(decisions["patient_key"].nunique()),
+    }
+    figures |= _held_out_metrics(adjusted, training_decisions(train), decisions, observed)
+    figures |= _aipw_figures(adjusted, predictions["ipw"], decisions, observed)
+    if truth is not None:
+        figures |= _truth_figures(decisions, observed, predictions, truth)
+    return figures
+
+
+def _held_out_metrics(
+    model: TreatmentRecommender, train: pd.DataFrame, test: pd.DataFrame, observed: np.ndarray
+) -> dict[str, float]:
+    """Discrimination and calibration of the outcome models for the option actually taken."""
+    rows = with_treatment(test[list(FEATURES)].to_numpy(float), observed)
+    figures: dict[str, float] = {}
+    for endpoint, label in (("pfs", "rwpfs"), ("os", "os")):
+        y_train = make_target(train[f"{endpoint}_time"], train[f"{endpoint}_event"].astype(bool))
+        y_test = make_target(test[f"{endpoint}_time"], test[f"{endpoint}_event"].astype(bool))
+        outcome = model.models_[endpoint]
+        metrics = survival_metrics(
+            y_train,
+            y_test,
+            outcome.predict(rows),
+            outcome.predict_survival_function(rows),
+            outcome.time_grid_,
+        )
+        for name, value in metrics.items():
+            figures[f"{name.replace('harrell_c', 'c_index')}_{label}"] = value
+    return figures
+
+
+def _aipw_figures(
+    model: TreatmentRecommender, predictions: OptionPredictions, test: pd.DataFrame, observed: np.ndarray
+) -> dict[str, float]:
+    """Doubly robust rwPFS RMST24 of the model's policy, observed practice and always-TBP (no truth)."""
+    y = make_target(test["pfs_time"], test["pfs_event"].astype(bool))
+    mu = predictions.summary["pfs_rmst24"]
+    score = np.where(predictions.support, mu, -np.inf)
+    policies = {
+        "model": np.argmax(score, axis=1),
+        "observed": observed,
+        "always_tbp": np.full(len(test), OPTIONS.index(BASELINE)),
+    }
+    figures: dict[str, float] = {}
+    for name, policy in policies.items():
+        value = aipw_policy_value(policy, observed, predictions.propensity, mu, y, 24.0)
+        figures[f"aipw_rwpfs_rmst24_{name}"] = value.value
+        figures[f"aipw_rwpfs_rmst24_{name}_lower"] = value.lower
+        figures[f"aipw_rwpfs_rmst24_{name}_upper"] = value.upper
+    return figures
+
+
+def _truth_figures(
+    test: pd.DataFrame,
+    observed: np.ndarray,
+    predictions: dict[str, OptionPredictions],
+    truth: pd.DataFrame,
+) -> dict[str, Any]:
+    """Ground-truth figures of the adjusted and naive models (simulated locks only)."""
+    keys = test[list(KEYS)].reset_index(drop=True)
+    joined = options_table(keys, predictions["ipw"])[[*KEYS, "candidate", "local_therapy"]].merge(
+        truth[[*KEYS, "candidate", "local_therapy", *TRUTH_COLUMNS]],
+        on=[*KEYS, "candidate", "local_therapy"],
+        how="left",
+        validate="one_to_one",
+    )
+    missing = int(joined[list(TRUTH_COLUMNS)].isna().any(axis=1).sum())
+    if missing:
+        raise ValueError(f"the truth table lacks {missing} decision-option rows of the test lock")
+    n, k = len(test), len(OPTIONS)
+    decision = np.repeat(np.arange(n), k)
+    observed_table = pd.DataFrame(
+        {
+            "decision": np.arange(n),
+            "candidate": [OPTIONS[i].candidate for i in observed],
+            "local_therapy": [OPTIONS[i].local_therapy for i in observed],
+        }
+    )
+    y = make_target(test["pfs_time"], test["pfs_event"].astype(bool))
+    true_scale = joined["pfs_scale"].to_numpy().reshape(n, k)[np.arange(n), observed]
+    figures: dict[str, Any] = {
+        "c_index_true_risk": float(concordance_index_censored(y["event"], y["time"], -np.log(true_scale))[0])
+    }
+    for endpoint, label in (("pfs", "rwpfs"), ("os", "os")):
+        column = f"{endpoint}_rmst24"
+        truth_long = pd.DataFrame(
+            {
+                "decision": decision,
+                "candidate": joined["candidate"],
+                "local_therapy": joined["local_therapy"].astype(bool),
+                "true": joined[column].to_numpy(float),
+            }
+        )
+        for name, prediction in predictions.items():
+            scores = truth_long[["decision", "candidate", "local_therapy"]].assign(
+                predicted=prediction.summary[column].ravel(),
+                lower=prediction.lower[column].ravel(),
+                upper=prediction.upper[column].ravel(),
+                supported=prediction.support.ravel(),
+            )
+            metrics = policy_truth_metrics(scores, truth_long, observed_table)
+            prefix = "" if name == "ipw" else "naive_"
+            for metric, value in metrics.items():
+                figures[f"{prefix}{metric}_{label}_rmst24"] = value
+    figures["interval_coverage_90"] = figures["interval_coverage_90_rwpfs_rmst24"]
+    return figures
