@@ -7,8 +7,10 @@ Design (chosen by measurement against the simulator's ground truth, ``docs/model
   set those columns to each option in turn. On the benchmark lock it captured more of the oracle's
   gain than one model per class (a "T-learner"), whose small classes (300-400 decisions) are fitted
   on too few patients;
-- **inverse-probability weights** from :class:`models.option_propensity.OptionPropensityModel`
-  (``weighting``; ``"none"`` is the naive baseline reported beside it);
+- **inverse-probability weights** of the candidate class actually given, from the class factor of
+  :class:`models.option_propensity.OptionPropensityModel` (``weighting``; ``"none"`` is the naive
+  baseline reported beside it). Local therapy is a choice within the class and is not weighted: its
+  small propensities made the weights noisier and captured less (measured, ``docs/models.md``);
 - **intervals** from a patient-level bootstrap: ``n_bootstrap`` refits on patients drawn with
   replacement (a patient's decisions stay together); the interval is the central ``interval`` share
   of the replicates. They describe the uncertainty of the model's estimate for patients with these
@@ -156,7 +158,8 @@ class TreatmentRecommender(BaseEstimator):
         X = decisions[list(FEATURES)].to_numpy(float)
         observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
         self.propensity_ = OptionPropensityModel(min_support=self.min_support).fit(X, observed)
-        weight = balancing_weights(self.propensity_.predict_proba(X), observed, self.weighting)
+        class_propensity, _ = self.propensity_.class_and_local(X)
+        weight = balancing_weights(class_propensity, observed // 2, self.weighting)
         design = with_treatment(X, observed)
         patients = decisions["patient_key"].astype(str).to_numpy()
         _, patient_index = np.unique(patients, return_inverse=True)
