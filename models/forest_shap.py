@@ -64,7 +64,10 @@ def forest_as_shap_model(model: RandomSurvivalForestModel, horizon: float) -> di
             {
                 "children_left": tree.children_left.astype(np.int32),
                 "children_right": tree.children_right.astype(np.int32),
-                "children_default": tree.children_left.astype(np.int32),
+                # a missing value follows the side the tree learned for it at each split
+                "children_default": np.where(
+                    tree.missing_go_to_left.astype(bool), tree.children_left, tree.children_right
+                ).astype(np.int32),
                 "features": tree.feature.astype(np.int32),
                 "thresholds": tree.threshold.astype(np.float64),
                 "values": np.asarray(values, dtype=np.float64) / count,

@@ -26,3 +26,17 @@ def test_rmst_shap_is_additive_and_points_at_the_signal() -> None:
     np.testing.assert_allclose(values.sum(axis=1) + expected, model.predict_rmst(X[:25], 24.0), atol=1e-8)
     importance = np.abs(forest_rmst_shap(model, X[:200], 24.0)[0]).mean(axis=0)
     assert importance.argmax() == 0  # the feature that drives survival time
+
+
+def test_rmst_shap_is_additive_with_missing_values() -> None:
+    """Missing values follow the side each split learned for them, in the forest and in the explainer."""
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(500, 3))
+    time = 10 * np.exp(-0.8 * np.nan_to_num(X[:, 0]) - 0.8 * np.isnan(X[:, 1])) * rng.weibull(1.3, 500)
+    X[rng.random(500) < 0.3, 1] = np.nan  # the rows that lost feature 1 are not random in their outcome
+    X[rng.random(500) < 0.2, 2] = np.nan
+    y = make_target(np.maximum(time, 0.05), np.ones(500, dtype=bool))
+    model = RandomSurvivalForestModel(n_estimators=20, min_samples_leaf=10, random_state=0).fit(X, y)
+    assert any(not tree.tree_.missing_go_to_left.all() for tree in model.forest_.estimators_)
+    values, expected = forest_rmst_shap(model, X[:60], 24.0)
+    np.testing.assert_allclose(values.sum(axis=1) + expected, model.predict_rmst(X[:60], 24.0), atol=1e-8)
