@@ -1,6 +1,4 @@
-"""Survival models behind one scikit-learn interface.
+"""The recommender's models: survival families, propensity, counterfactual scoring, explanations, evaluation.
 
-Started: both survival families (models/survival.py) and the calibrated propensity model with positivity
-flags (models/propensity.py). Not built yet: counterfactual
-scoring, explanations, evaluation.
+``docs/models.md`` describes the design and the figures.
 """

@@ -22,7 +22,13 @@ from features.pseudonym import pseudonymize
 from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
 from models.evaluation import policy_truth_metrics, survival_metrics
 from models.policy_value import aipw_policy_value
-from models.recommender import OptionPredictions, TreatmentRecommender, options_table, training_decisions
+from models.recommender import (
+    BASELINE_INDEX,
+    OptionPredictions,
+    TreatmentRecommender,
+    options_table,
+    training_decisions,
+)
 from models.target import make_target
 from simulation.simulate import TRUTH_FILE
 
@@ -230,5 +236,17 @@ def _truth_figures(
             prefix = "" if name == "ipw" else "naive_"
             for metric, value in metrics.items():
                 figures[f"{prefix}{metric}_{label}_rmst24"] = value
+            # the same intervals for each option's difference from TBP, against the true difference
+            true_values = truth_long["true"].to_numpy().reshape(n, k)
+            differences = truth_long.assign(true=(true_values - true_values[:, [BASELINE_INDEX]]).ravel())
+            difference_scores = scores.assign(
+                predicted=prediction.summary[f"{column}_vs_tbp"].ravel(),
+                lower=prediction.lower[f"{column}_vs_tbp"].ravel(),
+                upper=prediction.upper[f"{column}_vs_tbp"].ravel(),
+            )
+            difference_metrics = policy_truth_metrics(difference_scores, differences, observed_table)
+            figures[f"{prefix}interval_coverage_90_vs_tbp_{label}_rmst24"] = difference_metrics[
+                "interval_coverage_90"
+            ]
     figures["interval_coverage_90"] = figures["interval_coverage_90_rwpfs_rmst24"]
     return figures

@@ -21,6 +21,7 @@ Design (chosen by measurement against the simulator's ground truth, ``docs/model
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -110,6 +111,8 @@ class TreatmentRecommender(BaseEstimator):
         Parameters of the family's model.
     random_state : int
         Seed of the bootstrap and the models.
+    n_jobs : int
+        Bootstrap refits run in this many threads (results do not depend on it).
     """
 
     def __init__(
@@ -122,6 +125,7 @@ class TreatmentRecommender(BaseEstimator):
         min_support: float = DEFAULT_MIN_SUPPORT,
         model_params: dict[str, Any] | None = None,
         random_state: int = 0,
+        n_jobs: int = 2,
     ) -> None:
         self.family = family
         self.weighting = weighting
@@ -130,6 +134,7 @@ class TreatmentRecommender(BaseEstimator):
         self.min_support = min_support
         self.model_params = model_params
         self.random_state = random_state
+        self.n_jobs = n_jobs
 
     def fit(self, examples: pd.DataFrame, y: None = None) -> TreatmentRecommender:
         """Fit the propensity model and, per endpoint, the outcome model and its bootstrap replicates.
@@ -172,12 +177,17 @@ class TreatmentRecommender(BaseEstimator):
             target = make_target(decisions[f"{endpoint}_time"], decisions[f"{endpoint}_event"].astype(bool))
             model = _family_model(self.family, self.model_params, self.random_state)
             self.models_[endpoint] = clone(model).fit(design, target, sample_weight=weight)
-            self.replicates_[endpoint] = [
-                clone(model)
-                .set_params(random_state=self.random_state + 1 + b)
-                .fit(design, target, sample_weight=weight * counts[patient_index])
-                for b, counts in enumerate(draws)
+            replicates = [
+                clone(model).set_params(random_state=self.random_state + 1 + b) for b in range(len(draws))
             ]
+            replicate_weights = [weight * counts[patient_index] for counts in draws]
+            # XGBoost and scikit-survival's tree building release the GIL: threads use both cores
+            with ThreadPoolExecutor(max_workers=max(1, self.n_jobs)) as pool:
+                fits = [
+                    pool.submit(replicate.fit, design, target, sample_weight=replicate_weight)
+                    for replicate, replicate_weight in zip(replicates, replicate_weights, strict=True)
+                ]
+                self.replicates_[endpoint] = [fit.result() for fit in fits]
         self.explainer_, self.explanation_scale_, self.higher_is_better_ = make_explainer(self.models_["pfs"])
         self.time_grid_ = self.models_["pfs"].time_grid_
         self.n_training_decisions_ = len(decisions)

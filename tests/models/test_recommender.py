@@ -257,6 +257,9 @@ def test_evaluate_policy_command_end_to_end(tmp_path: Path) -> None:
     ):
         assert isinstance(figures[key], float), key
     assert figures["value_oracle_rwpfs_rmst24"] >= figures["value_model_rwpfs_rmst24"]
+    documented = (Path(__file__).resolve().parents[2] / "docs" / "models.md").read_text()
+    undocumented = [key for key in figures if f"`{_stem(key)}`" not in documented]
+    assert not undocumented
     missing = runner.invoke(
         app,
         [
@@ -270,3 +273,15 @@ def test_evaluate_policy_command_end_to_end(tmp_path: Path) -> None:
         ],
     )
     assert missing.exit_code == 2 and "no truth.parquet" in missing.output
+
+
+def _stem(key: str) -> str:
+    """A figure's documented name: without the naive prefix, bound suffixes and endpoint suffixes."""
+    key = key.removeprefix("naive_")
+    for suffix in ("_lower", "_upper"):
+        key = key.removesuffix(suffix)
+    for suffix in ("_rwpfs_rmst24", "_os_rmst24", "_rwpfs", "_os"):
+        if key.endswith(suffix) and not key.startswith("aipw_"):
+            key = key.removesuffix(suffix)
+            break
+    return key.removesuffix("_all")
