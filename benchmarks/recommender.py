@@ -42,10 +42,10 @@ from features.examples import FEATURES, build_examples
 from features.pseudonym import pseudonymize
 from models.candidates import option_index, with_treatment
 from models.option_propensity import OptionPropensityModel
-from models.policy_evaluation import evaluate_locks
 from models.recommender import TreatmentRecommender, training_decisions
 from simulation.config import load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
+from training.policy import evaluate_locks
 
 RESULTS = Path(__file__).parent / "results" / "recommender.json"
 COVERAGE_RANGE: tuple[float, float] = (0.85, 0.95)
@@ -159,8 +159,9 @@ def main() -> None:
             ("random_survival_forest", args.forest_bootstrap),
         ):
             start = time.perf_counter()
+            truth = base / "test-truth" / TRUTH_FILE
             figures = evaluate_locks(
-                base / "train", base / "test", base / "test-truth", family=family, n_bootstrap=bootstrap
+                base / "train", base / "test", truth, family=family, n_bootstrap=bootstrap
             )
             figures["evaluation_seconds"] = round(time.perf_counter() - start, 1)
             figures["checks"] = _checks(figures)

@@ -339,8 +339,8 @@ def evaluate_policy_command(
 ) -> None:
     """Fit the adjusted and naive recommenders on one lock and judge them on another's decisions."""
     # imported here: the model libraries take seconds to import, which other commands need not pay
-    from models.policy_evaluation import evaluate_locks
     from models.recommender import FAMILIES
+    from training.policy import evaluate_locks
 
     if family not in FAMILIES:
         _fail(f"linewise evaluate-policy: --family must be one of {', '.join(FAMILIES)}")
@@ -348,7 +348,12 @@ def evaluate_policy_command(
         _fail(f"linewise evaluate-policy: no {TRUTH_FILE} in {truth}: pass the folder written by --truth-out")
     try:
         figures = evaluate_locks(
-            train, test, truth, family=family, n_bootstrap=n_bootstrap, random_state=seed
+            train,
+            test,
+            None if truth is None else truth / TRUTH_FILE,
+            family=family,
+            n_bootstrap=n_bootstrap,
+            random_state=seed,
         )
     except LockValidationError as err:
         _fail(str(err))

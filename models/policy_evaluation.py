@@ -7,8 +7,6 @@ weights, same family and settings) are both fitted; every truth figure is given 
 
 from __future__ import annotations
 
-import secrets
-from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
@@ -16,9 +14,7 @@ import pandas as pd
 from sksurv.metrics import concordance_index_censored
 
 from features.decisions import KEYS
-from features.examples import FEATURES, build_examples
-from features.loader import load_lock
-from features.pseudonym import pseudonymize
+from features.examples import FEATURES
 from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
 from models.evaluation import policy_truth_metrics, survival_metrics
 from models.policy_value import aipw_policy_value
@@ -30,58 +26,8 @@ from models.recommender import (
     training_decisions,
 )
 from models.target import make_target
-from simulation.simulate import TRUTH_FILE
 
 TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24")
-
-
-def evaluate_locks(
-    train_lock: Path,
-    test_lock: Path,
-    truth_folder: Path | None = None,
-    **settings: Any,
-) -> dict[str, Any]:
-    """Validate two locks, build their examples and run :func:`evaluate_policy`.
-
-    Both locks are pseudonymised with one random key that lives only in this call; the truth's raw
-    identifiers are mapped with the same key, so nothing identifying leaves the function.
-
-    Parameters
-    ----------
-    train_lock, test_lock : Path
-        Lock folders.
-    truth_folder : Path, optional
-        The test lock's truth folder (``linewise simulate --truth-out``).
-    **settings
-        Passed to :func:`evaluate_policy` (``family``, ``n_bootstrap``, ``random_state``).
-
-    Returns
-    -------
-    dict
-        As :func:`evaluate_policy`.
-
-    Raises
-    ------
-    features.errors.LockValidationError
-        If a lock breaks the contract.
-    FileNotFoundError
-        If the truth folder has no ``truth.parquet``.
-    """
-    key = secrets.token_bytes(32)
-    train = build_examples(load_lock(train_lock, key))
-    test = build_examples(load_lock(test_lock, key))
-    truth = None
-    if truth_folder is not None:
-        path = Path(truth_folder) / TRUTH_FILE
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"no {TRUTH_FILE} in {truth_folder}: pass the folder written by --truth-out"
-            )
-        raw = pd.read_parquet(path)
-        ids = raw["patient_id"].astype(str).unique()
-        keys = {raw_id: pseudonymize(raw_id, key) for raw_id in ids}
-        truth = raw.assign(patient_key=raw["patient_id"].astype(str).map(keys)).drop(columns="patient_id")
-    return evaluate_policy(train, test, truth, **settings)
 
 
 def evaluate_policy(
