@@ -80,11 +80,45 @@ def evaluate_policy(
         "test_decisions": len(decisions),
         "test_patients": int(decisions["patient_key"].nunique()),
     }
-    figures |= _held_out_metrics(adjusted, training_decisions(train), decisions, observed)
-    figures |= _aipw_figures(adjusted, predictions["ipw"], decisions, observed)
+    figures |= assess(adjusted, train, decisions, predictions["ipw"])
     if truth is not None:
         figures |= _truth_figures(decisions, observed, predictions, truth)
     return figures
+
+
+def assess(
+    model: TreatmentRecommender,
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    predictions: OptionPredictions | None = None,
+) -> dict[str, float]:
+    """Held-out figures of one fitted recommender that need no ground truth.
+
+    Parameters
+    ----------
+    model : TreatmentRecommender
+        A fitted recommender.
+    train : DataFrame
+        The examples it was fitted on (censoring distribution of Uno's C and the time-dependent AUC).
+    test : DataFrame
+        Held-out examples; decisions without a candidate action are left out.
+    predictions : OptionPredictions, optional
+        ``model.predict_options`` of the test decisions, when already computed.
+
+    Returns
+    -------
+    dict
+        The discrimination and calibration keys (``c_index_rwpfs``, ``uno_c_rwpfs`` ...) for rwPFS and
+        OS, and the AIPW values (``aipw_rwpfs_rmst24_model`` ...) of ``docs/models.md``.
+    """
+    decisions = training_decisions(test)
+    if decisions.empty:
+        raise ValueError("the held-out part has no decision with a candidate action")
+    observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
+    if predictions is None:
+        predictions = model.predict_options(decisions[list(FEATURES)].to_numpy(float))
+    figures = _held_out_metrics(model, training_decisions(train), decisions, observed)
+    return figures | _aipw_figures(model, predictions, decisions, observed)
 
 
 def _held_out_metrics(

@@ -1,0 +1,97 @@
+"""Typed training configuration, read from one YAML file (``training/default.yaml`` unless told otherwise).
+
+Every model is frozen and rejects unknown keys, so a misspelt setting fails loudly.
+"""
+
+from __future__ import annotations
+
+from importlib.resources import files
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SplitConfig(_Frozen):
+    """How decisions are split; every split keeps a patient's decisions together."""
+
+    by: Literal["patient", "centre", "date"] = "patient"
+    test_fraction: float = Field(default=0.25, gt=0, lt=1)
+    validation_fraction: float = Field(default=0.2, gt=0, lt=1)
+
+
+class SearchConfig(_Frozen):
+    """The hyperparameter candidates of each family, tried on the validation part."""
+
+    boosted_cox: tuple[dict[str, Any], ...] = Field(min_length=1)
+    random_survival_forest: tuple[dict[str, Any], ...] = Field(min_length=1)
+
+
+class TrainingConfig(_Frozen):
+    """Everything ``linewise train`` needs besides the lock."""
+
+    seed: int = Field(default=0, ge=0)
+    split: SplitConfig = SplitConfig()
+    families: tuple[Literal["boosted_cox", "random_survival_forest"], ...] = Field(
+        default=("boosted_cox", "random_survival_forest"), min_length=1
+    )
+    search: SearchConfig
+    weighting: Literal["ipw", "overlap", "none"] = "ipw"
+    n_bootstrap: int = Field(default=20, ge=0)
+    min_support: float = Field(default=0.05, gt=0, lt=1)
+    registered_model: str = Field(default="linewise", min_length=1)
+
+    @model_validator(mode="after")
+    def _fractions_leave_training_rows(self) -> TrainingConfig:
+        kept = (1 - self.split.test_fraction) * (1 - self.split.validation_fraction)
+        if kept < 0.3:
+            raise ValueError("test_fraction and validation_fraction leave under 30% of patients to train on")
+        return self
+
+
+class TrainingConfigError(ValueError):
+    """The training configuration file cannot be read or breaks its schema."""
+
+
+def load_training_config(path: Path | None = None) -> TrainingConfig:
+    """Read a training configuration (default: the bundled ``training/default.yaml``).
+
+    Parameters
+    ----------
+    path : Path, optional
+        A YAML file.
+
+    Returns
+    -------
+    TrainingConfig
+
+    Raises
+    ------
+    TrainingConfigError
+        Naming the file and every problem.
+    """
+    source = Path(path) if path is not None else None
+    name = str(source) if source is not None else "training/default.yaml"
+    try:
+        text = (
+            source.read_text(encoding="utf-8")
+            if source is not None
+            else files("training").joinpath("default.yaml").read_text(encoding="utf-8")
+        )
+        content = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        raise TrainingConfigError(f"{name}: cannot be read as YAML: {err}") from err
+    if not isinstance(content, dict):
+        raise TrainingConfigError(f"{name}: must hold a mapping of settings")
+    try:
+        return TrainingConfig.model_validate(content)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}" for error in err.errors()
+        )
+        raise TrainingConfigError(f"{name}: {problems}") from err
