@@ -113,6 +113,10 @@ class TreatmentRecommender(BaseEstimator):
         Seed of the bootstrap and the models.
     n_jobs : int
         Bootstrap refits run in this many threads (results do not depend on it).
+    propensity : OptionPropensityModel, optional
+        An already fitted propensity model to use as is (for example, shared by the candidates of a
+        hyperparameter search, which differ only in their outcome models); by default one is fitted
+        with ``min_support``.
     """
 
     def __init__(
@@ -126,6 +130,7 @@ class TreatmentRecommender(BaseEstimator):
         model_params: dict[str, Any] | None = None,
         random_state: int = 0,
         n_jobs: int = 2,
+        propensity: OptionPropensityModel | None = None,
     ) -> None:
         self.family = family
         self.weighting = weighting
@@ -135,6 +140,7 @@ class TreatmentRecommender(BaseEstimator):
         self.model_params = model_params
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.propensity = propensity
 
     def fit(self, examples: pd.DataFrame, y: None = None) -> TreatmentRecommender:
         """Fit the propensity model and, per endpoint, the outcome model and its bootstrap replicates.
@@ -162,7 +168,11 @@ class TreatmentRecommender(BaseEstimator):
             raise ValueError("no decision with a candidate action to learn from")
         X = decisions[list(FEATURES)].to_numpy(float)
         observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
-        self.propensity_ = OptionPropensityModel(min_support=self.min_support).fit(X, observed)
+        if self.propensity is not None:
+            check_is_fitted(self.propensity, "local_model_")
+            self.propensity_ = self.propensity
+        else:
+            self.propensity_ = OptionPropensityModel(min_support=self.min_support).fit(X, observed)
         class_propensity, _ = self.propensity_.class_and_local(X)
         weight = balancing_weights(class_propensity, observed // 2, self.weighting)
         design = with_treatment(X, observed)

@@ -92,6 +92,7 @@ def load_training_config(path: Path | None = None) -> TrainingConfig:
         return TrainingConfig.model_validate(content)
     except ValidationError as err:
         problems = "; ".join(
-            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}" for error in err.errors()
+            f"{'.'.join(str(part) for part in error['loc']) or '(top)'}: {error['msg']}"
+            for error in err.errors()
         )
         raise TrainingConfigError(f"{name}: {problems}") from err

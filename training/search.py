@@ -1,8 +1,9 @@
 """The small hyperparameter search: every candidate of every family, judged on the validation part.
 
 Each candidate is a :class:`models.recommender.TreatmentRecommender` without bootstrap, fitted on the
-training part; its score is Harrell's C of the rwPFS model for the option actually taken, on the
-validation decisions. The best candidate over all families wins (ties: the first listed).
+training part with one shared propensity model; its score is Harrell's C of the rwPFS model for the
+option actually taken, on the validation decisions. The best candidate over all families wins (ties:
+the first listed).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import pandas as pd
 
 from features.examples import FEATURES
 from models.candidates import option_index, with_treatment
+from models.option_propensity import OptionPropensityModel
 from models.recommender import TreatmentRecommender, training_decisions
 from models.target import make_target
 from training.config import TrainingConfig
@@ -68,6 +70,11 @@ def search(train: pd.DataFrame, validation: pd.DataFrame, config: TrainingConfig
     judged = training_decisions(validation)
     if judged.empty:
         raise ValueError("the validation part has no decision with a candidate action")
+    decisions = training_decisions(train)
+    propensity = OptionPropensityModel(min_support=config.min_support).fit(
+        decisions[list(FEATURES)].to_numpy(float),
+        option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool)),
+    )
     rows = []
     for family in config.families:
         for index, params in enumerate(getattr(config.search, family)):
@@ -79,6 +86,7 @@ def search(train: pd.DataFrame, validation: pd.DataFrame, config: TrainingConfig
                 min_support=config.min_support,
                 model_params=dict(params),
                 random_state=config.seed,
+                propensity=propensity,
             ).fit(train)
             rows.append(
                 {

@@ -89,8 +89,8 @@ def split_examples(
 
 def _assign(count: int, config: SplitConfig, order: np.ndarray) -> np.ndarray:
     """Part (0 train, 1 validation, 2 test) of each unit; the last units of ``order`` go to test."""
-    test = int(round(count * config.test_fraction))
-    validation = int(round((count - test) * config.validation_fraction))
+    test = round(count * config.test_fraction)
+    validation = round((count - test) * config.validation_fraction)
     parts = np.zeros(count, dtype=np.int8)
     parts[order[count - test :]] = 2
     parts[order[count - test - validation : count - test]] = 1
