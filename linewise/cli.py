@@ -368,6 +368,78 @@ def evaluate_policy_command(
     Console(highlight=False, width=120).print(table)
 
 
+@app.command()
+def train(
+    lock: Annotated[Path, typer.Argument(help="Data lock folder to train on.")],
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
+    ] = None,
+    experiment: Annotated[
+        str, typer.Option("--experiment", help="MLflow experiment of the run.")
+    ] = "linewise",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print run_id, model_uri, alias and the metrics as JSON.")
+    ] = False,
+) -> None:
+    """Train on a data lock: validate, split, search, fit, assess, log to MLflow, register, set the alias."""
+    # imported here: the model libraries take seconds to import, which other commands need not pay
+    import mlflow
+    from training.pyfunc import synthetic_input_example
+
+    from training.config import TrainingConfigError, load_training_config
+    from training.run import log_training, outcome_json
+    from training.tracking import ensure_experiment, tracking_uri
+    from training.train import STAGES, fit_on_lock
+
+    try:
+        config = load_training_config(config_path)
+    except TrainingConfigError as err:
+        _fail(f"linewise train: {err}")
+    uri = tracking_uri(os.environ)
+    console = Console(stderr=True, highlight=False)
+    stages = [*STAGES, "register"]
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=as_json
+    ) as bar:
+        task = bar.add_task("train", total=len(stages))
+
+        def progress(stage: str) -> None:
+            bar.update(task, completed=stages.index(stage), description=f"train: {stage}")
+
+        try:
+            trained = fit_on_lock(lock, config, progress)
+        except LockValidationError as err:
+            bar.stop()
+            _fail(str(err))
+        except ValueError as err:
+            bar.stop()
+            _fail(f"linewise train: {err}")
+        mlflow.set_tracking_uri(uri)
+        mlflow.set_registry_uri(uri)
+        experiment_id = ensure_experiment(experiment, uri)
+        outcome = log_training(
+            trained,
+            config,
+            synthetic_input_example(config.seed),
+            experiment_id=experiment_id,
+            progress=progress,
+        )
+        bar.update(task, completed=len(stages), description="train: done")
+    if as_json:
+        typer.echo(outcome_json(outcome))
+        return
+    metrics = outcome.metrics
+    typer.echo(
+        f"run {outcome.run_id} in {uri} (experiment {experiment})\n"
+        f"registered {outcome.model_uri} as @{outcome.alias}: {outcome.comparison['reason']}\n"
+        f"test: Harrell's C rwPFS {metrics['c_index_rwpfs']:.3f} "
+        f"({metrics['c_index_rwpfs_lower']:.3f}-{metrics['c_index_rwpfs_upper']:.3f}), "
+        f"AIPW rwPFS RMST24 of the model's policy {metrics['aipw_rwpfs_rmst24_model']:.2f} months "
+        f"against {metrics['aipw_rwpfs_rmst24_observed']:.2f} for observed practice"
+    )
+
+
 @app.command("export-patient")
 def export_patient(
     lock: Annotated[Path, typer.Argument(help="Data lock folder.")],

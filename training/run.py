@@ -1,0 +1,287 @@
+"""Log a trained recommender to MLflow, register it and set its alias by the champion rule.
+
+One run holds: the configuration and chosen parameters, the metrics (``docs/models.md`` keys, the
+naive model's with the prefix ``naive_``), the lock as a dataset (digest and counts, never rows), the
+search, subgroup and positivity tables, three plots, the model card and the pyfunc model, registered
+under ``config.registered_model``. The comparison with the previous champion is logged too.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import mlflow
+import numpy as np
+from matplotlib.figure import Figure
+
+from features.examples import FEATURES
+from models.candidates import TREATMENT_COLUMNS, option_index, with_treatment
+from models.evaluation import calibration_table, survival_at
+from models.policy_evaluation import assess
+from models.recommender import MODEL_COLUMNS, training_decisions
+from models.target import make_target
+from training.config import TrainingConfig
+from training.model_card import Metric, ModelCardFacts, SubgroupMetric, model_card
+from training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
+from training.pyfunc import RecommenderModel, log_recommender
+from training.registry import CHAMPION, SELECTION_METRIC, Comparison, decide_alias
+from training.tracking import lock_dataset
+from training.train import TrainedRecommender
+
+#: Test decisions explained for the SHAP summary plot.
+SHAP_SUMMARY_DECISIONS = 300
+
+
+@dataclass(frozen=True)
+class TrainingOutcome:
+    """What ``linewise train --json`` prints."""
+
+    run_id: str
+    model_uri: str
+    registered_model: str
+    version: str
+    alias: str
+    comparison: dict[str, Any]
+    metrics: dict[str, float]
+
+
+def log_training(
+    trained: TrainedRecommender,
+    config: TrainingConfig,
+    input_example: dict[str, Any],
+    *,
+    experiment_id: str,
+    progress: Callable[[str], None] | None = None,
+) -> TrainingOutcome:
+    """Log the run, register the model and apply the champion rule.
+
+    Parameters
+    ----------
+    trained : TrainedRecommender
+        From :func:`training.train.fit_on_lock`.
+    config : TrainingConfig
+        The configuration it was trained with.
+    input_example : dict
+        A synthetic patient document stored with the model.
+    experiment_id : str
+        Where the run goes (:func:`training.tracking.ensure_experiment`).
+    progress : callable, optional
+        Called with ``"register"`` before registering.
+
+    Returns
+    -------
+    TrainingOutcome
+    """
+    manifest = trained.lock.manifest
+    client = mlflow.MlflowClient()
+    with mlflow.start_run(experiment_id=experiment_id) as run:
+        mlflow.log_params(_params(trained, config))
+        mlflow.log_metrics({k: v for k, v in trained.metrics.items() if np.isfinite(v)})
+        mlflow.log_input(
+            lock_dataset(manifest.lock_id, manifest.lock_date.isoformat(), trained.digest, _counts(trained)),
+            context="training",
+        )
+        mlflow.log_text(trained.search.table.to_csv(index=False), "search.csv")
+        mlflow.log_text(trained.subgroups.to_csv(index=False), "subgroups.csv")
+        mlflow.log_text(trained.positivity.to_csv(index=False), "positivity.csv")
+        for name, figure in _figures(trained).items():
+            mlflow.log_figure(figure, f"plots/{name}.png")
+        mlflow.log_text(model_card(_card_facts(trained, config, run.info.run_id)), "model_card.md")
+        if progress is not None:
+            progress("register")
+        info = log_recommender(
+            trained.model,
+            {
+                "lock_id": manifest.lock_id,
+                "lock_date": manifest.lock_date.isoformat(),
+                "lock_digest": trained.digest,
+            },
+            input_example,
+            registered_model_name=config.registered_model,
+        )
+        version = str(info.registered_model_version)
+        comparison = _compare_with_champion(client, config.registered_model, trained)
+        client.set_registered_model_alias(config.registered_model, comparison.alias, version)
+        mlflow.log_dict(comparison.as_dict(), "champion_comparison.json")
+        mlflow.set_tags({"alias": comparison.alias, "registered_version": version})
+    return TrainingOutcome(
+        run_id=run.info.run_id,
+        model_uri=f"models:/{config.registered_model}/{version}",
+        registered_model=config.registered_model,
+        version=version,
+        alias=comparison.alias,
+        comparison=comparison.as_dict(),
+        metrics=trained.metrics,
+    )
+
+
+def _compare_with_champion(client: mlflow.MlflowClient, name: str, trained: TrainedRecommender) -> Comparison:
+    """Compare the new model with the current champion, on the new lock's test decisions."""
+    new_value = trained.metrics[SELECTION_METRIC]
+    try:
+        champion = client.get_model_version_by_alias(name, CHAMPION)
+    except mlflow.exceptions.MlflowException:
+        return decide_alias(new_value, None, None)
+    try:
+        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").unwrap_python_model()
+        if not isinstance(loaded, RecommenderModel):
+            raise TypeError(f"the champion is a {type(loaded).__name__}, not a linewise recommender")
+        figures = assess(loaded.recommender, trained.part("development"), trained.part("test"))
+    except (ValueError, TypeError, KeyError) as err:
+        return decide_alias(new_value, None, str(champion.version), f"the champion could not score: {err}")
+    return decide_alias(new_value, figures[SELECTION_METRIC], str(champion.version))
+
+
+def _params(trained: TrainedRecommender, config: TrainingConfig) -> dict[str, Any]:
+    params: dict[str, Any] = {
+        "seed": config.seed,
+        "split_by": config.split.by,
+        "test_fraction": config.split.test_fraction,
+        "validation_fraction": config.split.validation_fraction,
+        "weighting": config.weighting,
+        "n_bootstrap": config.n_bootstrap,
+        "min_support": config.min_support,
+        "family": trained.search.family,
+        "lock_id": trained.lock.manifest.lock_id,
+        "lock_date": trained.lock.manifest.lock_date.isoformat(),
+        "lock_digest": trained.digest,
+        "selection_metric": SELECTION_METRIC,
+    }
+    return params | {f"model_{key}": value for key, value in trained.search.params.items()}
+
+
+def _counts(trained: TrainedRecommender) -> dict[str, int]:
+    summary = trained.lock.summary()
+    return {
+        "patients": int(summary["patients"]),
+        "centres": int(summary["centres"]),
+        "decisions": len(trained.examples),
+        **trained.counts,
+    }
+
+
+def _figures(trained: TrainedRecommender) -> dict[str, Figure]:
+    """Calibration at 12 months and SHAP summary on the test part; Kaplan-Meier by action on development."""
+    model = trained.model
+    test = training_decisions(trained.part("test"))
+    observed = option_index(test["action"].astype(str), test["local_therapy"].astype(bool))
+    rows = with_treatment(test[list(FEATURES)].to_numpy(float), observed)
+    outcome = model.models_["pfs"]
+    at_12 = survival_at(outcome.predict_survival_function(rows), outcome.time_grid_, 12.0)
+    target = make_target(test["pfs_time"], test["pfs_event"].astype(bool))
+    development = training_decisions(trained.part("development"))
+    sample = rows[:SHAP_SUMMARY_DECISIONS]
+    values = np.asarray(model.explainer_.shap_values(sample), dtype=float)
+    return {
+        "calibration_rwpfs_12": calibration_figure(calibration_table(target, at_12, 12.0), 12.0, "pfs"),
+        "km_rwpfs_by_action": kaplan_meier_by_action_figure(
+            development["pfs_time"].to_numpy(float),
+            development["pfs_event"].astype(bool).to_numpy(),
+            development["action"].astype(str).to_numpy(),
+            "pfs",
+        ),
+        "shap_summary_rwpfs": shap_summary_figure(values, sample, MODEL_COLUMNS, model.explanation_scale_),
+    }
+
+
+def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str) -> ModelCardFacts:
+    manifest = trained.lock.manifest
+    development = training_decisions(trained.part("development"))
+    test = training_decisions(trained.part("test"))
+    patients = trained.lock.patients
+    years = patients["metastatic_dx_year"].dropna().astype(int)
+    missing = development[list(FEATURES)].isna().mean()
+    metrics = trained.metrics
+    performance = [
+        Metric(
+            "Harrell's C, rwPFS (bootstrap 95%)",
+            metrics["c_index_rwpfs"],
+            metrics["c_index_rwpfs_lower"],
+            metrics["c_index_rwpfs_upper"],
+        ),
+        *(
+            Metric(label, metrics[key], float("nan"), float("nan"))
+            for label, key in (
+                ("Uno's C, rwPFS (to 24 months)", "uno_c_rwpfs"),
+                ("Integrated Brier score, rwPFS", "ibs_rwpfs"),
+                ("Time-dependent AUC at 12 months, rwPFS", "td_auc_12_rwpfs"),
+                ("Calibration at 12 months (ICI), rwPFS", "calibration_12_ici_rwpfs"),
+                ("Harrell's C, OS", "c_index_os"),
+                ("Harrell's C, rwPFS, naive model", "naive_c_index_rwpfs"),
+            )
+        ),
+        *(
+            Metric(label, metrics[key], metrics[f"{key}_lower"], metrics[f"{key}_upper"])
+            for label, key in (
+                ("AIPW rwPFS RMST24 of the model's policy, months (95%)", "aipw_rwpfs_rmst24_model"),
+                ("AIPW rwPFS RMST24 of observed practice, months (95%)", "aipw_rwpfs_rmst24_observed"),
+                ("AIPW rwPFS RMST24 of always-TBP, months (95%)", "aipw_rwpfs_rmst24_always_tbp"),
+            )
+        ),
+    ]
+    subgroups = [
+        SubgroupMetric(
+            str(row.subgroup), "", int(row.decisions), "Harrell's C, rwPFS", float(row.c_index_rwpfs), *_nan2
+        )
+        for row in trained.subgroups.itertuples()
+    ]
+    return ModelCardFacts(
+        model_name=config.registered_model,
+        model_version=f"run {run_id[:8]}",
+        lock_id=manifest.lock_id,
+        lock_source=manifest.source,
+        lock_date=manifest.lock_date,
+        n_patients=len(patients),
+        n_centres=int(patients["center_id"].nunique()),
+        n_decisions=len(trained.examples),
+        diagnosis_years=(int(years.min()), int(years.max())),
+        pfs_events=int(development["pfs_event"].sum()),
+        os_events=int(development["os_event"].sum()),
+        n_features=len(FEATURES),
+        treatment_columns=TREATMENT_COLUMNS,
+        missing_shares={name: float(share) for name, share in missing.items() if share > 0},
+        family=trained.search.family,
+        weighting=config.weighting,
+        hyperparameters=dict(trained.search.params),
+        search=(
+            f"{len(trained.search.table)} candidates over {', '.join(config.families)}, "
+            "best Harrell's C of rwPFS on the validation part"
+        ),
+        n_bootstrap=config.n_bootstrap,
+        min_support=config.min_support,
+        evaluation=f"held-out {config.split.by} split, {config.split.test_fraction:.0%} of units",
+        test_patients=int(test["patient_key"].nunique()),
+        test_decisions=len(test),
+        performance=tuple(performance),
+        subgroups=tuple(subgroups),
+        insufficient_evidence=dict(
+            zip(
+                trained.positivity["option"],
+                trained.positivity["unsupported_share"].astype(float),
+                strict=True,
+            )
+        ),
+        run_id=run_id,
+    )
+
+
+_nan2 = (float("nan"), float("nan"))
+
+
+def outcome_json(outcome: TrainingOutcome) -> str:
+    """Return the ``--json`` output of ``linewise train``."""
+    return json.dumps(
+        {
+            "run_id": outcome.run_id,
+            "model_uri": outcome.model_uri,
+            "registered_model": outcome.registered_model,
+            "version": outcome.version,
+            "alias": outcome.alias,
+            "comparison": outcome.comparison,
+            "metrics": {k: (v if np.isfinite(v) else None) for k, v in outcome.metrics.items()},
+        },
+        indent=2,
+    )
