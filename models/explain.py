@@ -10,10 +10,17 @@ The rwPFS outcome model is explained, on the scale it predicts:
 Both use path-dependent TreeSHAP, so each option's values plus the base value equal the model's output
 for that option's counterfactual row. The contrast is the difference of two options' SHAP values; the
 base value cancels, so it adds up to the difference of the two outputs.
+
+Time-dependent explanations (:func:`explain_survival_options`) exist for the forest only: SHAP values
+of each option's rwPFS survival probability at a few grid times
+(:func:`models.forest_shap.forest_survival_shap`). The boosted Cox model's survival
+``S(t) = exp(-H0(t) exp(eta))`` is not a sum over its trees, so TreeSHAP cannot explain it exactly; its
+explanation is the time-independent log hazard ratio above.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -21,10 +28,12 @@ import numpy as np
 import shap
 
 from models.candidates import OPTIONS
-from models.forest_shap import forest_as_shap_model
+from models.forest_shap import forest_as_shap_model, forest_survival_shap, grid_indices
 from models.survival import BoostedCoxModel, RandomSurvivalForestModel
 
 EXPLAINED_HORIZON: Final = 24.0
+#: Default times (months) of the time-dependent explanations.
+EXPLAINED_TIMES: Final = (6.0, 12.0, 24.0)
 _TBP_OPTIONS: Final = tuple(i for i, o in enumerate(OPTIONS) if o.candidate == "tbp")
 _SWITCH_OPTIONS: Final = tuple(i for i, o in enumerate(OPTIONS) if o.candidate != "tbp")
 
@@ -163,4 +172,79 @@ def explain_options(
         switch_option=switch,
         contrast_values=values[tbp] - values[switch],
         contrast_output=float(output[tbp] - output[switch]),
+    )
+
+
+@dataclass(frozen=True)
+class SurvivalExplanation:
+    """SHAP values of one decision's options for the survival probability at a few times (forest only).
+
+    Attributes
+    ----------
+    scale : str
+        What the values add up to.
+    feature_names : tuple of str
+        Last axis of ``values``: decision features, then treatment columns.
+    times : ndarray of shape (T,)
+        Grid times (months).
+    base_values : ndarray of shape (T,)
+        The explainer's expected survival at each time.
+    output : ndarray of shape (16, T)
+        The model's survival probability of each option at each time.
+    values : ndarray of shape (16, T, p)
+        SHAP values per option and time: ``values.sum(-1) + base_values == output``. A negative value
+        lowers the survival probability at that time.
+    """
+
+    scale: str
+    feature_names: tuple[str, ...]
+    times: np.ndarray
+    base_values: np.ndarray
+    output: np.ndarray
+    values: np.ndarray
+
+
+def explain_survival_options(
+    model: Any, rows: np.ndarray, feature_names: tuple[str, ...], times: Sequence[float]
+) -> SurvivalExplanation:
+    """Time-dependent SHAP values of one decision's counterfactual rows: survival at each of ``times``.
+
+    Parameters
+    ----------
+    model : RandomSurvivalForestModel
+        The fitted rwPFS model.
+    rows : ndarray of shape (16, p)
+        The decision under every option.
+    feature_names : tuple of str
+        Column names of ``rows``.
+    times : sequence of float
+        Times of the model's grid (months).
+
+    Returns
+    -------
+    SurvivalExplanation
+
+    Raises
+    ------
+    ValueError
+        For a boosted Cox model (its survival is not additive in its trees), or when a time is not a
+        grid time.
+    """
+    if isinstance(model, BoostedCoxModel):
+        raise ValueError(
+            "time-dependent SHAP values exist for the random survival forest only: the boosted Cox "
+            "survival S(t) = exp(-H0(t) exp(eta)) is not additive in the trees, so TreeSHAP cannot "
+            "explain it exactly; its explanation is the time-independent log hazard ratio eta (explain())"
+        )
+    if not isinstance(model, RandomSurvivalForestModel):
+        raise TypeError(f"cannot explain a {type(model).__name__}")
+    index = grid_indices(model, times)
+    values, base = forest_survival_shap(model, rows, times)
+    return SurvivalExplanation(
+        scale="rwPFS survival probability",
+        feature_names=feature_names,
+        times=np.asarray(model.time_grid_[index], dtype=float),
+        base_values=base,
+        output=np.asarray(model.predict_survival_function(rows))[:, index],
+        values=values,
     )

@@ -21,6 +21,7 @@ Design (chosen by measurement against the simulator's ground truth, ``docs/model
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
@@ -34,7 +35,15 @@ from features.decisions import KEYS
 from features.examples import FEATURES
 from features.regimens import CANDIDATE_CLASSES
 from models.candidates import BASELINE, OPTIONS, TREATMENT_COLUMNS, option_index, with_treatment
-from models.explain import Explanation, best_sides, explain_options, make_explainer
+from models.explain import (
+    EXPLAINED_TIMES,
+    Explanation,
+    SurvivalExplanation,
+    best_sides,
+    explain_options,
+    explain_survival_options,
+    make_explainer,
+)
 from models.option_propensity import OptionPropensityModel
 from models.propensity import DEFAULT_MIN_SUPPORT
 from models.survival import (
@@ -299,6 +308,37 @@ class TreatmentRecommender(BaseEstimator):
             MODEL_COLUMNS,
             sides,
         )
+
+    def explain_survival(self, x: Any, times: Sequence[float] = EXPLAINED_TIMES) -> SurvivalExplanation:
+        """Time-dependent SHAP values of one decision's options: rwPFS survival at each of ``times``.
+
+        Forest family only. The 16 counterfactual rows are those of :meth:`explain`; for each option and
+        time, the values plus the base value equal the forest's survival probability.
+
+        Parameters
+        ----------
+        x : array-like of shape (len(FEATURES),)
+            One decision's features.
+        times : sequence of float
+            Times of the model's grid (months).
+
+        Returns
+        -------
+        SurvivalExplanation
+
+        Raises
+        ------
+        ValueError
+            For the ``boosted_cox`` family: its survival ``S(t) = exp(-H0(t) exp(eta))`` is not additive
+            in the trees, and its explanation is the time-independent log hazard ratio of :meth:`explain`.
+            Also when a time is not a grid time.
+        """
+        check_is_fitted(self, "models_")
+        features = np.asarray(x, dtype=float).reshape(1, -1)
+        if features.shape[1] != len(FEATURES):
+            raise ValueError(f"x must have {len(FEATURES)} features, found {features.shape[1]}")
+        rows = with_treatment(np.repeat(features, len(OPTIONS), axis=0), np.arange(len(OPTIONS)))
+        return explain_survival_options(self.models_["pfs"], rows, MODEL_COLUMNS, times)
 
     def recommend(self, examples: pd.DataFrame) -> pd.DataFrame:
         """Score every option of every decision: one row per decision and option.
