@@ -108,10 +108,10 @@ def parse_table(raw: RawTable) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
         parsed[spec.name] = values
         invalid[spec.name] = (filled & _is_missing(values)) | (spec.required & ~filled)
         violations.extend(found)
-    for name in text.columns:
-        if name not in raw.spec.column_names:
-            parsed[name] = _text(text, name)
     position = {name: index for index, name in enumerate(raw.spec.column_names)}
+    for name in text.columns:
+        if name not in position:
+            parsed[name] = _text(text, name)
     violations.sort(key=lambda v: (v.row or 0, position[v.column] if v.column else -1))
     return parsed, invalid, violations
 

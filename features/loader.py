@@ -250,8 +250,9 @@ def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> Loc
 
 def _warn_unknown_columns(raw: RawLock) -> None:
     for table in raw.tables.values():
+        declared = table.spec.column_names
         for name in table.frame.columns:
-            if name not in table.spec.column_names:
+            if name not in declared:
                 warnings.warn(
                     f"{table.file}: column {name!r} is not in the data-lock contract; it is kept as text",
                     LockWarning,
@@ -306,8 +307,9 @@ def _typed_lock(
                 typed[column.name] = _strings(values)
         if spec.name == "patients":
             typed["lock_day"] = _integers(np.datetime64(manifest.lock_date, "D") - dx)
+        declared = spec.column_names
         for extra in columns:
-            if extra not in spec.column_names:
+            if extra not in declared:
                 typed[extra] = _strings(columns[extra])
         frames[spec.name] = pd.DataFrame(typed)
     return DataLock(manifest=manifest, **frames)
