@@ -8,6 +8,7 @@ lists each with its definition and window). Missing values stay visible: NaN, wi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
@@ -42,7 +43,7 @@ CURRENT_DRUGS: Final = {
     "current_chemotherapy": PRIOR_DRUGS["prior_chemotherapy"],
 }
 _SITE_ORDER = tuple(sorted(SITES))
-_HER2_LOW: Final = {"0": 0.0, "1+": 1.0, "2+_ish_neg": 1.0}
+_HER2_LOW: Final = MappingProxyType({"0": 0.0, "1+": 1.0, "2+_ish_neg": 1.0})
 
 #: Feature columns, in table order.
 FEATURES: Final = (
