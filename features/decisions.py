@@ -17,14 +17,17 @@ rwPFS to the next progression or death, OS to death, both censored at the last c
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import pandas as pd
+from pandas.arrays import BooleanArray
 
+from features.joins import first_occurrences, lookup, take
 from features.loader import DataLock
 from features.regimens import classify_lines
-from features.timeline import match_records
+from features.timeline import match_rows
 
 DAYS_PER_MONTH: Final = 365.25 / 12
 DEFAULT_TBP_MIN_DAYS: Final = 28
@@ -64,67 +67,110 @@ def derive_decisions(
             "tbp_min_days must be >= 1 and local_therapy_days >= 0, "
             f"found {tbp_min_days} and {local_therapy_days}"
         )
-    patients = lock.patients[["patient_key", "last_contact_day", "death_day", "lock_day"]]
-    decisions = (
-        lock.progressions[["patient_key", "line_number", "day", "pattern"]]
-        .rename(columns={"day": "decision_day"})
-        .merge(patients, on="patient_key", how="left")
+    progressions, patients = lock.progressions, lock.patients
+    keys = progressions["patient_key"].to_numpy(dtype=object)
+    numbers = _floats(progressions["line_number"])
+    days = _floats(progressions["day"])
+    patient = lookup([keys], [patients["patient_key"].to_numpy(dtype=object)])
+    death = take(_floats(patients["death_day"]), patient)
+    alive = np.flatnonzero(np.isnan(death) | (death > days))
+    alive = alive[first_occurrences([keys[alive], numbers[alive], days[alive]])]
+    rank = pd.factorize(keys[alive], sort=True)[0]
+    rows = alive[np.lexsort((numbers[alive], days[alive], rank))]  # by patient, day and line; stable
+    patient = patient[rows]
+    decisions = _Decisions(
+        keys=keys[rows],
+        line_number=numbers[rows],
+        day=days[rows],
+        last_contact_day=take(_floats(patients["last_contact_day"]), patient),
+        death_day=death[rows],
+        lock_day=take(_floats(patients["lock_day"]), patient),
     )
-    alive = decisions["death_day"].isna() | (decisions["death_day"] > decisions["decision_day"])
-    decisions = decisions[alive].drop_duplicates(list(KEYS))
-    decisions = decisions.sort_values(["patient_key", "decision_day", "line_number"], kind="stable")
-    decisions = decisions.reset_index(drop=True)
-    decisions = _with_actions(decisions, lock.lines, tbp_min_days)
-    decisions["local_therapy"] = _local_therapy(decisions, lock.local_therapies, local_therapy_days)
-    decisions = _with_outcomes(decisions, lock.progressions)
-    columns = [*KEYS, "pattern", "action", "open_decision", "local_therapy", *OUTCOMES]
-    return decisions[columns]
+    action, open_decision = _actions(decisions, lock.lines, tbp_min_days)
+    outcomes = _outcomes(decisions, progressions)
+    return pd.DataFrame(
+        {
+            "patient_key": progressions["patient_key"].array.take(rows),
+            "line_number": progressions["line_number"].array.take(rows),
+            "decision_day": progressions["day"].array.take(rows),
+            "pattern": progressions["pattern"].array.take(rows),
+            "action": action,
+            "open_decision": BooleanArray(open_decision, np.zeros(len(rows), dtype=bool)),
+            "local_therapy": _local_therapy(decisions, lock.local_therapies, local_therapy_days),
+            **outcomes,
+        }
+    )
 
 
-def _with_actions(decisions: pd.DataFrame, lines: pd.DataFrame, tbp_min_days: int) -> pd.DataFrame:
-    lines = lines.assign(line_class=classify_lines(lines))
-    current = lines[["patient_key", "line_number", "end_day"]]
-    following = lines[["patient_key", "line_number", "start_day", "line_class"]].assign(
-        line_number=lines["line_number"] - 1
-    )
-    merged = decisions.merge(current, on=["patient_key", "line_number"], how="left").merge(
-        following.rename(columns={"start_day": "next_start_day"}),
-        on=["patient_key", "line_number"],
-        how="left",
-    )
-    follow_end = merged["death_day"].fillna(merged["last_contact_day"])
-    continued = merged["end_day"].fillna(follow_end) - merged["decision_day"]
-    has_next = merged["next_start_day"].notna()
+@dataclass(frozen=True)
+class _Decisions:
+    """The decisions as arrays: keys, and the patient's follow-up repeated on each decision."""
+
+    keys: np.ndarray
+    line_number: np.ndarray
+    day: np.ndarray
+    last_contact_day: np.ndarray
+    death_day: np.ndarray
+    lock_day: np.ndarray
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _actions(decisions: _Decisions, lines: pd.DataFrame, tbp_min_days: int) -> tuple[np.ndarray, np.ndarray]:
+    line_keys = lines["patient_key"].to_numpy(dtype=object)
+    line_numbers = _floats(lines["line_number"])
+    current = lookup([decisions.keys, decisions.line_number], [line_keys, line_numbers])
+    following = lookup([decisions.keys, decisions.line_number + 1], [line_keys, line_numbers])
+    end = take(_floats(lines["end_day"]), current)
+    has_next = ~np.isnan(take(_floats(lines["start_day"]), following))
+    day, death = decisions.day, decisions.death_day
+    follow_end = np.where(np.isnan(death), decisions.last_contact_day, death)
+    continued = np.where(np.isnan(end), follow_end, end) - day
     tbp = continued >= tbp_min_days
-    recent = (merged["lock_day"] - merged["decision_day"]) < tbp_min_days
-    dead = merged["death_day"].notna()
-    line_end = merged["end_day"].fillna(merged["decision_day"])
+    recent = (decisions.lock_day - day) < tbp_min_days
+    dead = ~np.isnan(death)
+    line_end = np.where(np.isnan(end), day, end)
     followed_after_end = dead | ((follow_end - line_end) >= tbp_min_days)
-    action = pd.Series(pd.NA, index=merged.index, dtype="object")
-    action[~tbp & has_next] = merged.loc[~tbp & has_next, "line_class"]
-    stopped = merged["end_day"].notna() & followed_after_end & ~recent
+    action = np.full(len(day), pd.NA, dtype=object)
+    switched = ~tbp & has_next
+    action[switched] = classify_lines(lines).to_numpy()[following[switched]]
+    stopped = ~np.isnan(end) & followed_after_end & ~recent
     action[~tbp & ~has_next & (dead | stopped)] = "none"
     action[tbp] = "tbp"
-    merged["open_decision"] = action.isna() & recent & ~has_next & ~dead
-    merged["action"] = action
-    return merged.drop(columns=["end_day", "next_start_day", "line_class"])
+    open_decision = pd.isna(action) & recent & ~has_next & ~dead
+    return action, open_decision
 
 
-def _local_therapy(decisions: pd.DataFrame, local_therapies: pd.DataFrame, window_days: int) -> pd.Series:
-    therapies = local_therapies[["patient_key", "day"]]
-    matched = match_records(decisions, therapies, "day", direction="forward", tolerance=window_days)
-    return matched["day"].notna().astype(bool)
+def _local_therapy(decisions: _Decisions, local_therapies: pd.DataFrame, window_days: int) -> np.ndarray:
+    found = match_rows(
+        decisions.keys,
+        decisions.day,
+        local_therapies["patient_key"].to_numpy(dtype=object),
+        _floats(local_therapies["day"]),
+        direction="forward",
+        tolerance=window_days,
+    )
+    return found >= 0
 
 
-def _with_outcomes(decisions: pd.DataFrame, progressions: pd.DataFrame) -> pd.DataFrame:
-    later = progressions[["patient_key", "day"]].drop_duplicates()
-    next_day = match_records(decisions, later, "day", direction="forward", allow_exact=False)["day"]
-    follow_end = decisions["death_day"].fillna(decisions["last_contact_day"]).astype("float64")
-    death = decisions["death_day"].astype("float64")
-    pfs_end = np.fmin(next_day.astype("float64"), death)
-    out = decisions.copy()
-    out["pfs_event"] = pfs_end.notna()
-    out["pfs_time"] = (pfs_end.fillna(follow_end) - out["decision_day"].astype("float64")) / DAYS_PER_MONTH
-    out["os_event"] = death.notna()
-    out["os_time"] = (follow_end - out["decision_day"].astype("float64")) / DAYS_PER_MONTH
-    return out
+def _outcomes(decisions: _Decisions, progressions: pd.DataFrame) -> dict[str, np.ndarray]:
+    days = _floats(progressions["day"])
+    later = match_rows(
+        decisions.keys,
+        decisions.day,
+        progressions["patient_key"].to_numpy(dtype=object),
+        days,
+        direction="forward",
+        allow_exact=False,
+    )
+    death = decisions.death_day
+    follow_end = np.where(np.isnan(death), decisions.last_contact_day, death)
+    pfs_end = np.fmin(take(days, later), death)
+    return {
+        "pfs_time": (np.where(np.isnan(pfs_end), follow_end, pfs_end) - decisions.day) / DAYS_PER_MONTH,
+        "pfs_event": ~np.isnan(pfs_end),
+        "os_time": (follow_end - decisions.day) / DAYS_PER_MONTH,
+        "os_event": ~np.isnan(death),
+    }

@@ -7,14 +7,18 @@ lists each with its definition and window). Missing values stay visible: NaN, wi
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 import numpy as np
 import pandas as pd
+from pandas.arrays import StringArray
 
 from features.decisions import ACTIONS, DAYS_PER_MONTH, KEYS, OUTCOMES, derive_decisions
+from features.joins import first_occurrences, inner_pairs, key_codes, lookup, take
 from features.loader import DataLock
-from features.timeline import match_records
+from features.timeline import match_rows
 from features.vocabulary import DRUG_CATEGORY, SITES, VISCERAL_SITES
 
 ECOG_WINDOW_DAYS: Final = 90
@@ -39,6 +43,7 @@ CURRENT_DRUGS: Final = {
     "current_chemotherapy": PRIOR_DRUGS["prior_chemotherapy"],
 }
 _SITE_ORDER = tuple(sorted(SITES))
+_HER2_LOW: Final = MappingProxyType({"0": 0.0, "1+": 1.0, "2+_ish_neg": 1.0})
 
 #: Feature columns, in table order.
 FEATURES: Final = (
@@ -96,172 +101,236 @@ def build_examples(lock: DataLock, *, tbp_min_days: int = 28, local_therapy_days
         outcomes; sorted by patient and day.
     """
     decisions = derive_decisions(lock, tbp_min_days=tbp_min_days, local_therapy_days=local_therapy_days)
-    keys = decisions[list(KEYS)].reset_index(drop=True)
-    features = pd.concat(
-        [
-            _baseline(lock, decisions),
-            _ecog(lock, keys),
-            _sites(lock, keys),
-            _progression(lock, decisions),
-            _lines(lock, keys),
-            _biomarkers(lock, keys),
+    at = _At(
+        keys=decisions["patient_key"].to_numpy(dtype=object),
+        line_number=_floats(decisions["line_number"]),
+        day=_floats(decisions["decision_day"]),
+        pattern=_texts(decisions["pattern"]),
+    )
+    features = {
+        **_baseline(lock, at),
+        **_ecog(lock, at),
+        **_sites(lock, at),
+        **_progression(lock, at),
+        **_lines(lock, at),
+        **_biomarkers(lock, at),
+    }
+    action = decisions["action"].to_numpy(dtype=object)
+    outcome = [name for name in (*ACTIONS, "open_decision", *OUTCOMES) if name != "action"]
+    columns = {
+        **{key: decisions[key].array for key in KEYS},
+        **{name: features[name] for name in FEATURES},
+        "action": StringArray(np.where(pd.isna(action), pd.NA, action)),
+        **{name: decisions[name].array for name in outcome},
+    }
+    return pd.DataFrame(columns)
+
+
+@dataclass(frozen=True)
+class _At:
+    """The decisions, as arrays: whose, which line, which day, and the progression's pattern."""
+
+    keys: np.ndarray
+    line_number: np.ndarray
+    day: np.ndarray
+    pattern: np.ndarray
+
+
+def _floats(column: pd.Series) -> np.ndarray:
+    return column.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _texts(column: pd.Series) -> np.ndarray:
+    """Text as objects, None where missing."""
+    return column.to_numpy(dtype=object, na_value=None)
+
+
+def _equals(values: np.ndarray, code: str) -> np.ndarray:
+    """1.0 where ``values`` is ``code``, 0.0 where it is another value, NaN where it is missing."""
+    return np.where(pd.isna(values), np.nan, np.equal(values, code).astype(float))
+
+
+def _patient_row(lock: DataLock, at: _At) -> np.ndarray:
+    return lookup([at.keys], [lock.patients["patient_key"].to_numpy(dtype=object)])
+
+
+def _pairs(at: _At, record_keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Every (decision, record) pair of the same patient, as positions."""
+    decision_codes, record_codes = key_codes([at.keys], [record_keys])
+    return inner_pairs(decision_codes, record_codes)
+
+
+def _positions(values: np.ndarray, names: tuple[str, ...]) -> np.ndarray:
+    """Return the position of each value in ``names``, -1 where it is not there (or missing)."""
+    code, distinct = pd.factorize(values)
+    position = [names.index(value) if value in names else -1 for value in distinct]
+    return np.array([*position, -1], dtype=np.int64)[code]  # code -1 (missing) reads the last entry
+
+
+def _baseline(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
+    patients = lock.patients
+    row = _patient_row(lock, at)
+    number = lambda column: take(_floats(patients[column]), row)  # noqa: E731
+    text = lambda column: take(_texts(patients[column]), row, None)  # noqa: E731
+    day = at.day
+    her2 = text("her2_ihc")
+    ki67 = _latest_percent(lock, at, "ki67", number("ki67_percent"))
+    return {
+        "age_at_decision": number("age_at_metastatic_dx") + day / 365.25,
+        "menopause_pre": _equals(text("menopausal_status"), "pre"),
+        "menopause_peri": _equals(text("menopausal_status"), "peri"),
+        "histology_lobular": _equals(text("histology"), "lobular"),
+        "histology_other": _equals(text("histology"), "other"),
+        "er_percent": _latest_percent(lock, at, "er", number("er_percent")),
+        "pgr_percent": _latest_percent(lock, at, "pgr", number("pgr_percent")),
+        "ki67_percent": ki67,
+        "ki67_known": (~np.isnan(ki67)).astype(float),
+        "her2_low": np.array([_HER2_LOW.get(value, np.nan) for value in her2], dtype=float),
+        "grade": number("grade"),
+        "de_novo": number("de_novo"),
+        "decision_year": number("metastatic_dx_year")
+        + (number("metastatic_dx_month") - 0.5) / 12.0
+        + day / 365.25,
+        "months_since_metastatic_dx": day / DAYS_PER_MONTH,
+    }
+
+
+def _latest_percent(lock: DataLock, at: _At, marker: str, baseline: np.ndarray) -> np.ndarray:
+    tests = lock.biomarkers
+    chosen = np.flatnonzero(np.equal(_texts(tests["marker"]), marker))
+    found = match_rows(
+        at.keys,
+        at.day,
+        tests["patient_key"].to_numpy(dtype=object)[chosen],
+        _floats(tests["day"])[chosen],
+        direction="backward",
+    )
+    latest = take(_texts(tests["value"])[chosen], found, None)
+    numbers = np.asarray(pd.to_numeric(latest, errors="coerce"), dtype=float)
+    return np.where(np.isnan(numbers), baseline, numbers)
+
+
+def _ecog(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
+    records = lock.performance_status
+    found = match_rows(
+        at.keys,
+        at.day,
+        records["patient_key"].to_numpy(dtype=object),
+        _floats(records["day"]),
+        direction="backward",
+        tolerance=ECOG_WINDOW_DAYS,
+    )
+    ecog = take(_floats(records["ecog"]), found)
+    return {"ecog": ecog, "ecog_known": (~np.isnan(ecog)).astype(float)}
+
+
+def _sites(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
+    metastases = lock.metastases
+    decision, record = _pairs(at, metastases["patient_key"].to_numpy(dtype=object))
+    site = _positions(_texts(metastases["site"]), _SITE_ORDER)[record]
+    seen = (_floats(metastases["day_detected"])[record] <= at.day[decision]) & (site >= 0)
+    found = np.zeros((len(at.day), len(_SITE_ORDER)))
+    found[decision[seen], site[seen]] = 1.0
+    out = {f"site_{name}": found[:, index] for index, name in enumerate(_SITE_ORDER)}
+    visceral = [index for index, name in enumerate(_SITE_ORDER) if name in VISCERAL_SITES]
+    count = found.sum(axis=1)
+    return {
+        **out,
+        "visceral": found[:, visceral].max(axis=1, initial=0.0),
+        "site_count": count,
+        "bone_only": ((out["site_bone"] == 1) & (count == 1)).astype(float),
+    }
+
+
+def _progression(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
+    progressions = lock.progressions
+    keys = progressions["patient_key"].to_numpy(dtype=object)
+    days = _floats(progressions["day"])
+    own = lookup([at.keys, at.line_number, at.day], [keys, _floats(progressions["line_number"]), days])
+    new_sites = take(_texts(progressions["new_sites"]), own, None)
+    code, lists = pd.factorize(np.where(pd.isna(new_sites), "", new_sites))
+    parts = [str(sites).split("+") for sites in lists]
+    # earlier progressions of the patient: distinct (line, day) on or before the decision, less itself
+    distinct = first_occurrences([keys, _floats(progressions["line_number"]), days])
+    decision, record = _pairs(at, keys[distinct])
+    earlier = days[distinct][record] <= at.day[decision]
+    same_day = days[distinct][record] == at.day[decision]
+    counted = np.bincount(decision[earlier], minlength=len(at.day))
+    listed = np.bincount(decision[same_day], minlength=len(at.day)) > 0
+    return {
+        "new_site_count": np.array([float(sum(1 for p in sites if p)) for sites in parts])[code],
+        "new_visceral_site": np.array([float(any(p in VISCERAL_SITES for p in sites)) for sites in parts])[
+            code
         ],
-        axis=1,
-    )
-    features = features[list(FEATURES)].astype("float64")
-    outcome = decisions[[*ACTIONS, "open_decision", *OUTCOMES]].reset_index(drop=True)
-    outcome["action"] = outcome["action"].astype("string")
-    return pd.concat([keys, features, outcome], axis=1)
+        "oligoprogression": _equals(at.pattern, "oligo"),
+        "previous_progressions": np.where(listed, counted - 1, 0).astype(float),
+    }
 
 
-def _baseline(lock: DataLock, decisions: pd.DataFrame) -> pd.DataFrame:
-    patients = lock.patients.set_index("patient_key")
-    key = decisions["patient_key"].reset_index(drop=True)
-    day = decisions["decision_day"].reset_index(drop=True).astype(float)
-    get = lambda column: key.map(patients[column])  # noqa: E731
-    her2 = get("her2_ihc")
-    ki67 = _latest_percent(lock, decisions, "ki67", get("ki67_percent"))
-    return pd.DataFrame(
-        {
-            "age_at_decision": get("age_at_metastatic_dx").astype(float) + day / 365.25,
-            "menopause_pre": (get("menopausal_status") == "pre").astype(float),
-            "menopause_peri": (get("menopausal_status") == "peri").astype(float),
-            "histology_lobular": (get("histology") == "lobular").astype(float),
-            "histology_other": (get("histology") == "other").astype(float),
-            "er_percent": _latest_percent(lock, decisions, "er", get("er_percent")),
-            "pgr_percent": _latest_percent(lock, decisions, "pgr", get("pgr_percent")),
-            "ki67_percent": ki67,
-            "ki67_known": ki67.notna().astype(float),
-            "her2_low": her2.map({"0": 0.0, "1+": 1.0, "2+_ish_neg": 1.0}).astype(float),
-            "grade": get("grade").astype(float),
-            "de_novo": get("de_novo").astype(float),
-            "decision_year": get("metastatic_dx_year").astype(float)
-            + (get("metastatic_dx_month").astype(float) - 0.5) / 12.0
-            + day / 365.25,
-            "months_since_metastatic_dx": day / DAYS_PER_MONTH,
-        }
-    )
-
-
-def _latest_percent(lock: DataLock, decisions: pd.DataFrame, marker: str, baseline: pd.Series) -> pd.Series:
-    keys = decisions[list(KEYS)].reset_index(drop=True)
-    tests = lock.biomarkers.loc[lock.biomarkers["marker"] == marker, ["patient_key", "day", "value"]]
-    latest = match_records(keys, tests, "day", direction="backward")["value"]
-    return pd.to_numeric(latest, errors="coerce").astype(float).fillna(baseline.astype(float))
-
-
-def _ecog(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
-    ecog_records = lock.performance_status[["patient_key", "day", "ecog"]]
-    latest = match_records(keys, ecog_records, "day", direction="backward", tolerance=ECOG_WINDOW_DAYS)
-    ecog = latest["ecog"].astype(float)
-    return pd.DataFrame({"ecog": ecog, "ecog_known": ecog.notna().astype(float)})
-
-
-def _sites(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
-    first_seen = lock.metastases.groupby(["patient_key", "site"])["day_detected"].min().unstack("site")
-    frame = keys[["patient_key", "decision_day"]].join(first_seen, on="patient_key")
-    out = pd.DataFrame(index=keys.index)
-    for site in _SITE_ORDER:
-        seen = frame[site] if site in frame.columns else pd.Series(np.nan, index=keys.index)
-        out[f"site_{site}"] = (seen.astype(float) <= frame["decision_day"].astype(float)).astype(float)
-    site_columns = [f"site_{site}" for site in _SITE_ORDER]
-    out["visceral"] = out[[f"site_{s}" for s in sorted(VISCERAL_SITES)]].max(axis=1)
-    out["site_count"] = out[site_columns].sum(axis=1)
-    out["bone_only"] = ((out["site_bone"] == 1) & (out["site_count"] == 1)).astype(float)
-    return out
-
-
-def _progression(lock: DataLock, decisions: pd.DataFrame) -> pd.DataFrame:
-    progressions = lock.progressions.drop_duplicates(["patient_key", "line_number", "day"])
-    merged = decisions[list(KEYS)].merge(
-        progressions[["patient_key", "line_number", "day", "new_sites"]].rename(
-            columns={"day": "decision_day"}
+def _lines(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
+    lines, progressions = lock.lines, lock.progressions
+    keys, numbers = lines["patient_key"].to_numpy(dtype=object), _floats(lines["line_number"])
+    starts, drugs = _floats(lines["start_day"]), _texts(lines["drugs"])
+    current = lookup([at.keys, at.line_number], [keys, numbers])
+    first_line = lookup([at.keys, np.ones(len(at.day))], [keys, numbers])
+    decision, record = _pairs(at, progressions["patient_key"].to_numpy(dtype=object))
+    on_first = _floats(progressions["line_number"])[record] == 1
+    first_progression = np.full(len(at.day), np.inf)
+    np.minimum.at(first_progression, decision[on_first], _floats(progressions["day"])[record[on_first]])
+    first_progression[np.isinf(first_progression)] = np.nan
+    pfs1 = first_progression - take(starts, first_line)
+    known_pfs1 = first_progression <= at.day
+    pfs1_months = np.where(known_pfs1, pfs1 / DAYS_PER_MONTH, np.nan)
+    out = {
+        "current_line": at.line_number,
+        "months_on_current_line": (at.day - take(starts, current)) / DAYS_PER_MONTH,
+        "pfs1_months": pfs1_months,
+        "endocrine_primary_resistance": np.where(
+            known_pfs1, (pfs1_months < PRIMARY_RESISTANCE_MONTHS).astype(float), np.nan
         ),
-        on=list(KEYS),
-        how="left",
-    )
-    new = merged["new_sites"].fillna("").astype(str).str.split("+")
-    count = new.map(lambda parts: float(sum(1 for part in parts if part)))
-    visceral = new.map(lambda parts: float(any(part in VISCERAL_SITES for part in parts)))
-    ordered = progressions.sort_values(["patient_key", "day"], kind="stable")
-    earlier = ordered.groupby("patient_key").cumcount()
-    earlier_of = dict(zip(zip(ordered["patient_key"], ordered["day"], strict=True), earlier, strict=True))
-    previous = [
-        earlier_of.get((k, d), 0) for k, d in zip(merged["patient_key"], merged["decision_day"], strict=True)
-    ]
-    return pd.DataFrame(
-        {
-            "new_site_count": count.to_numpy(),
-            "new_visceral_site": visceral.to_numpy(),
-            "oligoprogression": (decisions["pattern"].reset_index(drop=True) == "oligo")
-            .astype(float)
-            .to_numpy(),
-            "previous_progressions": np.asarray(previous, dtype=float),
-        }
-    )
-
-
-def _lines(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
-    lines = lock.lines
-    current = keys.merge(
-        lines[["patient_key", "line_number", "start_day", "drugs"]],
-        on=["patient_key", "line_number"],
-        how="left",
-    )
-    first_progression = (
-        lock.progressions[lock.progressions["line_number"] == 1].groupby("patient_key")["day"].min()
-    )
-    first_start = lines[lines["line_number"] == 1].set_index("patient_key")["start_day"]
-    pfs1 = (keys["patient_key"].map(first_progression) - keys["patient_key"].map(first_start)).astype(float)
-    known_pfs1 = keys["patient_key"].map(first_progression).astype(float) <= keys["decision_day"].astype(
-        float
-    )
-    pfs1_months = (pfs1 / DAYS_PER_MONTH).where(known_pfs1)
-    out = pd.DataFrame(
-        {
-            "current_line": keys["line_number"].astype(float),
-            "months_on_current_line": (keys["decision_day"] - current["start_day"]).astype(float)
-            / DAYS_PER_MONTH,
-            "pfs1_months": pfs1_months,
-            "endocrine_primary_resistance": (pfs1_months < PRIMARY_RESISTANCE_MONTHS)
-            .astype(float)
-            .where(known_pfs1),
-        }
-    )
-    started = keys.reset_index().merge(
-        lines[["patient_key", "line_number", "start_day", "drugs"]], on="patient_key", suffixes=("", "_line")
-    )
+    }
     # the progressing line and those before it: never the next line, even when it starts that same day
-    started = started[
-        (started["line_number_line"] <= started["line_number"])
-        & (started["start_day"] <= started["decision_day"])
-    ]
-    drugs = started["drugs"].astype(str).str.split("+")
-    for column, codes in PRIOR_DRUGS.items():
-        hit = drugs.map(lambda parts, codes=codes: any(part in codes for part in parts))
-        out[column] = hit.groupby(started["index"]).any().reindex(keys.index, fill_value=False).astype(float)
-    current_drugs = current["drugs"].fillna("").astype(str).str.split("+")
-    for column, codes in CURRENT_DRUGS.items():
-        out[column] = current_drugs.map(
-            lambda parts, codes=codes: float(any(part in codes for part in parts))
-        )
+    decision, record = _pairs(at, keys)
+    started = (numbers[record] <= at.line_number[decision]) & (starts[record] <= at.day[decision])
+    regimen, regimens = pd.factorize(np.where(pd.isna(drugs), "", drugs))
+    prior = _drug_flags(regimens, PRIOR_DRUGS)[regimen]
+    received = np.zeros(len(at.day), dtype=np.int64)
+    np.bitwise_or.at(received, decision[started], prior[record[started]])
+    for bit, column in enumerate(PRIOR_DRUGS):
+        out[column] = ((received >> bit) & 1).astype(float)
+    current_regimen = take(np.where(pd.isna(drugs), "", drugs), current, "")
+    code, current_regimens = pd.factorize(current_regimen)
+    flags = _drug_flags(current_regimens, CURRENT_DRUGS)[code]
+    for bit, column in enumerate(CURRENT_DRUGS):
+        out[column] = ((flags >> bit) & 1).astype(float)
     return out
 
 
-def _biomarkers(lock: DataLock, keys: pd.DataFrame) -> pd.DataFrame:
-    tests = lock.biomarkers[lock.biomarkers["marker"].isin(GENOMIC)]
-    tests = tests.assign(mutated=(tests["value"] == "mutated").astype(float))
-    paired = keys.reset_index().merge(tests[["patient_key", "day", "marker", "mutated"]], on="patient_key")
-    paired = paired[paired["day"] <= paired["decision_day"]]
-    by_marker = paired.groupby(["index", "marker"])["mutated"].max().unstack("marker")
-    out = pd.DataFrame(index=keys.index)
-    for marker in GENOMIC:
-        result = by_marker[marker] if marker in by_marker.columns else pd.Series(dtype=float)
-        result = result.reindex(keys.index)
-        out[f"{marker}_tested"] = result.notna().astype(float)
-        out[f"{marker}_mutated"] = result  # NaN when never tested by that day: unknown, not wild type
-    pathway = ["pik3ca", "akt1", "pten"]
-    mutated = out[[f"{m}_mutated" for m in pathway]]
-    out["pathway_tested"] = out[[f"{m}_tested" for m in pathway]].max(axis=1)
-    out["pathway_altered"] = mutated.max(axis=1).where(out["pathway_tested"] == 1)
+def _drug_flags(regimens: np.ndarray, classes: dict[str, set[str]]) -> np.ndarray:
+    """One bit per class (in ``classes`` order), set when a regimen holds one of the class's drugs."""
+    flags = [
+        sum(1 << bit for bit, codes in enumerate(classes.values()) if any(part in codes for part in parts))
+        for parts in (str(regimen).split("+") for regimen in regimens)
+    ]
+    return np.array(flags, dtype=np.int64)
+
+
+def _biomarkers(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
+    tests = lock.biomarkers
+    marker = _positions(_texts(tests["marker"]), GENOMIC)
+    values = _texts(tests["value"])
+    mutated = np.where(pd.isna(values), np.nan, np.equal(values, "mutated").astype(float))
+    decision, record = _pairs(at, tests["patient_key"].to_numpy(dtype=object))
+    known = (marker[record] >= 0) & (_floats(tests["day"])[record] <= at.day[decision])
+    result = np.full((len(at.day), len(GENOMIC)), np.nan)
+    np.fmax.at(result, (decision[known], marker[record[known]]), mutated[record[known]])
+    out: dict[str, np.ndarray] = {}
+    for index, name in enumerate(GENOMIC):
+        out[f"{name}_tested"] = (~np.isnan(result[:, index])).astype(float)
+        out[f"{name}_mutated"] = result[:, index]  # NaN when never tested by that day: unknown, not wild type
+    pathway = [GENOMIC.index(name) for name in ("pik3ca", "akt1", "pten")]
+    tested = (~np.isnan(result[:, pathway])).astype(float).max(axis=1)
+    altered = np.fmax.reduce(result[:, pathway], axis=1)
+    out["pathway_tested"] = tested
+    out["pathway_altered"] = np.where(tested == 1, altered, np.nan)
     return out

@@ -19,10 +19,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
+from pandas.arrays import BooleanArray, FloatingArray, IntegerArray, StringArray
 
 from features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
 from features.errors import LockValidationError, LockWarning, Violation, redact
+from features.joins import key_codes, positions_of
 from features.pseudonym import pseudonymize
 from features.reader import RawLock, read_lock_folder
 from features.record_checks import ParsedTable, check_records
@@ -167,9 +170,9 @@ def load_raw_lock(
     manifest = _check_manifest(raw.manifest, violations) if raw.manifest is not None else None
     parsed: dict[str, ParsedTable] = {}
     for name, table in raw.tables.items():
-        frame, invalid, found = parse_table(table)
+        columns, invalid, found = parse_table(table)
         violations += found
-        parsed[name] = ParsedTable(name, table.file, frame, invalid)
+        parsed[name] = ParsedTable(name, table.file, columns, invalid)
     if "patients" in raw.tables and raw.tables["patients"].frame.empty:
         violations.append(
             Violation(
@@ -182,7 +185,7 @@ def load_raw_lock(
                 "the patients table has no rows",
             )
         )
-    lock_date = pd.Timestamp(manifest.lock_date) if manifest is not None else None
+    lock_date = manifest.lock_date if manifest is not None else None
     violations += check_records(parsed, lock_date, overlap_tolerance_days)
     if violations:
         hidden = frozenset() if identifiers_are_pseudonyms else _raw_ids(raw)
@@ -247,8 +250,9 @@ def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> Loc
 
 def _warn_unknown_columns(raw: RawLock) -> None:
     for table in raw.tables.values():
+        declared = table.spec.column_names
         for name in table.frame.columns:
-            if name not in table.spec.column_names:
+            if name not in declared:
                 warnings.warn(
                     f"{table.file}: column {name!r} is not in the data-lock contract; it is kept as text",
                     LockWarning,
@@ -267,42 +271,59 @@ def _day_name(column: str) -> str:
 def _typed_lock(
     manifest: LockManifest, parsed: dict[str, ParsedTable], to_key: Callable[[str], str]
 ) -> DataLock:
-    patients = parsed["patients"].frame
-    raw_ids = patients["patient_id"].astype(str)
-    keys = {raw_id: to_key(raw_id) for raw_id in raw_ids}
-    diagnosis = pd.Series(pd.to_datetime(patients["metastatic_dx_date"]).to_numpy(), index=raw_ids.to_numpy())
+    patients = parsed["patients"].columns
+    keys = np.array([to_key(str(raw_id)) for raw_id in patients["patient_id"]], dtype=object)
+    diagnosis = patients["metastatic_dx_date"]
+    # the patients' ids are unique and every other row's id is among them (both were checked)
+    rows_of = key_codes(*([table.columns["patient_id"]] for table in parsed.values()))
+    patient_row = dict(zip(parsed, rows_of, strict=True))
+    first = patient_row["patients"]
     frames: dict[str, pd.DataFrame] = {}
     for spec in TABLES:
-        frame = parsed[spec.name].frame
-        ids = frame["patient_id"].astype(str)
-        dx = pd.to_datetime(ids.map(diagnosis))
-        typed: dict[str, pd.Series] = {
-            "patient_key": ids.map(keys).astype("string"),
-            "source_row": pd.Series(frame.index + 1, index=frame.index, dtype="int64"),
+        columns = parsed[spec.name].columns
+        row = positions_of(patient_row[spec.name], first)
+        dx = diagnosis[row]
+        typed: dict[str, Any] = {
+            "patient_key": _strings(keys[row]),
+            "source_row": np.arange(1, len(row) + 1, dtype=np.int64),
         }
         for column in spec.columns:
-            values = frame[column.name]
+            values = columns[column.name]
             if column.kind is Kind.PATIENT_ID:
                 continue
             if column.kind is Kind.DATE:
                 if column.name == "metastatic_dx_date":
-                    typed["metastatic_dx_year"] = pd.to_datetime(values).dt.year.astype("Int64")
-                    typed["metastatic_dx_month"] = pd.to_datetime(values).dt.month.astype("Int64")
+                    typed["metastatic_dx_year"] = _integers(values.astype("datetime64[Y]"), 1970)
+                    typed["metastatic_dx_month"] = _integers(values.astype("datetime64[M]"), 0, months=True)
                     continue
-                typed[_day_name(column.name)] = (pd.to_datetime(values) - dx).dt.days.astype("Int64")
+                typed[_day_name(column.name)] = _integers(values - dx)
             elif column.kind is Kind.INTEGER:
-                typed[column.name] = values.astype("Int64")
+                typed[column.name] = IntegerArray(np.nan_to_num(values).astype(np.int64), np.isnan(values))
             elif column.kind is Kind.NUMBER:
-                typed[column.name] = values.astype("Float64")
+                typed[column.name] = FloatingArray(values, np.isnan(values))
             elif column.kind is Kind.BOOLEAN:
-                typed[column.name] = values.astype("boolean")
+                typed[column.name] = BooleanArray(np.equal(values, True), pd.isna(values))
             else:
-                typed[column.name] = values.astype("string")
+                typed[column.name] = _strings(values)
         if spec.name == "patients":
-            lock = pd.Timestamp(manifest.lock_date)
-            typed["lock_day"] = (lock - dx).dt.days.astype("Int64")
-        for extra in frame.columns:
-            if extra not in spec.column_names:
-                typed[extra] = frame[extra].astype("string")
-        frames[spec.name] = pd.DataFrame(typed).reset_index(drop=True)
+            typed["lock_day"] = _integers(np.datetime64(manifest.lock_date, "D") - dx)
+        declared = spec.column_names
+        for extra in columns:
+            if extra not in declared:
+                typed[extra] = _strings(columns[extra])
+        frames[spec.name] = pd.DataFrame(typed)
     return DataLock(manifest=manifest, **frames)
+
+
+def _strings(values: np.ndarray) -> StringArray:
+    """Text as pandas strings, NA where missing."""
+    return StringArray(np.where(pd.isna(values), pd.NA, values))
+
+
+def _integers(values: np.ndarray, offset: int = 0, *, months: bool = False) -> IntegerArray:
+    """Whole days (``timedelta64[D]``), years or months (``datetime64[Y]`` or ``[M]``) as Int64, NA at NaT."""
+    missing = np.isnat(values)
+    numbers = np.where(missing, 0, values.astype(np.int64))
+    if months:
+        numbers = numbers % 12 + 1
+    return IntegerArray(numbers + offset, missing)

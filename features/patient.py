@@ -23,6 +23,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Final
 
+import numpy as np
 import pandas as pd
 
 from features.errors import LockValidationError, Violation
@@ -250,21 +251,22 @@ def _records_as_text(
             _problem(label, table, None, f"{'patient' if table == 'patients' else table} must be {what}")
         )
         return None
-    rows = []
+    cells: dict[str, list[str]] = {
+        "patient_id": [patient_key.strip()] * len(records),
+        **{c: [] for c in columns},
+    }
     for number, record in enumerate(records, start=1):
         for unknown in sorted(set(record) - set(columns)):
             problems.append(_problem(label, table, number, f"unknown field {unknown!r}", column=unknown))
-        row = {"patient_id": patient_key}
         for column in columns:
             value = record.get(column)
             if isinstance(value, dict | list):
                 problems.append(_problem(label, table, number, "expected a single value", column=column))
                 value = None
-            row[column] = (
+            text = (
                 ""
                 if value is None
                 else ("true" if value is True else "false" if value is False else str(value))
             )
-        rows.append(row)
-    frame = pd.DataFrame(rows, columns=["patient_id", *columns], dtype=object)
-    return frame.apply(lambda column: column.astype(str).str.strip())
+            cells[column].append(text.strip())
+    return pd.DataFrame({name: np.array(values, dtype=object) for name, values in cells.items()})

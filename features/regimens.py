@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from typing import Final
 
+import numpy as np
 import pandas as pd
 
+from features.joins import key_codes
 from features.vocabulary import DRUG_CATEGORY
 
 #: Candidate next-line classes, in display order. ``tbp`` is the same regimen continued.
@@ -100,15 +102,29 @@ def classify_lines(lines: pd.DataFrame) -> pd.Series:
         Indexed like ``lines``: the class of each line against the CDK4/6 inhibitor most
         recently received before it (line 1 is classed against none).
     """
-    ordered = lines.sort_values(["patient_key", "line_number"], kind="stable")
-    drugs = ordered["drugs"].astype(str)
-    unique = pd.Series(drugs.unique())
-    cdk_of = dict(zip(unique, unique.map(cdk_drug), strict=True))
-    cdk = drugs.map(cdk_of)
-    last_cdk = cdk.groupby(ordered["patient_key"]).transform(lambda s: s.ffill().shift(1)).fillna("")
-    pairs = pd.MultiIndex.from_arrays([drugs, last_cdk])
-    class_of = {
-        (regimen, previous): regimen_class(regimen, previous or None) for regimen, previous in pairs.unique()
-    }
-    classes = pd.Series([class_of[pair] for pair in pairs], index=ordered.index, dtype=object)
-    return classes.reindex(lines.index)
+    (patient,) = key_codes([lines["patient_key"].to_numpy(dtype=object)])
+    numbers = lines["line_number"].to_numpy(dtype="float64", na_value=np.nan)
+    order = np.lexsort((numbers, patient))  # by patient, then line number; stable
+    regimen, regimens = pd.factorize(lines["drugs"].astype(str).to_numpy(dtype=object)[order])
+    cdk = np.array([cdk_drug(drugs) or "" for drugs in regimens], dtype=object)[regimen]
+    # the CDK4/6 inhibitor of the latest earlier line of the same patient that had one
+    group_start = _group_starts(patient[order])
+    latest = np.maximum.accumulate(np.where(cdk != "", np.arange(len(cdk)), -1))
+    earlier = np.full(len(cdk), -1)
+    earlier[1:] = latest[:-1]
+    last_cdk = np.where(earlier >= group_start, cdk[np.maximum(earlier, 0)], "")
+    (pair,) = key_codes([regimen, last_cdk])
+    _, first, inverse = np.unique(pair, return_index=True, return_inverse=True)
+    class_of = np.array(
+        [regimen_class(regimens[regimen[row]], last_cdk[row] or None) for row in first], dtype=object
+    )
+    classes = np.empty(len(order), dtype=object)
+    classes[order] = class_of[inverse.reshape(-1)]
+    return pd.Series(classes, index=lines.index, dtype=object)
+
+
+def _group_starts(groups: np.ndarray) -> np.ndarray:
+    """For sorted group codes, the position where each row's group begins."""
+    starts = np.ones(len(groups), dtype=bool)
+    starts[1:] = groups[1:] != groups[:-1]
+    return np.maximum.accumulate(np.where(starts, np.arange(len(groups)), 0))
