@@ -17,7 +17,7 @@ from features.decisions import KEYS
 from features.examples import FEATURES
 from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
 from models.evaluation import policy_truth_metrics, survival_metrics
-from models.policy_value import aipw_policy_value
+from models.policy_value import aipw_policy_value, ipcw_restricted_time
 from models.recommender import (
     BASELINE_INDEX,
     OptionPredictions,
@@ -146,16 +146,25 @@ def _held_out_metrics(
 def _aipw_figures(
     model: TreatmentRecommender, predictions: OptionPredictions, test: pd.DataFrame, observed: np.ndarray
 ) -> dict[str, float]:
-    """Doubly robust rwPFS RMST24 of the model's policy, observed practice and always-TBP (no truth)."""
+    """Return the rwPFS RMST24 of the model's policy and always-TBP (AIPW), and of observed practice.
+
+    Observed practice is not a function of the features, so its value is the IPCW mean of the
+    restricted times actually seen, with a Wald interval.
+    """
     y = make_target(test["pfs_time"], test["pfs_event"].astype(bool))
     mu = predictions.summary["pfs_rmst24"]
     score = np.where(predictions.support, mu, -np.inf)
     policies = {
         "model": np.argmax(score, axis=1),
-        "observed": observed,
         "always_tbp": np.full(len(test), OPTIONS.index(BASELINE)),
     }
-    figures: dict[str, float] = {}
+    seen = ipcw_restricted_time(y, 24.0)
+    half_width = 1.959963984540054 * seen.std(ddof=1) / np.sqrt(len(seen))
+    figures: dict[str, float] = {
+        "aipw_rwpfs_rmst24_observed": float(seen.mean()),
+        "aipw_rwpfs_rmst24_observed_lower": float(seen.mean() - half_width),
+        "aipw_rwpfs_rmst24_observed_upper": float(seen.mean() + half_width),
+    }
     for name, policy in policies.items():
         value = aipw_policy_value(policy, observed, predictions.propensity, mu, y, 24.0)
         figures[f"aipw_rwpfs_rmst24_{name}"] = value.value

@@ -156,6 +156,11 @@ class RecommenderModel(PythonModel):
         self._metadata = metadata
 
     @property
+    def recommender(self) -> TreatmentRecommender:
+        """The fitted recommender inside the model, once loaded (for comparisons on examples)."""
+        return self._fitted()
+
+    @property
     def metadata(self) -> dict[str, Any]:
         """The model's metadata (:func:`model_metadata`), once loaded."""
         return dict(self._metadata)

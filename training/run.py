@@ -217,7 +217,7 @@ def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str
             Metric(label, metrics[key], metrics[f"{key}_lower"], metrics[f"{key}_upper"])
             for label, key in (
                 ("AIPW rwPFS RMST24 of the model's policy, months (95%)", "aipw_rwpfs_rmst24_model"),
-                ("AIPW rwPFS RMST24 of observed practice, months (95%)", "aipw_rwpfs_rmst24_observed"),
+                ("IPCW mean rwPFS RMST24 of observed practice, months (95%)", "aipw_rwpfs_rmst24_observed"),
                 ("AIPW rwPFS RMST24 of always-TBP, months (95%)", "aipw_rwpfs_rmst24_always_tbp"),
             )
         ),
