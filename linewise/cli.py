@@ -415,8 +415,8 @@ def train(
         except ValueError as err:
             bar.stop()
             _fail(f"linewise train: {err}")
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
+        if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
+            mlflow.set_tracking_uri(uri)
         experiment_id = ensure_experiment(experiment, uri)
         outcome = log_training(
             trained,

@@ -1,0 +1,151 @@
+"""``linewise train`` end to end: what a run holds, the champion rule, no patient data, bad locks."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+from typer.testing import CliRunner
+
+from linewise.cli import app
+from simulation.config import load_config
+from simulation.simulate import simulate_lock
+
+SMALL_CONFIG = """\
+n_bootstrap: 2
+search:
+  boosted_cox:
+    - {n_estimators: 60, learning_rate: 0.1, max_depth: 3}
+    - {n_estimators: 60, learning_rate: 0.1, max_depth: 2}
+  random_survival_forest:
+    - {n_estimators: 10, min_samples_leaf: 30, max_features: sqrt}
+"""
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@pytest.fixture(scope="module")
+def locks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("train-locks")
+    config = load_config()
+    simulate_lock(500, 31, root / "first", root / "first-truth", config)
+    simulate_lock(500, 32, root / "second", root / "second-truth", config)
+    (root / "small.yaml").write_text(SMALL_CONFIG)
+    return root
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    folder = tmp_path / "mlruns"
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    yield folder
+
+
+def _train(lock: Path, config: Path, *extra: str) -> dict:
+    result = CliRunner().invoke(app, ["train", str(lock), "--config", str(config), "--json", *extra])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+@pytest.mark.slow
+def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path) -> None:
+    first = _train(locks / "first", locks / "small.yaml")
+    assert first["alias"] == "champion" and first["model_uri"] == "models:/linewise/1"
+    client = mlflow.MlflowClient()
+    run = client.get_run(first["run_id"])
+    for key in (
+        "c_index_rwpfs",
+        "c_index_rwpfs_lower",
+        "uno_c_rwpfs",
+        "ibs_rwpfs",
+        "aipw_rwpfs_rmst24_model",
+    ):
+        assert key in run.data.metrics
+    assert run.data.params["family"] in ("boosted_cox", "random_survival_forest")
+    dataset = run.inputs.dataset_inputs[0].dataset
+    assert dataset.digest and "lock_date" in dataset.source and dataset.profile in (None, "", "{}")
+    artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
+    assert {"model_card.md", "search.csv", "subgroups.csv", "positivity.csv", "plots"} <= artifacts
+    plots = {a.path for a in client.list_artifacts(first["run_id"], "plots")}
+    assert plots == {
+        f"plots/{n}.png" for n in ("calibration_rwpfs_12", "km_rwpfs_by_action", "shap_summary_rwpfs")
+    }
+    card = (store / "artifacts").rglob("model_card.md").__next__().read_text()
+    assert "## Limitations" in card and "insufficient evidence" in card.lower()
+    assert str(client.get_model_version_by_alias("linewise", "champion").version) == "1"
+
+    second = _train(locks / "second", locks / "small.yaml")
+    comparison = second["comparison"]
+    assert comparison["champion_version"] == "1"
+    expected = "champion" if comparison["new_value"] > comparison["champion_value"] else "challenger"
+    assert second["alias"] == expected
+    assert str(client.get_model_version_by_alias("linewise", expected).version) == "2"
+    logged = client.download_artifacts(second["run_id"], "champion_comparison.json")
+    assert json.loads(Path(logged).read_text())["reason"] == comparison["reason"]
+
+    # no raw identifier and no date of either lock anywhere under the tracking folder (database included)
+    secrets = _raw_ids_and_dates(locks / "first") | _raw_ids_and_dates(locks / "second")
+    secrets -= _synthetic_example_dates(store)
+    found = [
+        (path.name, secret)
+        for path in store.rglob("*")
+        if path.is_file()
+        for secret in secrets
+        if secret.encode() in path.read_bytes()
+    ]
+    assert not found
+
+
+def _raw_ids_and_dates(lock: Path) -> set[str]:
+    """Every raw patient id and every date in a lock's tables (the lock date of the manifest excepted)."""
+    found: set[str] = set()
+    for table in lock.glob("*.csv"):
+        text = table.read_text()
+        found |= set(re.findall(r"SIM-\d+", text)) | set(DATE.findall(text))
+    return found
+
+
+def _synthetic_example_dates(store: Path) -> set[str]:
+    """Dates of the model's synthetic input example: invented by the simulator for the example itself."""
+    dates: set[str] = set()
+    for example in store.rglob("input_example.json"):
+        dates |= set(DATE.findall(example.read_text()))
+    return dates
+
+
+@pytest.mark.slow
+def test_same_lock_config_and_seed_give_the_same_metrics(locks: Path, store: Path) -> None:
+    first = _train(locks / "first", locks / "small.yaml", "--experiment", "repeat")
+    again = _train(locks / "first", locks / "small.yaml", "--experiment", "repeat")
+    assert first["metrics"] == again["metrics"]
+    assert again["alias"] == "challenger"  # equal, not better: the champion stays
+
+
+def test_a_bad_lock_stops_training_before_anything_is_logged(lock: Path, store: Path, locks: Path) -> None:
+    lines = lock / "lines.csv"
+    lines.write_text(lines.read_text().replace("letrozole", "letrozol", 1))
+    result = CliRunner().invoke(app, ["train", str(lock), "--config", str(locks / "small.yaml")])
+    assert result.exit_code == 2
+    assert "unknown drug code 'letrozol'" in result.output and "[rule drug-code]" in result.output
+    assert "Traceback" not in result.output
+    assert not store.exists()  # no database, no experiment, no run
+
+
+def test_a_bad_config_names_the_file(lock: Path, store: Path, tmp_path: Path) -> None:
+    config = tmp_path / "typo.yaml"
+    config.write_text("n_bootstraps: 3\nsearch: {boosted_cox: [{}], random_survival_forest: [{}]}\n")
+    result = CliRunner().invoke(app, ["train", str(lock), "--config", str(config)])
+    assert (
+        result.exit_code == 2 and "typo.yaml: n_bootstraps: Extra inputs are not permitted" in result.output
+    )
+    assert not store.exists()
+
+
+def test_dates_found_by_the_helper_are_real(locks: Path) -> None:
+    """The grep above can fail: the helper does find the lock's ids and dates."""
+    secrets = _raw_ids_and_dates(locks / "first")
+    assert any(s.startswith("SIM-") for s in secrets) and any(DATE.fullmatch(s) for s in secrets)
