@@ -368,39 +368,39 @@ def evaluate_policy_command(
     Console(highlight=False, width=120).print(table)
 
 
-@app.command()
-def train(
-    lock: Annotated[Path, typer.Argument(help="Data lock folder to train on.")],
-    config_path: Annotated[
-        Path | None,
-        typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
-    ] = None,
-    experiment: Annotated[
-        str, typer.Option("--experiment", help="MLflow experiment of the run.")
-    ] = "linewise",
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print run_id, model_uri, alias and the metrics as JSON.")
-    ] = False,
-) -> None:
-    """Train on a data lock: validate, split, search, fit, assess, log to MLflow, register, set the alias."""
-    # imported here: the model libraries take seconds to import, which other commands need not pay
+def _quiet_mlflow() -> None:
+    """Keep MLflow's own INFO lines and download bars off the terminal (warnings still show)."""
+    import logging
+
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+
+def _train_and_log(
+    lock: Path, config_path: Path | None, experiment: str, console: Console, transient: bool
+) -> Any:
+    """Shared by ``train`` and ``demo``: every stage with a progress bar; exit 2 on a bad lock or config."""
     import mlflow
-    from training.pyfunc import synthetic_input_example
 
     from training.config import TrainingConfigError, load_training_config
-    from training.run import log_training, outcome_json
+    from training.pyfunc import synthetic_input_example
+    from training.run import log_training
     from training.tracking import ensure_experiment, tracking_uri
     from training.train import STAGES, fit_on_lock
 
+    _quiet_mlflow()
     try:
         config = load_training_config(config_path)
     except TrainingConfigError as err:
         _fail(f"linewise train: {err}")
     uri = tracking_uri(os.environ)
-    console = Console(stderr=True, highlight=False)
     stages = [*STAGES, "register"]
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), console=console, transient=as_json
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=transient,
     ) as bar:
         task = bar.add_task("train", total=len(stages))
 
@@ -418,26 +418,45 @@ def train(
         if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
             mlflow.set_tracking_uri(uri)
         experiment_id = ensure_experiment(experiment, uri)
-        outcome = log_training(
-            trained,
-            config,
-            synthetic_input_example(config.seed),
-            experiment_id=experiment_id,
-            progress=progress,
-        )
+        example = synthetic_input_example(config.seed)
+        outcome = log_training(trained, config, example, experiment_id=experiment_id, progress=progress)
         bar.update(task, completed=len(stages), description="train: done")
-    if as_json:
-        typer.echo(outcome_json(outcome))
-        return
+    return outcome
+
+
+def _training_summary(outcome: Any, experiment: str) -> str:
+    from training.tracking import tracking_uri
+
     metrics = outcome.metrics
-    typer.echo(
-        f"run {outcome.run_id} in {uri} (experiment {experiment})\n"
+    return (
+        f"run {outcome.run_id} in {tracking_uri(os.environ)} (experiment {experiment})\n"
         f"registered {outcome.model_uri} as @{outcome.alias}: {outcome.comparison['reason']}\n"
         f"test: Harrell's C rwPFS {metrics['c_index_rwpfs']:.3f} "
         f"({metrics['c_index_rwpfs_lower']:.3f}-{metrics['c_index_rwpfs_upper']:.3f}), "
-        f"AIPW rwPFS RMST24 of the model's policy {metrics['aipw_rwpfs_rmst24_model']:.2f} months "
+        f"rwPFS RMST24 of the model's policy {metrics['aipw_rwpfs_rmst24_model']:.2f} months (AIPW) "
         f"against {metrics['aipw_rwpfs_rmst24_observed']:.2f} for observed practice"
     )
+
+
+@app.command()
+def train(
+    lock: Annotated[Path, typer.Argument(help="Data lock folder to train on.")],
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
+    ] = None,
+    experiment: Annotated[
+        str, typer.Option("--experiment", help="MLflow experiment of the run.")
+    ] = "linewise",
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print run_id, model_uri, alias and the metrics as JSON.")
+    ] = False,
+) -> None:
+    """Train on a data lock: validate, split, search, fit, assess, log to MLflow, register, set the alias."""
+    from training.run import outcome_json
+
+    outcome = _train_and_log(lock, config_path, experiment, Console(stderr=True, highlight=False), as_json)
+    typer.echo(outcome_json(outcome) if as_json else _training_summary(outcome, experiment))
 
 
 @app.command("export-patient")
@@ -490,6 +509,10 @@ def demo(
         int, typer.Option("--patients", min=1, help="Patients in the simulated lock.")
     ] = 6000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated lock.")] = 7,
+    config_path: Annotated[
+        Path | None,
+        typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
+    ] = None,
 ) -> None:
     """Run the main job on the embedded default (a simulated PALMARES-2-sized lock); say where outputs are."""
     console = Console(highlight=False)
@@ -522,11 +545,59 @@ def demo(
         f"  {inside} of {len(results)} targets inside their range"
         + (f"; outside: {', '.join(outside)}" if outside else "")
     )
+    console.print("5. train the recommender on the lock, track the run in MLflow, register it")
+    outcome = _train_and_log(lock, config_path, "linewise-demo", console, False)
+    for line in _training_summary(outcome, "linewise-demo").splitlines():
+        console.print(f"  {escape(line)}")
+    console.print("6. score one patient whose decision is open with models:/linewise@champion")
+    patient_file, scores_file = out / "patient.json", out / "scores.json"
+    _demo_score(lock, patient_file, scores_file, console)
     console.print(
-        "\nNot built yet, so not run: the feature table, training the survival models (MLflow), scoring a "
-        "patient and the tumour-board report."
+        "\nNot built yet, so not run: the tumour-board report (linewise report) and the scoring service."
     )
-    console.print(f"Outputs: lock {lock}, truth {truth}, calibration {calibration}")
+    from training.tracking import tracking_uri
+
+    console.print(
+        f"Outputs: lock {lock}, truth {truth}, calibration {calibration}, patient {patient_file}, "
+        f"scores {scores_file}; MLflow store {tracking_uri(os.environ)} (run {outcome.run_id}, "
+        f"{outcome.model_uri} @{outcome.alias})"
+    )
+
+
+def _demo_score(lock: Path, patient_file: Path, scores_file: Path, console: Console) -> None:
+    """Export the first patient (by key) whose latest decision is open, score it with the champion."""
+    import mlflow
+    import pandas as pd
+
+    from features.patient import load_patient
+
+    documents = export_patients(lock, secrets.token_bytes(32))
+    chosen = None
+    for key in sorted(documents):
+        examples = build_examples(load_patient(documents[key]))
+        if len(examples) and bool(examples.sort_values("decision_day")["open_decision"].iloc[-1]):
+            chosen = documents[key]
+            break
+    if chosen is None:
+        console.print("  no patient of this lock has an open decision; nothing scored")
+        return
+    patient_file.write_text(json.dumps(chosen, indent=2) + "\n", encoding="utf-8")
+    model = mlflow.pyfunc.load_model("models:/linewise@champion")
+    scores = model.predict(pd.DataFrame({"patient": [json.dumps(chosen)]}))
+    scores_file.write_text(scores.to_json(orient="records", indent=2) + "\n", encoding="utf-8")
+    ranked = scores[scores["rank"] > 0].sort_values("rank").head(5)
+    console.print(
+        f"  patient {chosen['patient_key']}, line {int(ranked['line_number'].iloc[0])}: "
+        "top options by rwPFS RMST to 24 months (90% interval), difference from TBP"
+    )
+    for row in ranked.itertuples():
+        console.print(
+            f"  {int(row.rank)}. {row.option:32s} {row.pfs_rmst24:5.1f} ({row.pfs_rmst24_lower:.1f}-"
+            f"{row.pfs_rmst24_upper:.1f}) months, {row.pfs_rmst24_vs_tbp:+.1f} vs TBP"
+        )
+    unsupported = scores.loc[~scores["support"], "option"].tolist()
+    if unsupported:
+        console.print(f"  insufficient evidence (not ranked): {', '.join(unsupported)}")
 
 
 def main() -> None:

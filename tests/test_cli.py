@@ -13,7 +13,17 @@ import pytest
 from tests.conftest import TEST_KEY
 from tests.lockedit import set_cell
 
-COMMANDS = ["validate", "pseudonymize", "simulate", "calibrate", "features", "export-patient", "demo"]
+COMMANDS = [
+    "validate",
+    "pseudonymize",
+    "simulate",
+    "calibrate",
+    "features",
+    "export-patient",
+    "evaluate-policy",
+    "train",
+    "demo",
+]
 
 
 def run(
@@ -140,16 +150,32 @@ def test_pseudonymize_creates_key_file_on_first_use(tmp_path: Path) -> None:
     assert run("pseudonymize", "EX-001", env=env).stdout == first.stdout
 
 
+SMALL_TRAINING = """\
+n_bootstrap: 2
+search:
+  boosted_cox: [{n_estimators: 60, learning_rate: 0.1}]
+  random_survival_forest: [{n_estimators: 10, min_samples_leaf: 30}]
+"""
+
+
+@pytest.mark.slow
 def test_demo_runs_the_pipeline_and_says_what_is_missing(tmp_path: Path) -> None:
     out = tmp_path / "demo"
-    result = run("demo", "--out", str(out), "--patients", "600", "--seed", "3")
+    config = tmp_path / "small.yaml"
+    config.write_text(SMALL_TRAINING)
+    arguments = ("demo", "--out", str(out), "--patients", "600", "--seed", "3", "--config", str(config))
+    result = run(*arguments)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
-    assert "Not built yet" in result.stdout
+    assert "as @champion" in result.stdout and "6. score one patient" in result.stdout
+    assert "Not built yet" in result.stdout  # the report and the service
     calibration = json.loads((out / "calibration.json").read_text())
     assert {item["id"] for item in calibration} >= {"TBP_share", "PALMIRA"}
-    again = run("demo", "--out", str(out), "--patients", "600", "--seed", "3")
+    scores = json.loads((out / "scores.json").read_text())
+    assert len(scores) == 16 and sorted(r["rank"] for r in scores if r["rank"] > 0)[0] == 1
+    again = run(*arguments)
     assert again.returncode == 0, again.stderr  # a demo folder is replaced
+    assert "as @challenger" in again.stdout  # the same lock again does not beat the champion
 
 
 def test_demo_refuses_a_folder_it_did_not_make(tmp_path: Path) -> None:
