@@ -335,6 +335,14 @@ def evaluate_policy_command(
         int, typer.Option("--bootstrap", min=0, help="Patient-level bootstrap refits for the intervals.")
     ] = 20,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the models and the bootstrap.")] = 0,
+    model_uri: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            help="Judge this registered model (e.g. models:/linewise@champion) instead of fitting one; "
+            "the naive baseline is still fitted on --train.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as one JSON object.")] = False,
 ) -> None:
     """Fit the adjusted and naive recommenders on one lock and judge them on another's decisions."""
@@ -342,6 +350,7 @@ def evaluate_policy_command(
     from models.recommender import FAMILIES
     from training.policy import evaluate_locks
 
+    registered = _load_registered_recommender(model_uri) if model_uri is not None else None
     if family not in FAMILIES:
         _fail(f"linewise evaluate-policy: --family must be one of {', '.join(FAMILIES)}")
     if truth is not None and not (truth / TRUTH_FILE).is_file():
@@ -354,11 +363,14 @@ def evaluate_policy_command(
             family=family,
             n_bootstrap=n_bootstrap,
             random_state=seed,
+            model=registered,
         )
     except LockValidationError as err:
         _fail(str(err))
     except ValueError as err:
         _fail(f"linewise evaluate-policy: {err}")
+    if model_uri is not None:
+        figures = {"model_uri": model_uri, **figures}
     if as_json:
         typer.echo(json.dumps(_json_safe(figures), indent=2))
         return
@@ -366,6 +378,22 @@ def evaluate_policy_command(
     for name, value in figures.items():
         table.add_row(name, f"{value:.3f}" if isinstance(value, float) else str(value))
     Console(highlight=False, width=120).print(table)
+
+
+def _load_registered_recommender(uri: str) -> Any:
+    """Return the fitted recommender inside a registered linewise model; exit 2 if it cannot load."""
+    import mlflow
+
+    from training.pyfunc import RecommenderModel
+
+    _quiet_mlflow()
+    try:
+        loaded = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    except (mlflow.exceptions.MlflowException, OSError, ValueError) as err:
+        _fail(f"linewise: cannot load the model {uri}: {err}")
+    if not isinstance(loaded, RecommenderModel):
+        _fail(f"linewise: {uri} is not a linewise recommender")
+    return loaded.recommender
 
 
 def _quiet_mlflow() -> None:

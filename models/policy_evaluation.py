@@ -38,6 +38,7 @@ def evaluate_policy(
     family: str = "boosted_cox",
     n_bootstrap: int = 20,
     random_state: int = 0,
+    model: TreatmentRecommender | None = None,
 ) -> dict[str, Any]:
     """Fit the adjusted and naive recommenders on ``train`` and report how they do on ``test``.
 
@@ -54,28 +55,36 @@ def evaluate_policy(
         Bootstrap refits for the intervals.
     random_state : int
         Seed.
+    model : TreatmentRecommender, optional
+        An already fitted recommender (a registered model) judged instead of fitting the adjusted one;
+        the naive baseline is still fitted on ``train`` with its family, parameters and bootstrap.
 
     Returns
     -------
     dict
         Figures by name (floats, counts, and the family and settings).
     """
-    fitted = {
-        weighting: TreatmentRecommender(
-            family, weighting=weighting, n_bootstrap=n_bootstrap, random_state=random_state
-        ).fit(train)
-        for weighting in ("ipw", "none")
-    }
+    adjusted = model or TreatmentRecommender(
+        family, weighting="ipw", n_bootstrap=n_bootstrap, random_state=random_state
+    ).fit(train)
+    naive = TreatmentRecommender(
+        adjusted.family,
+        weighting="none",
+        n_bootstrap=adjusted.n_bootstrap,
+        model_params=adjusted.model_params,
+        random_state=random_state,
+    ).fit(train)
+    fitted = {"ipw": adjusted, "none": naive}
     decisions = training_decisions(test)
     if decisions.empty:
         raise ValueError("the test lock has no decision with a candidate action")
     X = decisions[list(FEATURES)].to_numpy(float)
     observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
-    predictions = {name: model.predict_options(X) for name, model in fitted.items()}
-    adjusted = fitted["ipw"]
+    predictions = {name: fitted_model.predict_options(X) for name, fitted_model in fitted.items()}
     figures: dict[str, Any] = {
-        "family": family,
-        "n_bootstrap": n_bootstrap,
+        "family": adjusted.family,
+        "weighting": adjusted.weighting,
+        "n_bootstrap": adjusted.n_bootstrap,
         "train_decisions": adjusted.n_training_decisions_,
         "test_decisions": len(decisions),
         "test_patients": int(decisions["patient_key"].nunique()),

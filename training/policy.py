@@ -36,7 +36,7 @@ def evaluate_locks(
     truth_file : Path, optional
         The test lock's truth table (``truth.parquet`` of ``linewise simulate --truth-out``).
     **settings
-        Passed to :func:`evaluate_policy` (``family``, ``n_bootstrap``, ``random_state``).
+        Passed to :func:`evaluate_policy` (``family``, ``n_bootstrap``, ``random_state``, ``model``).
 
     Returns
     -------

@@ -99,6 +99,30 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
     ]
     assert not found
 
+    # evaluate-policy judges the registered champion instead of fitting one
+    judged = CliRunner().invoke(
+        app,
+        [
+            "evaluate-policy",
+            "--model",
+            "models:/linewise@champion",
+            "--train",
+            str(locks / "first"),
+            "--test",
+            str(locks / "second"),
+            "--truth",
+            str(locks / "second-truth"),
+            "--bootstrap",
+            "2",
+            "--json",
+        ],
+    )
+    assert judged.exit_code == 0, judged.output
+    figures = json.loads(judged.stdout)
+    assert figures["model_uri"] == "models:/linewise@champion"
+    assert isinstance(figures["capture_rwpfs_rmst24"], float)
+    assert isinstance(figures["naive_capture_rwpfs_rmst24"], float)
+
 
 def _raw_ids_and_dates(lock: Path) -> set[str]:
     """Every raw patient id and every date in a lock's tables (the lock date of the manifest excepted)."""
