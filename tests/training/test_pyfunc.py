@@ -186,7 +186,7 @@ def test_loaded_model_gives_the_recommenders_numbers(logged: Logged, store: str)
 def test_a_fresh_process_loads_the_registered_model_and_scores_its_input_example(
     logged: Logged, store: str
 ) -> None:
-    uri = f"models:/{NAME}/{logged.version}"
+    uri = f"models:/{NAME}@champion"
     code = FRESH_PROCESS_FILTERS + textwrap.dedent(
         """
         import json, sys
@@ -237,7 +237,7 @@ def test_mlflow_models_serve_answers_invocations(logged: Logged, store: str, tmp
     executable = Path(sys.executable).parent / "mlflow"
     # the server execs `uvicorn` from PATH: the venv's scripts folder, as in an activated venv
     path = os.pathsep.join([str(executable.parent), os.environ.get("PATH", "")])
-    command = [str(executable), "models", "serve", "-m", f"models:/{NAME}/{logged.version}"]
+    command = [str(executable), "models", "serve", "-m", f"models:/{NAME}@champion"]
     command += ["--env-manager", "local", "-p", str(port), "--host", "127.0.0.1"]
     log = tmp_path / "server.log"
     base = f"http://127.0.0.1:{port}"
