@@ -76,7 +76,7 @@ def _family_model(family: str, params: dict[str, Any] | None, random_state: int)
     if family == "boosted_cox":
         return BoostedCoxModel(random_state=random_state, **(params or {}))
     if family == "random_survival_forest":
-        defaults: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 15, "max_features": 0.5}
+        defaults: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 15, "max_features": "sqrt"}
         return RandomSurvivalForestModel(random_state=random_state, **(defaults | (params or {})))
     raise ValueError(f"family must be one of {FAMILIES}, found {family!r}")
 
