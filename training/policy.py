@@ -16,6 +16,7 @@ from features.examples import build_examples
 from features.loader import load_lock
 from features.pseudonym import pseudonymize
 from models.policy_evaluation import evaluate_policy
+from training.lock_digest import lock_digest, session_key
 
 
 def evaluate_locks(
@@ -26,8 +27,10 @@ def evaluate_locks(
 ) -> dict[str, Any]:
     """Validate two locks, build their examples and run :func:`evaluate_policy`.
 
-    Both locks are pseudonymised with one random key that lives only in this call; the truth's raw
-    identifiers are mapped with the same key, so nothing identifying leaves the function.
+    Both locks are pseudonymised with one key derived from the training lock's digest
+    (:func:`training.lock_digest.session_key`), so that the same locks give the same figures (the
+    examples are ordered by pseudonym, and row order reaches the models' subsampling); the truth's
+    raw identifiers are mapped with the same key. The pseudonyms never leave the function.
 
     Parameters
     ----------
@@ -50,7 +53,7 @@ def evaluate_locks(
     FileNotFoundError
         If the truth file does not exist.
     """
-    key = secrets.token_bytes(32)
+    key = session_key(lock_digest(Path(train_lock))) if Path(train_lock).is_dir() else secrets.token_bytes(32)
     train = build_examples(load_lock(train_lock, key))
     test = build_examples(load_lock(test_lock, key))
     truth = None
