@@ -103,6 +103,13 @@ def _print_summary(summary: dict[str, Any], notes: list[str], console: Console) 
         console.print(f"  warning: {escape(note)}", soft_wrap=True)
 
 
+#: The ``--config`` option of ``train`` and ``demo``.
+TrainingConfigOption = Annotated[
+    Path | None,
+    typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
+]
+
+
 @app.command()
 def validate(
     lock: Annotated[
@@ -469,10 +476,7 @@ def _training_summary(outcome: Any, experiment: str) -> str:
 @app.command()
 def train(
     lock: Annotated[Path, typer.Argument(help="Data lock folder to train on.")],
-    config_path: Annotated[
-        Path | None,
-        typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
-    ] = None,
+    config_path: TrainingConfigOption = None,
     experiment: Annotated[
         str, typer.Option("--experiment", help="MLflow experiment of the run.")
     ] = "linewise",
@@ -537,10 +541,7 @@ def demo(
         int, typer.Option("--patients", min=1, help="Patients in the simulated lock.")
     ] = 6000,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the simulated lock.")] = 7,
-    config_path: Annotated[
-        Path | None,
-        typer.Option("--config", help="Training YAML (default: the bundled training/default.yaml)."),
-    ] = None,
+    config_path: TrainingConfigOption = None,
 ) -> None:
     """Run the main job on the embedded default (a simulated PALMARES-2-sized lock); say where outputs are."""
     console = Console(highlight=False)

@@ -33,6 +33,8 @@ from training.train import TrainedRecommender
 
 #: Test decisions explained for the SHAP summary plot.
 SHAP_SUMMARY_DECISIONS = 300
+#: Lower and upper bounds of a figure reported without an interval.
+_NO_INTERVAL = (float("nan"), float("nan"))
 
 
 @dataclass(frozen=True)
@@ -224,7 +226,12 @@ def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str
     ]
     subgroups = [
         SubgroupMetric(
-            str(row.subgroup), "", int(row.decisions), "Harrell's C, rwPFS", float(row.c_index_rwpfs), *_nan2
+            str(row.subgroup),
+            "",
+            int(row.decisions),
+            "Harrell's C, rwPFS",
+            float(row.c_index_rwpfs),
+            *_NO_INTERVAL,
         )
         for row in trained.subgroups.itertuples()
     ]
@@ -266,9 +273,6 @@ def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str
         ),
         run_id=run_id,
     )
-
-
-_nan2 = (float("nan"), float("nan"))
 
 
 def outcome_json(outcome: TrainingOutcome) -> str:
