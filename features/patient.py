@@ -42,6 +42,8 @@ _TOP_KEYS: Final = {
     *(t.name for t in TABLES if t.name != "patients"),
 }
 _DATE_COLUMNS: Final = {t.name: [c.name for c in t.columns if c.kind is Kind.DATE] for t in TABLES}
+#: Columns besides the dates that the cut rewrites.
+_CUT_ALSO: Final = {"patients": ("vital_status",), "lines": ("end_reason",)}
 
 
 def export_patients(
@@ -151,6 +153,53 @@ def _cut_record(table: str, record: dict[str, str], cut: str) -> bool:
             record["end_date"], record["end_reason"] = "", ""
         return True
     return all(not record[column] or record[column] <= cut for column in _DATE_COLUMNS[table])
+
+
+def cut_document(document: dict[str, Any], as_of: dt.date) -> dict[str, Any]:
+    """Return a patient document as it stood on ``as_of``: the same cut as :func:`export_patients`.
+
+    Parameters
+    ----------
+    document : dict
+        A patient document; it is not modified.
+    as_of : date
+        The new ``as_of``, on or before the document's own.
+
+    Returns
+    -------
+    dict
+        A new document: records dated after ``as_of`` dropped, lines still running then left open,
+        deaths after it undone, last contact capped at it.
+
+    Raises
+    ------
+    ValueError
+        If ``as_of`` is after the document's ``as_of``, or the document has no readable ``as_of``.
+    """
+    stated = document.get("as_of")
+    try:
+        current = dt.date.fromisoformat(stated) if isinstance(stated, str) else None
+    except ValueError:
+        current = None
+    if current is None:
+        raise ValueError("the patient document has no as_of date YYYY-MM-DD to cut from")
+    if as_of > current:
+        raise ValueError(f"--as-of {as_of.isoformat()} is after the document's as_of {current.isoformat()}")
+    cut = as_of.isoformat()
+    result: dict[str, Any] = {**document, "as_of": cut}
+    for spec in TABLES:
+        key = "patient" if spec.name == "patients" else spec.name
+        records = [document.get(key)] if spec.name == "patients" else document.get(key)
+        if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
+            continue  # load_patient reports the malformed field
+        touched = (*_DATE_COLUMNS[spec.name], *_CUT_ALSO.get(spec.name, ()))
+        kept = []
+        for record in records:
+            fields = {c: "" if record.get(c) is None else str(record.get(c)) for c in touched}
+            if _cut_record(spec.name, fields, cut):
+                kept.append({**record, **{c: value or None for c, value in fields.items() if c in record}})
+        result[key] = kept[0] if spec.name == "patients" and kept else kept
+    return result
 
 
 def read_patient_file(path: Path) -> dict[str, Any]:

@@ -491,6 +491,83 @@ def train(
     typer.echo(outcome_json(outcome) if as_json else _training_summary(outcome, experiment))
 
 
+@app.command()
+def score(
+    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = "models:/linewise@champion",
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score the history as it stood on this date (YYYY-MM-DD).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the candidates as JSON.")] = False,
+) -> None:
+    """Score every candidate next step of a patient's latest decision, with intervals and explanations."""
+    import mlflow
+    import pandas as pd
+
+    from features.patient import cut_document, read_patient_file
+    from serving.score import model_provenance, score_document
+    from training.tracking import tracking_uri
+
+    try:
+        document = read_patient_file(patient)
+    except LockValidationError as err:
+        _fail(str(err))
+    if as_of is not None:
+        try:
+            document = cut_document(document, dt.date.fromisoformat(as_of))
+        except ValueError as err:
+            _fail(
+                f"linewise score: {err}"
+                if "as_of" in str(err)
+                else "linewise score: --as-of must be a date YYYY-MM-DD"
+            )
+    _quiet_mlflow()
+    if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
+        mlflow.set_tracking_uri(tracking_uri(os.environ))
+    try:
+        model = mlflow.pyfunc.load_model(model_uri)
+        provenance = model_provenance(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError) as err:
+        _fail(f"linewise score: cannot load the model {model_uri}: {err}")
+    try:
+        rows = model.predict(pd.DataFrame({"patient": [json.dumps(document)]}))
+    except LockValidationError as err:
+        _fail(str(err))
+    except ValueError as err:
+        _fail(f"linewise score: {err}")
+    result = score_document(rows, provenance)
+    if as_json:
+        typer.echo(json.dumps(result, indent=2))
+        return
+    table = Table(
+        "rank",
+        "option",
+        "rwPFS RMST24 (90%)",
+        "vs TBP",
+        "OS RMST24 (90%)",
+        "evidence",
+        title=f"patient {result['patient_key']}, decision after line {result['line_number']}",
+    )
+    for entry in result["candidates"]:
+        pfs, overall = entry["rwpfs"], entry["os"]
+        table.add_row(
+            str(entry["rank"] or "-"),
+            entry["option"],
+            f"{pfs['rmst24']:.1f} ({pfs['rmst24_lower']:.1f}-{pfs['rmst24_upper']:.1f})",
+            f"{pfs['rmst24_vs_tbp']:+.1f}",
+            f"{overall['rmst24']:.1f} ({overall['rmst24_lower']:.1f}-{overall['rmst24_upper']:.1f})",
+            "supported" if entry["support"] else "insufficient evidence",
+        )
+    console = Console(highlight=False, width=140)
+    console.print(table)
+    console.print(
+        f"model {provenance['model_uri']} (version {provenance['model_version']}), trained on lock "
+        f"{provenance['lock_id']} of {provenance['lock_date']}; months; explanations in --json"
+    )
+
+
 @app.command("export-patient")
 def export_patient(
     lock: Annotated[Path, typer.Argument(help="Data lock folder.")],

@@ -1,1 +1,5 @@
-"""Scoring a patient, the tumour-board report and the scoring service (not built yet)."""
+"""Scoring a patient, the tumour-board report and the scoring service.
+
+Started: :mod:`serving.score` (``linewise score``). The report, ``score-lock`` and the service are not
+built yet.
+"""

@@ -22,6 +22,7 @@ COMMANDS = [
     "export-patient",
     "evaluate-policy",
     "train",
+    "score",
     "demo",
 ]
 

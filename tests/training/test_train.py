@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -122,6 +123,45 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
     assert figures["model_uri"] == "models:/linewise@champion"
     assert isinstance(figures["capture_rwpfs_rmst24"], float)
     assert isinstance(figures["naive_capture_rwpfs_rmst24"], float)
+
+    # linewise score: one patient's candidates from the champion, the same numbers as the model's rows
+    patient = store.parent / "patient.json"
+    exported = CliRunner().invoke(
+        app,
+        [
+            "export-patient",
+            str(locks / "second"),
+            "--patient",
+            _first_key(locks / "second"),
+            "--out",
+            str(patient),
+        ],
+    )
+    assert exported.exit_code == 0, exported.output
+    scored = CliRunner().invoke(app, ["score", str(patient), "--json"])
+    assert scored.exit_code == 0, scored.output
+    result = json.loads(scored.stdout)
+    assert result["model"]["model_version"] == str(
+        client.get_model_version_by_alias("linewise", "champion").version
+    )
+    assert len(result["candidates"]) == 16
+    ranks = [c["rank"] for c in result["candidates"] if c["rank"] is not None]
+    assert ranks == list(range(1, len(ranks) + 1))
+    rows = mlflow.pyfunc.load_model("models:/linewise@champion").predict(
+        pd.DataFrame({"patient": [patient.read_text()]})
+    )
+    by_option = rows.set_index("option")
+    for candidate in result["candidates"]:
+        assert candidate["rwpfs"]["rmst24"] == pytest.approx(by_option.loc[candidate["option"], "pfs_rmst24"])
+
+
+def _first_key(lock: Path) -> str:
+    """The pseudonym (test key) of the lock's first patient with a progression."""
+    from features.pseudonym import pseudonymize
+    from tests.conftest import TEST_KEY
+
+    progressions = pd.read_csv(lock / "progressions.csv")
+    return pseudonymize(str(progressions["patient_id"].iloc[0]), TEST_KEY.encode("utf-8"))
 
 
 def _raw_ids_and_dates(lock: Path) -> set[str]:

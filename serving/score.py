@@ -1,0 +1,109 @@
+"""Score one patient with a registered model: the JSON that ``linewise score`` prints.
+
+The model is loaded only through MLflow (``models:/linewise@champion`` by default); its rows (one per
+option of the patient's latest decision) are regrouped into one document per patient:
+``candidates`` in rank order (supported options first), each with rwPFS and OS summaries and their
+intervals, the difference from TBP, the support flag and the top SHAP contributions; the TBP versus
+best switch explanation; and the model's provenance (registered version, lock id and date).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any, Final
+
+import pandas as pd
+
+DEFAULT_MODEL_URI: Final = "models:/linewise@champion"
+ENDPOINT_NAMES: Final = {"pfs": "rwpfs", "os": "os"}
+SUMMARIES: Final = ("median", "rmst12", "rmst24", "rmst12_vs_tbp", "rmst24_vs_tbp")
+
+
+def _number(value: Any) -> float | None:
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def candidates_document(scores: pd.DataFrame) -> list[dict[str, Any]]:
+    """Regroup one patient's 16 model rows into the ``candidates`` list, ranked first, then unsupported.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The model's output rows of one patient.
+
+    Returns
+    -------
+    list of dict
+        One entry per option; numbers not reached by 36 months (medians) are null.
+    """
+    ordered = scores.assign(_order=scores["rank"].where(scores["rank"] > 0, 99)).sort_values(
+        ["_order", "option"], kind="stable"
+    )
+    out = []
+    for row in ordered.to_dict("records"):
+        entry: dict[str, Any] = {
+            "option": row["option"],
+            "candidate": row["candidate"],
+            "local_therapy": bool(row["local_therapy"]),
+            "rank": int(row["rank"]) if int(row["rank"]) > 0 else None,
+            "support": bool(row["support"]),
+            "propensity": _number(row["propensity"]),
+        }
+        for endpoint, name in ENDPOINT_NAMES.items():
+            entry[name] = {
+                f"{summary}{bound}": _number(row[f"{endpoint}_{summary}{bound}"])
+                for summary in SUMMARIES
+                for bound in ("", "_lower", "_upper")
+            }
+        entry["explanation"] = json.loads(row["shap_top"])
+        out.append(entry)
+    return out
+
+
+def score_document(scores: pd.DataFrame, provenance: dict[str, Any]) -> dict[str, Any]:
+    """Build the ``linewise score --json`` document of one patient.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        The model's 16 rows for the patient.
+    provenance : dict
+        ``model_uri``, ``model_version``, ``lock_id``, ``lock_date``, ``training_run_id``.
+
+    Returns
+    -------
+    dict
+    """
+    first = scores.iloc[0]
+    return {
+        "patient_key": str(first["patient_key"]),
+        "line_number": int(first["line_number"]),
+        "decision_day": int(first["decision_day"]),
+        "model": provenance,
+        "explanation_scale": str(first["model_scale"]),
+        "candidates": candidates_document(scores),
+        "tbp_versus_best_switch": json.loads(first["contrast_top"]),
+    }
+
+
+def model_provenance(uri: str) -> dict[str, Any]:
+    """Return the registered version and the training lock of the model at ``uri`` (from MLflow)."""
+    import mlflow
+
+    info = mlflow.models.get_model_info(uri)
+    metadata = info.metadata or {}
+    version = None
+    if uri.startswith("models:/") and "@" in uri:
+        name, alias = uri.removeprefix("models:/").split("@", 1)
+        version = str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+    elif uri.startswith("models:/") and "/" in uri.removeprefix("models:/"):
+        version = uri.rsplit("/", 1)[1]
+    return {
+        "model_uri": uri,
+        "model_version": version,
+        "lock_id": metadata.get("lock_id"),
+        "lock_date": metadata.get("lock_date"),
+        "training_run_id": metadata.get("training_run_id"),
+    }
