@@ -12,9 +12,11 @@ Design (chosen by measurement against the simulator's ground truth, ``docs/model
   baseline reported beside it). Local therapy is a choice within the class and is not weighted: its
   small propensities made the weights noisier and captured less (measured, ``docs/models.md``);
 - **intervals** from a patient-level bootstrap: ``n_bootstrap`` refits on patients drawn with
-  replacement (a patient's decisions stay together); the interval is the central ``interval`` share
-  of the replicates. They describe the uncertainty of the model's estimate for patients with these
-  features, not the spread of individual outcomes;
+  replacement (a patient's decisions stay together); the interval is the normal bootstrap interval
+  ``estimate +/- z * SD(replicates)`` (clipped to [0, 1] for curves, [0, horizon] for RMST), so it
+  always contains the estimate; medians, which may be infinite, use the replicates' order statistics
+  widened to contain the estimate. They describe the uncertainty of the model's estimate for
+  patients with these features, not the spread of individual outcomes;
 - **support**: an option whose propensity factors fall below ``min_support`` is flagged and never
   ranked.
 """
@@ -28,6 +30,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
+from scipy.stats import norm
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
@@ -234,13 +237,21 @@ class TreatmentRecommender(BaseEstimator):
         n, k = len(features), len(OPTIONS)
         rows = with_treatment(np.repeat(features, k, axis=0), np.tile(np.arange(k), n))
         alpha = (1.0 - self.interval) / 2.0
+        z = float(norm.ppf(1.0 - alpha))
 
-        def bounds(spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            # order statistics, no interpolation: medians may be infinite (not reached by 36 months)
-            return (
-                np.quantile(spread, alpha, axis=0, method="lower"),
-                np.quantile(spread, 1.0 - alpha, axis=0, method="higher"),
-            )
+        def bounds(
+            point: np.ndarray, spread: np.ndarray, low: float = -np.inf, high: float = np.inf
+        ) -> tuple[np.ndarray, np.ndarray]:
+            # normal bootstrap interval around the full-data estimate: the replicates see about 63% of
+            # the patients each and sit shifted from it, so their percentiles can exclude the estimate
+            half = z * spread.std(axis=0, ddof=1) if len(spread) > 1 else np.zeros_like(point)
+            return np.clip(point - half, low, high), np.clip(point + half, low, high)
+
+        def median_bounds(point: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            # medians may be infinite (not reached by 36 months): order statistics, widened to the estimate
+            lower = np.quantile(spread, alpha, axis=0, method="lower")
+            upper = np.quantile(spread, 1.0 - alpha, axis=0, method="higher")
+            return np.minimum(lower, point), np.maximum(upper, point)
 
         curves, curve_lower, curve_upper, summary, lower, upper = {}, {}, {}, {}, {}, {}
         grid = self.time_grid_
@@ -251,7 +262,7 @@ class TreatmentRecommender(BaseEstimator):
             ]
             curves[endpoint] = point
             replicates = np.stack(stack[1:]) if len(stack) > 1 else point[None]
-            curve_lower[endpoint], curve_upper[endpoint] = bounds(replicates)
+            curve_lower[endpoint], curve_upper[endpoint] = bounds(point, replicates, 0.0, 1.0)
             values = {
                 "rmst12": [rmst_from_curves(s, grid, 12.0) for s in stack],
                 "rmst24": [rmst_from_curves(s, grid, 24.0) for s in stack],
@@ -261,13 +272,16 @@ class TreatmentRecommender(BaseEstimator):
                 key = f"{endpoint}_{name}"
                 summary[key] = estimate
                 spread = np.stack(others) if others else estimate[None]
-                lower[key], upper[key] = bounds(spread)
+                if name == "median":
+                    lower[key], upper[key] = median_bounds(estimate, spread)
+                else:
+                    lower[key], upper[key] = bounds(estimate, spread, 0.0, float(name.removeprefix("rmst")))
             for name in ("rmst12", "rmst24"):
                 key = f"{endpoint}_{name}_vs_tbp"
                 differences = [v - v[:, [BASELINE_INDEX]] for v in values[name]]
                 summary[key] = differences[0]
                 spread = np.stack(differences[1:]) if len(differences) > 1 else differences[0][None]
-                lower[key], upper[key] = bounds(spread)
+                lower[key], upper[key] = bounds(differences[0], spread)
         return OptionPredictions(
             grid=grid,
             curves=curves,
