@@ -403,6 +403,32 @@ def _load_registered_recommender(uri: str) -> Any:
     return loaded.recommender
 
 
+def _date_option(value: str | None, command: str) -> dt.date | None:
+    """Parse a ``--as-of`` option; exit 2 with one line when it is no date."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        _fail(f"linewise {command}: --as-of must be a date YYYY-MM-DD")
+
+
+def _load_model_or_fail(model_uri: str, command: str) -> Any:
+    """Load a model for scoring from the project's tracking store; exit 2 with one line on failure."""
+    import mlflow
+
+    from serving.scoring import load_scoring_model
+    from training.tracking import tracking_uri
+
+    _quiet_mlflow()
+    if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
+        mlflow.set_tracking_uri(tracking_uri(os.environ))
+    try:
+        return load_scoring_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError, TypeError, ValueError) as err:
+        _fail(f"linewise {command}: cannot load the model {model_uri}: {err}")
+
+
 def _quiet_mlflow() -> None:
     """Keep MLflow's own INFO lines and download bars off the terminal (warnings still show)."""
     import logging
@@ -503,41 +529,22 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the candidates as JSON.")] = False,
 ) -> None:
     """Score every candidate next step of a patient's latest decision, with intervals and explanations."""
-    import mlflow
-    import pandas as pd
-
-    from features.patient import cut_document, read_patient_file
-    from serving.score import model_provenance, score_document
-    from training.tracking import tracking_uri
+    from features.patient import read_patient_file
+    from serving.scoring import ScoringError, score_patient
 
     try:
         document = read_patient_file(patient)
     except LockValidationError as err:
         _fail(str(err))
-    if as_of is not None:
-        try:
-            document = cut_document(document, dt.date.fromisoformat(as_of))
-        except ValueError as err:
-            _fail(
-                f"linewise score: {err}"
-                if "as_of" in str(err)
-                else "linewise score: --as-of must be a date YYYY-MM-DD"
-            )
-    _quiet_mlflow()
-    if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
-        mlflow.set_tracking_uri(tracking_uri(os.environ))
+    day = _date_option(as_of, "score")
+    model = _load_model_or_fail(model_uri, "score")
     try:
-        model = mlflow.pyfunc.load_model(model_uri)
-        provenance = model_provenance(model_uri)
-    except (mlflow.exceptions.MlflowException, OSError) as err:
-        _fail(f"linewise score: cannot load the model {model_uri}: {err}")
-    try:
-        rows = model.predict(pd.DataFrame({"patient": [json.dumps(document)]}))
+        result = score_patient(model, document, day, source=patient.name)
     except LockValidationError as err:
         _fail(str(err))
-    except ValueError as err:
+    except ScoringError as err:
         _fail(f"linewise score: {err}")
-    result = score_document(rows, provenance)
+    provenance = result["model"]
     if as_json:
         typer.echo(json.dumps(result, indent=2))
         return

@@ -52,7 +52,14 @@ from features.loader import load_lock
 from features.patient import export_patients, load_patient
 from models.candidates import OPTIONS, counterfactual_rows
 from models.explain import Explanation, make_explainer
-from models.recommender import ENDPOINTS, MODEL_COLUMNS, SUMMARIES, TreatmentRecommender, options_table
+from models.recommender import (
+    ENDPOINTS,
+    MODEL_COLUMNS,
+    SUMMARIES,
+    OptionPredictions,
+    TreatmentRecommender,
+    options_table,
+)
 from simulation.config import SimulationConfig, load_config
 from simulation.simulate import simulate_lock
 
@@ -272,11 +279,35 @@ def score_document(
             "no progression recorded while alive up to as_of"
         )
     latest = examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
-    features = latest[list(FEATURES)].to_numpy(float)
+    return score_decisions(recommender, latest, np.array([row]))
+
+
+def score_decisions(recommender: TreatmentRecommender, decisions: pd.DataFrame, rows: Any) -> pd.DataFrame:
+    """Score decisions under every option, with explanations: the work of both the model and the batch.
+
+    Parameters
+    ----------
+    recommender : TreatmentRecommender
+        Fitted, with its explainer.
+    decisions : DataFrame
+        Rows of :func:`features.examples.build_examples` (their keys and :data:`FEATURES`).
+    rows : array-like of int
+        Value of the ``row`` column for each decision.
+
+    Returns
+    -------
+    DataFrame
+        16 rows per decision, in the decisions' order, columns :data:`OUTPUT_COLUMNS`.
+    """
+    rows = np.asarray(rows, dtype=np.int64)
+    if len(rows) != len(decisions):
+        raise ValueError(f"rows has {len(rows)} values for {len(decisions)} decisions")
+    if decisions.empty:
+        return pd.DataFrame({name: pd.Series(dtype=_DTYPES[kind]) for name, kind in _OUTPUT_TYPES})
+    features = decisions[list(FEATURES)].to_numpy(float)
     predictions = recommender.predict_options(features)
-    explanation = recommender.explain(features[0], predictions)
-    table = options_table(latest[list(KEYS)].reset_index(drop=True), predictions)
-    out = pd.DataFrame({"row": np.full(len(table), row, dtype=np.int64)})
+    table = options_table(decisions[list(KEYS)].reset_index(drop=True), predictions)
+    out = pd.DataFrame({"row": np.repeat(rows, len(OPTIONS))})
     out["patient_key"] = table["patient_key"].astype(str).astype(object)
     out["line_number"] = table["line_number"].astype("int64")
     out["decision_day"] = table["decision_day"].astype("int64")
@@ -290,11 +321,33 @@ def score_document(
     out["propensity"] = table["propensity"].to_numpy(float)
     out["support"] = table["support"].to_numpy(bool)
     out["rank"] = table["rank"].fillna(UNSUPPORTED_RANK).astype("int64").to_numpy()
-    shap_top, contrast_top = explanation_json(explanation, counterfactual_rows(features))
+    shap_top: list[str] = []
+    contrast_top: list[str] = []
+    for i in range(len(features)):
+        explanation = recommender.explain(features[i], _one(predictions, i))
+        per_option, contrast = explanation_json(explanation, counterfactual_rows(features[i : i + 1]))
+        shap_top.extend(per_option)
+        contrast_top.extend([contrast] * len(OPTIONS))
     out["shap_top"] = shap_top
     out["contrast_top"] = contrast_top
-    out["model_scale"] = explanation.scale
+    out["model_scale"] = recommender.explanation_scale_
     return out[list(OUTPUT_COLUMNS)]
+
+
+def _one(predictions: OptionPredictions, i: int) -> OptionPredictions:
+    """Return the predictions of decision ``i`` alone (what :meth:`TreatmentRecommender.explain` reads)."""
+    pick = slice(i, i + 1)
+    return OptionPredictions(
+        grid=predictions.grid,
+        curves={key: value[pick] for key, value in predictions.curves.items()},
+        curve_lower={key: value[pick] for key, value in predictions.curve_lower.items()},
+        curve_upper={key: value[pick] for key, value in predictions.curve_upper.items()},
+        summary={key: value[pick] for key, value in predictions.summary.items()},
+        lower={key: value[pick] for key, value in predictions.lower.items()},
+        upper={key: value[pick] for key, value in predictions.upper.items()},
+        propensity=predictions.propensity[pick],
+        support=predictions.support[pick],
+    )
 
 
 def _number(value: float) -> float | None:

@@ -1,0 +1,274 @@
+"""Load a registered model once and score patients with it: the one path behind score, report and serve.
+
+:func:`load_scoring_model` resolves an alias (``models:/linewise@champion``) to its version *before*
+loading, so the model that scores and the provenance it reports are the same even if the alias moves
+meanwhile. :func:`score_patient` turns a patient document into the ``linewise score --json`` document
+(:func:`serving.score.score_document`); :func:`patient_curves` adds the survival curves the report
+draws. Both run the registered model's own code (:func:`training.pyfunc.score_document`), the code
+``mlflow.pyfunc`` runs, so the CLI, the service and the batch path cannot disagree.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from features.decisions import KEYS
+from features.examples import FEATURES, build_examples
+from features.patient import cut_document, load_patient
+from models.candidates import OPTIONS
+from models.recommender import TreatmentRecommender
+from serving.score import DEFAULT_MODEL_URI, score_document
+from training.pyfunc import RecommenderModel, score_decisions
+
+#: Provenance keys taken from the model's metadata (``training.pyfunc.model_metadata``).
+_METADATA_PROVENANCE: Final = (
+    "lock_id",
+    "lock_date",
+    "lock_digest",
+    "training_run_id",
+    "package_version",
+    "family",
+    "weighting",
+    "interval",
+    "min_support",
+    "n_training_decisions",
+)
+
+
+class ScoringError(ValueError):
+    """A patient document that is valid but cannot be scored (no decision, bad ``as_of``)."""
+
+
+@dataclass(frozen=True)
+class ScoringModel:
+    """A loaded model with its provenance.
+
+    Attributes
+    ----------
+    uri : str
+        The URI as asked for (an alias URI stays an alias URI).
+    resolved_uri : str
+        The URI actually loaded: ``models:/NAME/VERSION`` for a registered model.
+    version : str or None
+        The registered version, None for a model that is not registered.
+    provenance : dict
+        ``model_uri``, ``model_version`` and the training lock and settings (:data:`_METADATA_PROVENANCE`).
+    python_model : RecommenderModel
+        The loaded model's code and artifacts.
+    """
+
+    uri: str
+    resolved_uri: str
+    version: str | None
+    provenance: dict[str, Any]
+    python_model: RecommenderModel
+
+    @property
+    def recommender(self) -> TreatmentRecommender:
+        """The fitted recommender inside the model."""
+        return self.python_model.recommender
+
+
+def resolve_model_uri(uri: str) -> tuple[str, str | None]:
+    """Resolve ``models:/NAME@ALIAS`` to ``models:/NAME/VERSION``.
+
+    Parameters
+    ----------
+    uri : str
+        Any MLflow model URI.
+
+    Returns
+    -------
+    resolved : str
+        The URI to load (unchanged unless it names an alias).
+    version : str or None
+        The registered version when the URI names a registered model, else None.
+    """
+    import mlflow
+
+    if not uri.startswith("models:/"):
+        return uri, None
+    path = uri.removeprefix("models:/")
+    if "@" in path:
+        name, alias = path.split("@", 1)
+        version = str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
+        return f"models:/{name}/{version}", version
+    name, _, version = path.partition("/")
+    return uri, version or None
+
+
+def current_version(uri: str) -> str | None:
+    """Return the version an alias URI points at now (None for other URIs): for reloading."""
+    return resolve_model_uri(uri)[1] if "@" in uri else None
+
+
+def load_scoring_model(uri: str = DEFAULT_MODEL_URI) -> ScoringModel:
+    """Load the model at ``uri`` through MLflow, with its provenance.
+
+    Parameters
+    ----------
+    uri : str
+        A model URI; default ``models:/linewise@champion``. The tracking store is MLflow's current
+        one (``MLFLOW_TRACKING_URI`` or what the caller set).
+
+    Returns
+    -------
+    ScoringModel
+
+    Raises
+    ------
+    mlflow.exceptions.MlflowException, OSError
+        If the model cannot be found or read.
+    TypeError
+        If the model is not a linewise recommender.
+    """
+    import mlflow
+
+    resolved, version = resolve_model_uri(uri)
+    loaded = mlflow.pyfunc.load_model(resolved)
+    python_model = loaded.unwrap_python_model()
+    if not isinstance(python_model, RecommenderModel):
+        raise TypeError(f"{uri} is not a linewise recommender (found {type(python_model).__name__})")
+    metadata = python_model.metadata
+    provenance = {
+        "model_uri": uri,
+        "model_version": version,
+        **{key: metadata.get(key) for key in _METADATA_PROVENANCE},
+    }
+    return ScoringModel(uri, resolved, version, provenance, python_model)
+
+
+def _prepared(document: dict[str, Any], as_of: dt.date | None, source: str) -> pd.DataFrame:
+    """Return the latest decision's example row of a (cut) document; raise if there is none."""
+    if as_of is not None:
+        try:
+            document = cut_document(document, as_of)
+        except ValueError as err:
+            raise ScoringError(str(err)) from err
+    examples = build_examples(load_patient(document, source=source))
+    if examples.empty:
+        raise ScoringError(
+            f"{source} has no decision to score: no progression recorded while alive up to as_of"
+        )
+    return examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
+
+
+def score_rows(
+    model: ScoringModel, document: dict[str, Any], as_of: dt.date | None = None, source: str = "patient"
+) -> pd.DataFrame:
+    """Return the model's 16 output rows for a patient's latest decision (as ``mlflow.pyfunc`` gives them).
+
+    Parameters
+    ----------
+    model : ScoringModel
+        Loaded with :func:`load_scoring_model`.
+    document : dict
+        A patient document (:mod:`features.patient`).
+    as_of : date, optional
+        Score the history as it stood on this date.
+    source : str
+        Name of the document in error messages.
+
+    Returns
+    -------
+    DataFrame
+        Columns :data:`training.pyfunc.OUTPUT_COLUMNS`.
+
+    Raises
+    ------
+    features.errors.LockValidationError
+        If the document breaks the patient-file contract.
+    ScoringError
+        If it has no decision to score, or ``as_of`` is after the document's own.
+    """
+    latest = _prepared(document, as_of, source)
+    return score_decisions(model.recommender, latest, np.array([0]))
+
+
+def score_patient(
+    model: ScoringModel, document: dict[str, Any], as_of: dt.date | None = None, source: str = "patient"
+) -> dict[str, Any]:
+    """Score a patient's latest decision: the ``linewise score --json`` document.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        Loaded with :func:`load_scoring_model`.
+    document : dict
+        A patient document.
+    as_of : date, optional
+        Score the history as it stood on this date.
+    source : str
+        Name of the document in error messages.
+
+    Returns
+    -------
+    dict
+        See :func:`serving.score.score_document`, plus ``as_of``.
+
+    Raises
+    ------
+    features.errors.LockValidationError, ScoringError
+        As :func:`score_rows`.
+    """
+    rows = score_rows(model, document, as_of, source)
+    result = score_document(rows, model.provenance)
+    stated = as_of.isoformat() if as_of is not None else str(document.get("as_of"))
+    return {"as_of": stated, **result}
+
+
+def patient_curves(
+    model: ScoringModel, document: dict[str, Any], as_of: dt.date | None = None, source: str = "patient"
+) -> dict[str, Any]:
+    """Return the predicted rwPFS and OS curves of every option, with pointwise intervals.
+
+    Parameters
+    ----------
+    model, document, as_of, source
+        As :func:`score_rows`.
+
+    Returns
+    -------
+    dict
+        ``{"grid": [months], "interval": 0.9, "rwpfs": {option: {"survival", "lower", "upper"}},
+        "os": {...}}``; lists of floats on the grid, options in :data:`models.candidates.OPTIONS` order.
+    """
+    latest = _prepared(document, as_of, source)
+    predictions = model.recommender.predict_options(latest[list(FEATURES)].to_numpy(float))
+    out: dict[str, Any] = {
+        "grid": [float(t) for t in predictions.grid],
+        "interval": float(model.recommender.interval),
+        "decision": {key: _plain(latest[key].iloc[0]) for key in KEYS},
+    }
+    for endpoint, name in (("pfs", "rwpfs"), ("os", "os")):
+        out[name] = {
+            option.label: {
+                "survival": predictions.curves[endpoint][0, i].tolist(),
+                "lower": predictions.curve_lower[endpoint][0, i].tolist(),
+                "upper": predictions.curve_upper[endpoint][0, i].tolist(),
+            }
+            for i, option in enumerate(OPTIONS)
+        }
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value.item() if hasattr(value, "item") else value
+
+
+def dumps(document: dict[str, Any]) -> str:
+    """Write a score document as JSON text the same way everywhere (indented, no NaN)."""
+    return json.dumps(document, indent=2, allow_nan=False)
+
+
+def environment_model_uri(environ: dict[str, str] | None = None) -> str:
+    """Return ``LINEWISE_MODEL_URI`` if set, else :data:`serving.score.DEFAULT_MODEL_URI`."""
+    environ = dict(os.environ) if environ is None else environ
+    return environ.get("LINEWISE_MODEL_URI") or DEFAULT_MODEL_URI
