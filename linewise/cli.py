@@ -604,6 +604,37 @@ def export_patient(
     typer.echo(f"wrote the history of {patient} up to {document['as_of']} to {out}")
 
 
+@app.command("score-lock")
+def score_lock_command(
+    lock: Annotated[Path, typer.Argument(help="Data lock folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file for the scores.")],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = "models:/linewise@champion",
+) -> None:
+    """Score every open decision of a lock under every candidate: one Parquet row per decision and option."""
+    from serving.batch import score_lock, write_scores
+
+    if out.suffix != ".parquet":
+        _fail("linewise score-lock: --out must end in .parquet")
+    key = _resolve_key_or_fail("score-lock")
+    model = _load_model_or_fail(model_uri, "score-lock")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LockWarning)  # undeclared columns: `linewise validate` lists them
+            scores = score_lock(model, lock, key)
+    except LockValidationError as err:
+        _fail(str(err))
+    lock_manifest = json.loads((lock / "manifest.json").read_text(encoding="utf-8"))
+    provenance = {**model.provenance, "scored_lock_id": lock_manifest.get("lock_id")}
+    _atomic_write(out, lambda path: write_scores(scores, path, provenance))
+    decisions = scores[["patient_key", "line_number", "decision_day"]].drop_duplicates()
+    typer.echo(
+        f"wrote {len(scores)} rows ({len(decisions)} open decisions x 16 options) to {out}; "
+        f"model {model_uri} (version {model.version})"
+    )
+
+
 DEMO_MARKER = ".linewise-demo"
 
 

@@ -1,0 +1,104 @@
+"""Score every open decision of a data lock: the batch path behind ``linewise score-lock``.
+
+A decision is *open* when its patient progressed shortly before the lock date and no next step is
+recorded yet (:mod:`features.decisions`): the decisions a tumour board still has to take. Each is
+scored under all 16 options by :func:`training.pyfunc.score_decisions`, the same code the registered
+model runs for one patient, so a row here equals the row ``linewise score`` gives for that patient's
+exported history.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from features.examples import build_examples
+from features.loader import load_lock
+from serving.scoring import ScoringModel
+from training.pyfunc import OUTPUT_COLUMNS, score_decisions
+
+#: Columns of :func:`score_lock`'s table, in order: the model's output without its ``row`` counter.
+BATCH_COLUMNS: Final = tuple(column for column in OUTPUT_COLUMNS if column != "row")
+#: Parquet schema-metadata key holding the model's provenance and the scored lock (JSON).
+PROVENANCE_KEY: Final = b"linewise"
+
+
+def open_decisions(examples: pd.DataFrame) -> pd.DataFrame:
+    """Return the open decisions of a lock's examples, ordered by patient key, day and line.
+
+    Parameters
+    ----------
+    examples : DataFrame
+        :func:`features.examples.build_examples` of a lock.
+
+    Returns
+    -------
+    DataFrame
+        The rows whose ``open_decision`` is true.
+    """
+    chosen = examples[examples["open_decision"].astype(bool).to_numpy()]
+    return chosen.sort_values(["patient_key", "decision_day", "line_number"], kind="stable")
+
+
+def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> pd.DataFrame:
+    """Score every open decision of a lock under every option.
+
+    Parameters
+    ----------
+    model : ScoringModel
+        Loaded with :func:`serving.scoring.load_scoring_model`.
+    lock_path : Path
+        The lock folder; it is validated first.
+    key : bytes
+        The site's pseudonym key (the one ``linewise export-patient`` uses).
+
+    Returns
+    -------
+    DataFrame
+        16 rows per open decision, columns :data:`BATCH_COLUMNS`; ``rank`` 1 is the recommendation
+        and -1 marks an option with insufficient evidence (never ranked).
+
+    Raises
+    ------
+    features.errors.LockValidationError
+        If the lock breaks the contract.
+    """
+    decisions = open_decisions(build_examples(load_lock(lock_path, key)))
+    scored = score_decisions(model.recommender, decisions, np.arange(len(decisions)))
+    return scored[list(BATCH_COLUMNS)].reset_index(drop=True)
+
+
+def write_scores(scores: pd.DataFrame, path: Path, provenance: dict[str, Any]) -> None:
+    """Write scores as Parquet with the model's provenance in the file's schema metadata.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        From :func:`score_lock`.
+    path : Path
+        The Parquet file.
+    provenance : dict
+        JSON-ready; stored under the metadata key ``linewise``.
+    """
+    import json
+
+    table = pa.Table.from_pandas(scores, preserve_index=False)
+    metadata = dict(table.schema.metadata or {})
+    metadata[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True).encode("utf-8")
+    pq.write_table(table.replace_schema_metadata(metadata), path)
+
+
+def read_provenance(path: Path) -> dict[str, Any]:
+    """Return the provenance stored by :func:`write_scores` in a Parquet file."""
+    import json
+
+    metadata = pq.read_schema(path).metadata or {}
+    if PROVENANCE_KEY not in metadata:
+        raise ValueError(f"{Path(path).name} holds no linewise provenance")
+    loaded: dict[str, Any] = json.loads(metadata[PROVENANCE_KEY])
+    return loaded

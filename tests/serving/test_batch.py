@@ -1,0 +1,154 @@
+"""``linewise score-lock``: every open decision of a lock, and the same numbers as ``linewise score``."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from features.examples import build_examples
+from features.loader import load_lock
+from linewise.cli import app
+from serving.batch import BATCH_COLUMNS, read_provenance
+from simulation.config import load_config
+from simulation.simulate import simulate_lock
+
+from ..conftest import TEST_KEY
+from .conftest import Served
+
+REQUIRED = (
+    "patient_key",
+    "line_number",
+    "decision_day",
+    "candidate",
+    "local_therapy",
+    "pfs_rmst24",
+    "pfs_rmst24_lower",
+    "pfs_rmst24_upper",
+    "support",
+    "rank",
+)
+
+
+@pytest.fixture(scope="module")
+def batch(served: Served, tmp_path_factory: pytest.TempPathFactory) -> pd.DataFrame:
+    out = tmp_path_factory.mktemp("batch") / "scores.parquet"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", served.store)
+        patch.setenv("LINEWISE_PSEUDONYM_KEY", TEST_KEY)
+        result = CliRunner().invoke(app, ["score-lock", str(served.lock), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "open decisions x 16 options" in result.stdout
+    frame = pd.read_parquet(out)
+    provenance = read_provenance(out)
+    assert provenance["model_version"] == served.model.version
+    assert provenance["scored_lock_id"] == "sim-5-1000"
+    return frame
+
+
+def test_one_row_per_open_decision_and_option_with_the_required_columns(
+    served: Served, batch: pd.DataFrame
+) -> None:
+    assert list(batch.columns) == list(BATCH_COLUMNS)
+    assert set(REQUIRED) <= set(batch.columns)
+    # the open decisions, counted independently from the lock's examples
+    examples = build_examples(load_lock(served.lock, TEST_KEY.encode("utf-8")))
+    expected = examples.loc[examples["open_decision"].astype(bool), ["patient_key", "line_number"]]
+    got = batch[["patient_key", "line_number"]].drop_duplicates()
+    pairs = [sorted(map(tuple, frame.astype(str).to_numpy())) for frame in (got, expected)]
+    assert pairs[0] == pairs[1]
+    assert len(batch) == 16 * len(expected)
+    for _, decision in batch.groupby(["patient_key", "line_number"]):
+        assert decision["option"].nunique() == 16
+        ranked = sorted(decision.loc[decision["support"], "rank"])
+        assert ranked == list(range(1, int(decision["support"].sum()) + 1))
+        assert (decision.loc[~decision["support"], "rank"] == -1).all()
+        best = decision.loc[decision["rank"] == 1, "pfs_rmst24"].item()
+        assert best == decision.loc[decision["support"], "pfs_rmst24"].max()
+        assert (decision["pfs_rmst24_lower"] <= decision["pfs_rmst24"] + 1e-12).all()
+        assert (decision["pfs_rmst24"] <= decision["pfs_rmst24_upper"] + 1e-12).all()
+
+
+# The batch path scores all open decisions in one matrix product, the single-patient path one row: the
+# numbers agree to rounding (BLAS sums in another order), so floats are compared to 1e-9 relative.
+RELATIVE = 1e-9
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Return whether two JSON-like values agree: equal structure, floats to RELATIVE, None as NaN."""
+    if a is None or b is None:
+        return a is None and (b is None or (isinstance(b, float) and math.isnan(b)))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list):
+        return isinstance(b, list) and len(a) == len(b) and all(map(_same, a, b))
+    if isinstance(a, float) or isinstance(b, float):
+        return math.isclose(float(a), float(b), rel_tol=RELATIVE, abs_tol=1e-12)
+    return bool(a == b)
+
+
+@pytest.mark.parametrize("which", [0, 1, 2])
+def test_the_batch_row_equals_linewise_score_for_the_exported_patient(
+    served: Served, batch: pd.DataFrame, store: str, tmp_path: Path, which: int
+) -> None:
+    key, document = sorted(served.open_patients.items())[which]
+    patient = tmp_path / "patient.json"
+    patient.write_text(json.dumps(document), encoding="utf-8")
+    scored = CliRunner().invoke(app, ["score", str(patient), "--json"])
+    assert scored.exit_code == 0, scored.output
+    result = json.loads(scored.stdout)
+    rows = batch[batch["patient_key"] == key].set_index("option")
+    assert len(rows) == 16
+    assert result["line_number"] == int(rows["line_number"].iloc[0])
+    assert result["decision_day"] == int(rows["decision_day"].iloc[0])
+    for entry in result["candidates"]:
+        row = rows.loc[entry["option"]]
+        assert entry["rank"] == (int(row["rank"]) if row["rank"] > 0 else None)
+        assert entry["support"] == bool(row["support"])
+        assert _same(entry["propensity"], float(row["propensity"]))
+        for endpoint, prefix in (("rwpfs", "pfs"), ("os", "os")):
+            for name, value in entry[endpoint].items():
+                assert _same(value, float(row[f"{prefix}_{name}"])), (entry["option"], endpoint, name)
+        assert _same(entry["explanation"], json.loads(row["shap_top"]))
+    assert _same(result["tbp_versus_best_switch"], json.loads(rows["contrast_top"].iloc[0]))
+
+
+def test_a_lock_without_open_decisions_gives_an_empty_table(
+    served: Served, store: str, tmp_path: Path
+) -> None:
+    simulate_lock(60, 5, tmp_path / "lock", tmp_path / "truth", load_config())
+    examples = build_examples(load_lock(tmp_path / "lock", TEST_KEY.encode("utf-8")))
+    assert not examples["open_decision"].astype(bool).any()
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(app, ["score-lock", str(tmp_path / "lock"), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    frame = pd.read_parquet(out)
+    assert frame.empty and list(frame.columns) == list(BATCH_COLUMNS)
+    assert "wrote 0 rows (0 open decisions" in result.stdout
+
+
+def test_a_bad_lock_or_output_stops_before_anything_is_written(
+    served: Served, store: str, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad"
+    shutil.copytree(served.lock, bad)
+    lines = bad / "lines.csv"
+    lines.write_text(lines.read_text(encoding="utf-8").replace("letrozole", "letrozol", 1), encoding="utf-8")
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(app, ["score-lock", str(bad), "--out", str(out)])
+    assert result.exit_code == 2
+    assert "unknown drug code 'letrozol'" in result.output and "Traceback" not in result.output
+    assert not out.exists() and not list(tmp_path.glob(".linewise-*"))
+    wrong = CliRunner().invoke(app, ["score-lock", str(served.lock), "--out", str(tmp_path / "x.csv")])
+    assert wrong.exit_code == 2 and "must end in .parquet" in wrong.output
+    missing = CliRunner().invoke(
+        app, ["score-lock", str(served.lock), "--out", str(out), "--model", "models:/nope@champion"]
+    )
+    assert missing.exit_code == 2 and "cannot load the model models:/nope@champion" in missing.output
+    assert not out.exists()
