@@ -63,3 +63,14 @@ def test_every_feature_is_documented() -> None:
             assert "`<marker>_tested`, `<marker>_mutated`" in doc and feature.split("_")[0] in doc
         else:
             assert f"`{feature}`" in doc, feature
+
+
+def test_every_score_lock_column_is_documented() -> None:
+    from serving.batch import BATCH_COLUMNS
+
+    doc = (ROOT / "docs" / "serving.md").read_text()
+    section = doc.split("## `linewise score-lock")[1]
+    named = {f"`{column}`" for column in BATCH_COLUMNS if f"`{column}`" in section}
+    summaries = {c for c in BATCH_COLUMNS if c.startswith(("pfs_", "os_"))}
+    assert "{pfs,os}_{median,rmst12,rmst24,rmst12_vs_tbp,rmst24_vs_tbp}" in section
+    assert {c for c in BATCH_COLUMNS if f"`{c}`" not in named} == summaries

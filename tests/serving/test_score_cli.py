@@ -94,3 +94,15 @@ def test_bad_documents_exit_2_without_patient_data_or_traceback(
         result = CliRunner().invoke(app, ["score", str(_write(tmp_path, content, name))])
         assert result.exit_code == 2, name
         assert message in result.output and "Traceback" not in result.output, (name, result.output)
+
+
+def test_every_key_of_the_json_is_documented(served: Served, store: str, tmp_path: Path) -> None:
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "serving.md").read_text(encoding="utf-8")
+    document = next(iter(served.open_patients.values()))
+    result = _strict(CliRunner().invoke(app, ["score", str(_write(tmp_path, document)), "--json"]).stdout)
+    entry = result["candidates"][0]
+    keys = {*result, *result["model"], *entry, *entry["explanation"], *result["tbp_versus_best_switch"]}
+    keys |= {k.removesuffix("_lower").removesuffix("_upper") for k in entry["rwpfs"]}
+    keys |= set(entry["explanation"]["top"][0]) | set(result["tbp_versus_best_switch"]["top"][0])
+    missing = sorted(key for key in keys if f"`{key}`" not in doc)
+    assert not missing
