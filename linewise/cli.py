@@ -693,55 +693,53 @@ def demo(
     outcome = _train_and_log(lock, config_path, "linewise-demo", console, False)
     for line in _training_summary(outcome, "linewise-demo").splitlines():
         console.print(f"  {escape(line)}")
-    console.print("6. score one patient whose decision is open with models:/linewise@champion")
-    patient_file, scores_file = out / "patient.json", out / "scores.json"
-    _demo_score(lock, patient_file, scores_file, console)
-    console.print(
-        "\nNot built yet, so not run: the tumour-board report (linewise report) and the scoring service."
-    )
+    console.print("6. score every open decision of the lock with models:/linewise@champion (score-lock)")
+    scored = _demo_score(lock, out, console)
     from training.tracking import tracking_uri
 
     console.print(
-        f"Outputs: lock {lock}, truth {truth}, calibration {calibration}, patient {patient_file}, "
-        f"scores {scores_file}; MLflow store {tracking_uri(os.environ)} (run {outcome.run_id}, "
-        f"{outcome.model_uri} @{outcome.alias})"
+        f"Outputs: lock {lock}, truth {truth}, calibration {calibration}, "
+        + "".join(f"{name} {path}, " for name, path in scored.items())
+        + f"MLflow store {tracking_uri(os.environ)} "
+        f"(run {outcome.run_id}, {outcome.model_uri} @{outcome.alias})"
     )
 
 
-def _demo_score(lock: Path, patient_file: Path, scores_file: Path, console: Console) -> None:
-    """Export the first patient (by key) whose latest decision is open, score it with the champion."""
-    import mlflow
-    import pandas as pd
+def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
+    """Score the lock's open decisions, then the first such patient (by key) alone; return the files."""
+    from serving.batch import score_lock, write_scores
+    from serving.scoring import dumps, load_scoring_model, score_patient
 
-    from features.patient import load_patient
-
-    documents = export_patients(lock, secrets.token_bytes(32))
-    chosen = None
-    for key in sorted(documents):
-        examples = build_examples(load_patient(documents[key]))
-        if len(examples) and bool(examples.sort_values("decision_day")["open_decision"].iloc[-1]):
-            chosen = documents[key]
-            break
-    if chosen is None:
-        console.print("  no patient of this lock has an open decision; nothing scored")
-        return
-    patient_file.write_text(json.dumps(chosen, indent=2) + "\n", encoding="utf-8")
-    model = mlflow.pyfunc.load_model("models:/linewise@champion")
-    scores = model.predict(pd.DataFrame({"patient": [json.dumps(chosen)]}))
-    scores_file.write_text(scores.to_json(orient="records", indent=2) + "\n", encoding="utf-8")
-    ranked = scores[scores["rank"] > 0].sort_values("rank").head(5)
+    key = secrets.token_bytes(32)  # the demo's own pseudonyms: the batch and the exported patient share them
+    model = load_scoring_model("models:/linewise@champion")
+    scores = score_lock(model, lock, key)
+    batch_file = out / "open_scores.parquet"
+    write_scores(scores, batch_file, model.provenance)
+    open_keys = sorted(set(scores["patient_key"]))
+    console.print(f"  {len(open_keys)} open decisions x 16 options: {batch_file}")
+    if not open_keys:
+        console.print("  no patient of this lock has an open decision; no patient scored alone")
+        return {"open scores": batch_file}
+    console.print(f"7. score one of them alone, as the tumour board would: {open_keys[0]}")
+    document = export_patients(lock, key, [open_keys[0]])[open_keys[0]]
+    patient_file, score_file = out / "patient.json", out / "score.json"
+    patient_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
+    result = score_patient(model, document, source=patient_file.name)
+    score_file.write_text(dumps(result) + "\n", encoding="utf-8")
     console.print(
-        f"  patient {chosen['patient_key']}, line {int(ranked['line_number'].iloc[0])}: "
-        "top options by rwPFS RMST to 24 months (90% interval), difference from TBP"
+        f"  line {result['line_number']}: top options by rwPFS RMST to 24 months (90% interval), "
+        "difference from TBP"
     )
-    for row in ranked.itertuples():
+    for entry in [e for e in result["candidates"] if e["rank"] is not None][:5]:
+        pfs = entry["rwpfs"]
         console.print(
-            f"  {int(row.rank)}. {row.option:32s} {row.pfs_rmst24:5.1f} ({row.pfs_rmst24_lower:.1f}-"
-            f"{row.pfs_rmst24_upper:.1f}) months, {row.pfs_rmst24_vs_tbp:+.1f} vs TBP"
+            f"  {entry['rank']}. {entry['option']:32s} {pfs['rmst24']:5.1f} ({pfs['rmst24_lower']:.1f}-"
+            f"{pfs['rmst24_upper']:.1f}) months, {pfs['rmst24_vs_tbp']:+.1f} vs TBP"
         )
-    unsupported = scores.loc[~scores["support"], "option"].tolist()
+    unsupported = [e["option"] for e in result["candidates"] if not e["support"]]
     if unsupported:
         console.print(f"  insufficient evidence (not ranked): {', '.join(unsupported)}")
+    return {"open scores": batch_file, "patient": patient_file, "score": score_file}
 
 
 def main() -> None:

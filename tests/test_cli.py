@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from tests.conftest import TEST_KEY
@@ -160,7 +161,7 @@ search:
 
 
 @pytest.mark.slow
-def test_demo_runs_the_pipeline_and_says_what_is_missing(tmp_path: Path) -> None:
+def test_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     out = tmp_path / "demo"
     config = tmp_path / "small.yaml"
     config.write_text(SMALL_TRAINING)
@@ -168,12 +169,15 @@ def test_demo_runs_the_pipeline_and_says_what_is_missing(tmp_path: Path) -> None
     result = run(*arguments)
     assert result.returncode == 0, result.stderr
     assert "valid" in result.stdout
-    assert "as @champion" in result.stdout and "6. score one patient" in result.stdout
-    assert "Not built yet" in result.stdout  # the report and the service
+    assert "as @champion" in result.stdout and "6. score every open decision" in result.stdout
     calibration = json.loads((out / "calibration.json").read_text())
     assert {item["id"] for item in calibration} >= {"TBP_share", "PALMIRA"}
-    scores = json.loads((out / "scores.json").read_text())
-    assert len(scores) == 16 and sorted(r["rank"] for r in scores if r["rank"] > 0)[0] == 1
+    batch = pd.read_parquet(out / "open_scores.parquet")
+    assert len(batch) > 0 and len(batch) % 16 == 0
+    score = json.loads((out / "score.json").read_text())
+    assert len(score["candidates"]) == 16 and score["candidates"][0]["rank"] == 1
+    assert score["patient_key"] == min(batch["patient_key"])  # the first open patient, scored alone
+    assert "7. score one of them alone" in result.stdout
     again = run(*arguments)
     assert again.returncode == 0, again.stderr  # a demo folder is replaced
     assert "as @challenger" in again.stdout  # the same lock again does not beat the champion
