@@ -713,6 +713,75 @@ def _demo_score(lock: Path, patient_file: Path, scores_file: Path, console: Cons
         console.print(f"  insufficient evidence (not ranked): {', '.join(unsupported)}")
 
 
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to serve (an alias is followed on reload).")
+    ] = "models:/linewise@champion",
+    local_only: Annotated[
+        bool,
+        typer.Option(
+            "--local-only",
+            help="Serve the loopback interface only; LINEWISE_API_TOKEN may then be unset "
+            "(no authentication).",
+        ),
+    ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Refuse request bodies over this size (413).")
+    ] = 1_000_000,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            "--reload-interval", min=0.0, help="Seconds between checks of the model alias; 0: never."
+        ),
+    ] = 60.0,
+) -> None:
+    """Serve the model over HTTP: POST /v1/score and /v1/report with a bearer token (LINEWISE_API_TOKEN)."""
+    import ipaddress
+
+    token = os.environ.get("LINEWISE_API_TOKEN") or None
+    if token is None and not local_only:
+        _fail(
+            "linewise serve: LINEWISE_API_TOKEN is not set: set it to the bearer token clients must send, "
+            "or pass --local-only to serve this machine only without one"
+        )
+    if local_only:
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            _fail(
+                f"linewise serve: --local-only serves the loopback interface only "
+                f"(127.0.0.1, ::1), not {host}"
+            )
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from serving.app import create_app
+
+    model = _load_model_or_fail(model_uri, "serve")
+    service = create_app(
+        model_uri,
+        token=token,
+        local_only=local_only,
+        max_body_bytes=max_body_bytes,
+        reload_interval_s=reload_interval,
+        model=model,
+    )
+    log_config = {
+        **LOGGING_CONFIG,
+        "loggers": {
+            **LOGGING_CONFIG["loggers"],
+            "linewise.serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+    # one worker, and no access log: the service logs one line per request itself (serving.limits)
+    uvicorn.run(service, host=host, port=port, workers=1, access_log=False, log_config=log_config)
+
+
 def main() -> None:
     """Run the command line (console-script entry point)."""
     app()
