@@ -575,6 +575,55 @@ def score(
     )
 
 
+@app.command()
+def report(
+    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="HTML file to write: one self-contained page (no network needed) that prints to A4 PDF.",
+        ),
+    ],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = "models:/linewise@champion",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Report on the history as it stood on this date (YYYY-MM-DD)."),
+    ] = None,
+) -> None:
+    """Write the tumour-board report of a patient's latest decision as one self-contained HTML page.
+
+    The page shows the patient's timeline, predicted rwPFS and OS curves with intervals, all 16 options
+    ranked (unsupported ones flagged, not ranked), the explanation of TBP versus the best switch as a
+    waterfall, warnings, the model's provenance and the limitations. Nothing is written on error.
+    """
+    from features.patient import read_patient_file
+    from serving.report import render_report
+    from serving.scoring import ScoringError
+
+    if out.is_dir():
+        _fail(f"linewise report: --out {out} is a folder; give the HTML file to write")
+    try:
+        document = read_patient_file(patient)
+    except LockValidationError as err:
+        _fail(str(err))
+    day = _date_option(as_of, "report")
+    model = _load_model_or_fail(model_uri, "report")
+    try:
+        page = render_report(model, document, day, source=patient.name)
+    except LockValidationError as err:
+        _fail(str(err))
+    except ScoringError as err:
+        _fail(f"linewise report: {err}")
+    try:
+        _atomic_write(out, lambda path: path.write_text(page, encoding="utf-8"))
+    except OSError as err:
+        _fail(f"linewise report: cannot write {out}: {err.strerror or err}")
+    typer.echo(f"wrote the report of patient {document['patient_key']} to {out}")
+
+
 @app.command("export-patient")
 def export_patient(
     lock: Annotated[Path, typer.Argument(help="Data lock folder.")],
