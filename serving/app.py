@@ -40,6 +40,7 @@ _AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
 }
 _BODY_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     **_AUTH_ERRORS,
+    400: {"model": ErrorResponse, "description": "The body cannot be read (not UTF-8, bad Content-Length)."},
     413: {"model": ErrorResponse, "description": "The request body is over the size limit."},
     422: {
         "model": ErrorResponse,

@@ -7,11 +7,19 @@ import datetime as dt
 import importlib.util
 import json
 import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
 import time
 import warnings
 from collections.abc import Iterator
+from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
+import httpx
 import mlflow
 import pytest
 import schemathesis
@@ -26,6 +34,7 @@ from schemathesis.checks import (
 )
 
 from serving.app import create_app
+from serving.schemas import ScoreResponse
 from serving.scoring import score_patient
 from training.pyfunc import log_recommender, synthetic_input_example
 
@@ -120,6 +129,8 @@ def test_score_gives_the_document_of_score_patient(client: TestClient, served: S
         response = client.post("/v1/score", json={"patient": document}, headers=AUTH)
         assert response.status_code == 200, response.text
         assert response.json() == _expected(served, document)
+        described = ScoreResponse.model_validate(response.json())  # the OpenAPI document describes it
+        assert described.model_dump(exclude_unset=True) == response.json()
     # the earlier date: halfway from the first progression to as_of, so there is a decision to score
     document = documents[0]
     first = min(dt.date.fromisoformat(p["date"]) for p in document["progressions"])
@@ -422,7 +433,7 @@ def schema_model(served: Served) -> None:
 @pytest.mark.slow
 @pytest.mark.usefixtures("schema_model")
 @schema.parametrize()
-@settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+@settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
 def test_the_openapi_document_holds_no_server_errors(case: Any) -> None:
     case.call_and_validate(
         headers=AUTH,
@@ -433,3 +444,104 @@ def test_the_openapi_document_holds_no_server_errors(case: Any) -> None:
             response_schema_conformance,
         ],
     )
+
+
+# --- the command line ------------------------------------------------------------------------------
+
+
+def _linewise(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "linewise", *args],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **env},
+        timeout=120,
+        check=False,
+    )
+
+
+def test_serve_refuses_to_start_without_a_token() -> None:
+    result = _linewise("serve", env={"LINEWISE_API_TOKEN": ""})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "linewise serve: LINEWISE_API_TOKEN is not set: set it to the bearer token clients must send, "
+        "or pass --local-only to serve this machine only without one"
+    ]
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org"], ids=["any", "lan", "name"])
+def test_local_only_refuses_other_interfaces(host: str) -> None:
+    result = _linewise("serve", "--local-only", "--host", host, env={"LINEWISE_API_TOKEN": ""})
+    assert result.returncode == 2
+    assert "--local-only serves the loopback interface only" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_with_a_missing_model_exits_2(store: str) -> None:
+    result = _linewise("serve", "--model", "models:/absent@champion", env={"LINEWISE_API_TOKEN": TOKEN})
+    assert result.returncode == 2
+    assert result.stderr.startswith("linewise serve: cannot load the model models:/absent@champion")
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    """End the server: the process group this test started, by its id."""
+    with suppress(ProcessLookupError):
+        os.killpg(server.pid, signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        with suppress(ProcessLookupError):
+            os.killpg(server.pid, signal.SIGKILL)
+        server.wait(timeout=15)
+
+
+@pytest.mark.slow
+def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: Path) -> None:
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = tmp_path / "server.log"
+    document = _open(served)
+    command = [sys.executable, "-m", "linewise", "serve", "--port", str(port), "--reload-interval", "0"]
+    with log.open("wb") as sink:
+        server = subprocess.Popen(
+            command,
+            cwd=tmp_path,
+            env={**os.environ, "LINEWISE_API_TOKEN": TOKEN},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        try:
+            with httpx.Client(base_url=base, timeout=30) as http:
+                deadline = time.monotonic() + 90
+                while True:
+                    assert server.poll() is None, log.read_text(errors="replace")[-3000:]
+                    try:
+                        if http.get("/v1/health").status_code == 200:
+                            break
+                    except httpx.TransportError:
+                        pass
+                    assert time.monotonic() < deadline, (
+                        "no /v1/health within 90 s:\n" + log.read_text()[-3000:]
+                    )
+                    time.sleep(0.3)
+                assert http.get("/v1/health").json() == {"status": "ok", "model_loaded": True}
+                refused = http.post("/v1/score", json={"patient": document})
+                scored = http.post("/v1/score", json={"patient": document}, headers=AUTH)
+        finally:
+            _stop(server)
+    assert refused.status_code == 401
+    assert scored.status_code == 200
+    assert scored.json() == _expected(served, document)
+    text = log.read_text(errors="replace")
+    assert "POST /v1/score 200" in text and "POST /v1/score 401" in text
+    assert document["patient_key"] not in text and document["as_of"] not in text
+    assert "Traceback" not in text
