@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # pip installs the exact versions in constraints.txt (resolved on Python 3.11).
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: demo test lint typecheck pytest clean help
+.PHONY: demo test lint typecheck pytest chromium clean help
 
 help:
 	@echo "make demo   create .venv, install linewise, run the demo job"
@@ -34,7 +34,20 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-pytest: $(VENV)/.installed-dev
+# The report's browser tests drive Debian's chromium through Playwright; no browser is ever downloaded.
+chromium:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's chromium for the report's browser tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; \
+	else \
+		echo "make test needs Debian's chromium for the report's browser tests, and installing it needs root:" >&2; \
+		echo "  sudo apt-get install -y chromium    (then run make test again)" >&2; \
+		exit 1; \
+	fi
+
+pytest: $(VENV)/.installed-dev chromium
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest

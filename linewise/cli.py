@@ -575,6 +575,55 @@ def score(
     )
 
 
+@app.command()
+def report(
+    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="HTML file to write: one self-contained page (no network needed) that prints to A4 PDF.",
+        ),
+    ],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = "models:/linewise@champion",
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Report on the history as it stood on this date (YYYY-MM-DD)."),
+    ] = None,
+) -> None:
+    """Write the tumour-board report of a patient's latest decision as one self-contained HTML page.
+
+    The page shows the patient's timeline, predicted rwPFS and OS curves with intervals, all 16 options
+    ranked (unsupported ones flagged, not ranked), the explanation of TBP versus the best switch as a
+    waterfall, warnings, the model's provenance and the limitations. Nothing is written on error.
+    """
+    from features.patient import read_patient_file
+    from serving.report import render_report
+    from serving.scoring import ScoringError
+
+    if out.is_dir():
+        _fail(f"linewise report: --out {out} is a folder; give the HTML file to write")
+    try:
+        document = read_patient_file(patient)
+    except LockValidationError as err:
+        _fail(str(err))
+    day = _date_option(as_of, "report")
+    model = _load_model_or_fail(model_uri, "report")
+    try:
+        page = render_report(model, document, day, source=patient.name)
+    except LockValidationError as err:
+        _fail(str(err))
+    except ScoringError as err:
+        _fail(f"linewise report: {err}")
+    try:
+        _atomic_write(out, lambda path: path.write_text(page, encoding="utf-8"))
+    except OSError as err:
+        _fail(f"linewise report: cannot write {out}: {err.strerror or err}")
+    typer.echo(f"wrote the report of patient {document['patient_key']} to {out}")
+
+
 @app.command("export-patient")
 def export_patient(
     lock: Annotated[Path, typer.Argument(help="Data lock folder.")],
@@ -740,6 +789,75 @@ def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
     if unsupported:
         console.print(f"  insufficient evidence (not ranked): {', '.join(unsupported)}")
     return {"open scores": batch_file, "patient": patient_file, "score": score_file}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to serve (an alias is followed on reload).")
+    ] = "models:/linewise@champion",
+    local_only: Annotated[
+        bool,
+        typer.Option(
+            "--local-only",
+            help="Serve the loopback interface only; LINEWISE_API_TOKEN may then be unset "
+            "(no authentication).",
+        ),
+    ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Refuse request bodies over this size (413).")
+    ] = 1_000_000,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            "--reload-interval", min=0.0, help="Seconds between checks of the model alias; 0: never."
+        ),
+    ] = 60.0,
+) -> None:
+    """Serve the model over HTTP: POST /v1/score and /v1/report with a bearer token (LINEWISE_API_TOKEN)."""
+    import ipaddress
+
+    token = os.environ.get("LINEWISE_API_TOKEN") or None
+    if token is None and not local_only:
+        _fail(
+            "linewise serve: LINEWISE_API_TOKEN is not set: set it to the bearer token clients must send, "
+            "or pass --local-only to serve this machine only without one"
+        )
+    if local_only:
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            _fail(
+                f"linewise serve: --local-only serves the loopback interface only "
+                f"(127.0.0.1, ::1), not {host}"
+            )
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from serving.app import create_app
+
+    model = _load_model_or_fail(model_uri, "serve")
+    service = create_app(
+        model_uri,
+        token=token,
+        local_only=local_only,
+        max_body_bytes=max_body_bytes,
+        reload_interval_s=reload_interval,
+        model=model,
+    )
+    log_config = {
+        **LOGGING_CONFIG,
+        "loggers": {
+            **LOGGING_CONFIG["loggers"],
+            "linewise.serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+    # one worker, and no access log: the service logs one line per request itself (serving.limits)
+    uvicorn.run(service, host=host, port=port, workers=1, access_log=False, log_config=log_config)
 
 
 def main() -> None:

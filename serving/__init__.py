@@ -1,5 +1,5 @@
 """Scoring a patient, the tumour-board report and the scoring service.
 
-Started: :mod:`serving.score` (``linewise score``). The report, ``score-lock`` and the service are not
-built yet.
+:mod:`serving.scoring` is the one scoring path (``linewise score``); :mod:`serving.app` is the scoring
+service (``linewise serve``, ``docs/service.md``). ``score-lock`` is not built yet.
 """
