@@ -23,6 +23,7 @@ from linewise import __version__
 from serving.errors import install_error_handlers
 from serving.holder import ModelHolder, polling
 from serving.limits import BodyLimit, RequestLog
+from serving.report import render_report
 from serving.schemas import ErrorResponse, Health, ModelState, ReloadResult, ScoreRequest, ScoreResponse
 from serving.scoring import ScoringModel, score_patient
 from serving.security import authorized
@@ -32,7 +33,6 @@ logger = logging.getLogger("linewise.serve")
 SOURCE: Final = "patient"
 PATHS: Final = ("/v1/score", "/v1/report", "/v1/health", "/v1/model", "/v1/model/reload", "/openapi.json")
 RELOAD_FAILED: Final = "the model could not be reloaded; the current model stays in use"
-NO_REPORT: Final = "the report is not available in this installation"
 
 _AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
     401: {"model": ErrorResponse, "description": "Missing or wrong bearer token."},
@@ -83,18 +83,11 @@ def _routes() -> APIRouter:
                 for status, answer in _BODY_ERRORS.items()
             },
             200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "One HTML page."},
-            501: {"description": NO_REPORT, "content": _JSON_ERROR},
         },
         tags=["scoring"],
     )
     def report(body: ScoreRequest, request: Request, _: Authorized) -> HTMLResponse:
         """Render the tumour-board report of the patient's latest decision as one HTML page."""
-        try:
-            from serving.report import render_report
-        except ModuleNotFoundError as err:
-            if err.name != "serving.report":
-                raise
-            raise HTTPException(status_code=501, detail=NO_REPORT) from None
         loaded = _holder(request).current
         return HTMLResponse(render_report(loaded.model, _document(body), body.as_of_date, source=SOURCE))
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 import math
 import shutil
+import warnings
 from pathlib import Path
 from typing import Any
 
+import mlflow
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -15,12 +17,20 @@ from typer.testing import CliRunner
 from features.examples import build_examples
 from features.loader import load_lock
 from linewise.cli import app
+from serving.app import create_app
 from serving.batch import BATCH_COLUMNS, read_provenance
 from simulation.config import load_config
 from simulation.simulate import simulate_lock
 
 from ..conftest import TEST_KEY
 from .conftest import Served
+
+with warnings.catch_warnings():
+    # Starlette 1.10 asks for httpx2 in its test client; httpx 0.28 (the pinned dev dependency) works
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
+    from fastapi.testclient import TestClient
+
+TOKEN = "batch-test-token-0123456789"
 
 REQUIRED = (
     "patient_key",
@@ -93,9 +103,26 @@ def _same(a: Any, b: Any) -> bool:
     return bool(a == b)
 
 
+@pytest.fixture(scope="module")
+def service(served: Served) -> Any:
+    """The service as `linewise serve` runs it: it loads the champion from the store itself."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", served.store)
+        patch.setenv("MLFLOW_REGISTRY_URI", served.store)
+        mlflow.set_tracking_uri(served.store)
+        mlflow.set_registry_uri(served.store)
+        try:
+            application = create_app("models:/linewise@champion", token=TOKEN, reload_interval_s=0.0)
+            with TestClient(application) as client:
+                yield client
+        finally:
+            mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
+            mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("which", [0, 1, 2])
-def test_the_batch_row_equals_linewise_score_for_the_exported_patient(
-    served: Served, batch: pd.DataFrame, store: str, tmp_path: Path, which: int
+def test_the_command_line_the_service_and_the_batch_agree(
+    served: Served, batch: pd.DataFrame, service: Any, store: str, tmp_path: Path, which: int
 ) -> None:
     key, document = sorted(served.open_patients.items())[which]
     patient = tmp_path / "patient.json"
@@ -103,6 +130,11 @@ def test_the_batch_row_equals_linewise_score_for_the_exported_patient(
     scored = CliRunner().invoke(app, ["score", str(patient), "--json"])
     assert scored.exit_code == 0, scored.output
     result = json.loads(scored.stdout)
+    answer = service.post(
+        "/v1/score", json={"patient": document}, headers={"Authorization": f"Bearer {TOKEN}"}
+    )
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == result  # the same model, the same code: the same document exactly
     rows = batch[batch["patient_key"] == key].set_index("option")
     assert len(rows) == 16
     assert result["line_number"] == int(rows["line_number"].iloc[0])
