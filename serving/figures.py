@@ -28,6 +28,8 @@ CURVE_STYLES: Final = (
 FAVOURS_TBP: Final = "#0072b2"
 FAVOURS_SWITCH: Final = "#d55e00"
 _GENOMIC_VALUES: Final = {"mutated": "mut", "wild_type": "wt"}
+#: Width of one character of the timeline's 11-unit labels, a generous estimate.
+_TEXT_WIDTH: Final = 6.6
 
 
 def _months(day: dt.date, origin: dt.date) -> float:
@@ -101,13 +103,17 @@ def timeline(document: dict[str, Any], decision_day: int, line_number: int) -> d
         ongoing = stop is None
         drugs = " + ".join(str(line["drugs"]).split("+"))
         lanes.append({"label": f"Line {line['line_number']}", "y": y})
+        label = drugs + (" (ongoing)" if ongoing else "")
+        fits_right = x(first) + 4 + _TEXT_WIDTH * len(label) <= right
         bars.append(
             {
+                "label_x": x(first) + 4 if fits_right else x(first) - 4,
+                "label_anchor": "start" if fits_right else "end",
                 "x": x(first),
                 "y": y - 8,
                 "width": max(x(last) - x(first), 2.0),
                 "height": 16,
-                "label": drugs + (" (ongoing)" if ongoing else ""),
+                "label": label,
                 "title": f"Line {line['line_number']}: {drugs}, {line['start_date']} to "
                 + (line.get("end_date") or "ongoing")
                 + (f" ({line['end_reason']})" if line.get("end_reason") else ""),
