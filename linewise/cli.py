@@ -788,7 +788,12 @@ def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
     unsupported = [e["option"] for e in result["candidates"] if not e["support"]]
     if unsupported:
         console.print(f"  insufficient evidence (not ranked): {', '.join(unsupported)}")
-    return {"open scores": batch_file, "patient": patient_file, "score": score_file}
+    from serving.report import render_report
+
+    report_file = out / "report.html"
+    console.print(f"8. write the tumour-board report of that patient: {report_file}")
+    report_file.write_text(render_report(model, document, source=patient_file.name), encoding="utf-8")
+    return {"open scores": batch_file, "patient": patient_file, "score": score_file, "report": report_file}
 
 
 @app.command()

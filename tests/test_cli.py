@@ -24,6 +24,9 @@ COMMANDS = [
     "evaluate-policy",
     "train",
     "score",
+    "score-lock",
+    "report",
+    "serve",
     "demo",
 ]
 
@@ -178,6 +181,8 @@ def test_demo_runs_the_pipeline_end_to_end(tmp_path: Path) -> None:
     assert len(score["candidates"]) == 16 and score["candidates"][0]["rank"] == 1
     assert score["patient_key"] == min(batch["patient_key"])  # the first open patient, scored alone
     assert "7. score one of them alone" in result.stdout
+    page = (out / "report.html").read_text()
+    assert 'id="ranked-table"' in page and score["patient_key"] in page
     again = run(*arguments)
     assert again.returncode == 0, again.stderr  # a demo folder is replaced
     assert "as @challenger" in again.stdout  # the same lock again does not beat the champion
