@@ -71,16 +71,30 @@ class OptionPropensityModel(BaseEstimator):
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of each option, columns in :data:`OPTIONS` order, rows summing to 1."""
-        klass, local = self.class_and_local(X)
-        out = np.empty((klass.shape[0], len(OPTIONS)))
-        out[:, 0::2] = klass * (1.0 - local)
-        out[:, 1::2] = klass * local
-        return out
+        return self.proba_and_support(X)[0]
 
     def support(self, X: Any) -> np.ndarray:
         """Return True where the option is supported (both factors at least ``min_support``)."""
+        return self.proba_and_support(X)[1]
+
+    def proba_and_support(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
+        """Return :meth:`predict_proba` and :meth:`support` from one evaluation of the two models.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, len(FEATURES))
+            Decision features.
+
+        Returns
+        -------
+        proba : ndarray of shape (n, 16)
+        support : ndarray of bool, shape (n, 16)
+        """
         klass, local = self.class_and_local(X)
+        proba = np.empty((klass.shape[0], len(OPTIONS)))
+        proba[:, 0::2] = klass * (1.0 - local)
+        proba[:, 1::2] = klass * local
         supported = np.empty((klass.shape[0], len(OPTIONS)), dtype=bool)
         supported[:, 0::2] = (klass >= self.min_support) & (1.0 - local >= self.min_support)
         supported[:, 1::2] = (klass >= self.min_support) & (local >= self.min_support)
-        return supported
+        return proba, supported

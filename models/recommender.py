@@ -282,6 +282,7 @@ class TreatmentRecommender(BaseEstimator):
                 summary[key] = differences[0]
                 spread = np.stack(differences[1:]) if len(differences) > 1 else differences[0][None]
                 lower[key], upper[key] = bounds(differences[0], spread)
+        propensity, support = self.propensity_.proba_and_support(features)
         return OptionPredictions(
             grid=grid,
             curves=curves,
@@ -290,8 +291,8 @@ class TreatmentRecommender(BaseEstimator):
             summary=summary,
             lower=lower,
             upper=upper,
-            propensity=self.propensity_.predict_proba(features),
-            support=self.propensity_.support(features),
+            propensity=propensity,
+            support=support,
         )
 
     def explain(self, x: Any, predictions: OptionPredictions | None = None) -> Explanation:

@@ -257,7 +257,8 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
     def predict(self, X: Any) -> np.ndarray:
         """Risk score: the log hazard ratio."""
         check_is_fitted(self, "booster_")
-        return np.asarray(self.booster_.predict(xgb.DMatrix(_features(X)), output_margin=True))
+        # in place, with the booster's one thread: no DMatrix to build for the few rows of a decision
+        return np.asarray(self.booster_.inplace_predict(_features(X), predict_type="margin"))
 
     def predict_survival_function(self, X: Any) -> np.ndarray:
         """Survival ``exp(-H0(t) exp(eta))`` on :attr:`time_grid_`."""
