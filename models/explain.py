@@ -30,6 +30,7 @@ import shap
 from models.candidates import OPTIONS
 from models.forest_shap import forest_as_shap_model, forest_survival_shap, grid_indices
 from models.survival import BoostedCoxModel, RandomSurvivalForestModel
+from models.tree_shap import supports, tree_shap_values
 
 EXPLAINED_HORIZON: Final = 24.0
 #: Default times (months) of the time-dependent explanations.
@@ -157,7 +158,11 @@ def explain_options(
     -------
     Explanation
     """
-    values = np.asarray(explainer.shap_values(np.asarray(rows, dtype=float)), dtype=float)
+    features = np.asarray(rows, dtype=float)
+    if supports(explainer):  # the forest: shap's values, computed once per group of rows that agree
+        values = tree_shap_values(explainer, features)[0][:, :, 0]
+    else:
+        values = np.asarray(explainer.shap_values(features), dtype=float)
     base = float(np.ravel(explainer.expected_value)[0])
     output = model_output(model, rows)
     tbp, switch = sides

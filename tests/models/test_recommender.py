@@ -146,6 +146,9 @@ def test_positivity_flags_follow_who_received_what() -> None:
     )
     assert not support[:, labels.index("adc")].any()  # never given
     np.testing.assert_allclose(model.predict_proba(probe).sum(axis=1), 1.0)
+    proba, flags = model.proba_and_support(probe)  # one pass, the same answers
+    np.testing.assert_array_equal(proba, model.predict_proba(probe))
+    np.testing.assert_array_equal(flags, support)
 
 
 def test_interface_and_ranking(fitted: TreatmentRecommender, simulated: tuple[Path, pd.DataFrame]) -> None:
