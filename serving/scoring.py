@@ -136,6 +136,7 @@ def load_scoring_model(uri: str = DEFAULT_MODEL_URI) -> ScoringModel:
     python_model = loaded.unwrap_python_model()
     if not isinstance(python_model, RecommenderModel):
         raise TypeError(f"{uri} is not a linewise recommender (found {type(python_model).__name__})")
+    _warm_up(python_model.recommender)
     metadata = python_model.metadata
     provenance = {
         "model_uri": uri,
@@ -143,6 +144,16 @@ def load_scoring_model(uri: str = DEFAULT_MODEL_URI) -> ScoringModel:
         **{key: metadata.get(key) for key in _METADATA_PROVENANCE},
     }
     return ScoringModel(uri, resolved, version, provenance, python_model)
+
+
+def _warm_up(recommender: TreatmentRecommender) -> None:
+    """Score and explain one row of missing values, so compiled code is ready before the first patient.
+
+    The forest's TreeSHAP (:mod:`models.tree_shap`) compiles on its first call in a process (seconds);
+    a service should not make its first patient wait for that.
+    """
+    row = np.full((1, len(FEATURES)), np.nan)
+    recommender.explain(row[0], recommender.predict_options(row))
 
 
 def _prepared(document: dict[str, Any], as_of: dt.date | None, source: str) -> pd.DataFrame:
