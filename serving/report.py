@@ -18,7 +18,7 @@ import jinja2
 
 from features.patient import cut_document
 from serving import figures
-from serving.scoring import ScoringModel, patient_curves, score_patient
+from serving.scoring import ScoringModel, score_patient_with_curves
 
 TEMPLATE: Final = "report.html.j2"
 #: Readable names of the candidate classes (``features.regimens.CANDIDATE_CLASSES``).
@@ -208,8 +208,7 @@ def report_context(
     features.errors.LockValidationError, serving.scoring.ScoringError
         As :func:`serving.scoring.score_patient`.
     """
-    result = score_patient(model, document, as_of, source)
-    curve_data = patient_curves(model, document, as_of, source)
+    result, curve_data = score_patient_with_curves(model, document, as_of, source)
     shown = cut_document(document, as_of) if as_of is not None else document
     origin = dt.date.fromisoformat(shown["patient"]["metastatic_dx_date"])
     decision_date = origin + dt.timedelta(days=result["decision_day"])

@@ -23,7 +23,7 @@ from features.decisions import KEYS
 from features.examples import FEATURES, build_examples
 from features.patient import cut_document, load_patient
 from models.candidates import OPTIONS
-from models.recommender import TreatmentRecommender
+from models.recommender import OptionPredictions, TreatmentRecommender
 from serving.score import DEFAULT_MODEL_URI, score_document
 from training.pyfunc import RecommenderModel, score_decisions
 
@@ -171,38 +171,6 @@ def _prepared(document: dict[str, Any], as_of: dt.date | None, source: str) -> p
     return examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
 
 
-def score_rows(
-    model: ScoringModel, document: dict[str, Any], as_of: dt.date | None = None, source: str = "patient"
-) -> pd.DataFrame:
-    """Return the model's 16 output rows for a patient's latest decision (as ``mlflow.pyfunc`` gives them).
-
-    Parameters
-    ----------
-    model : ScoringModel
-        Loaded with :func:`load_scoring_model`.
-    document : dict
-        A patient document (:mod:`features.patient`).
-    as_of : date, optional
-        Score the history as it stood on this date.
-    source : str
-        Name of the document in error messages.
-
-    Returns
-    -------
-    DataFrame
-        Columns :data:`training.pyfunc.OUTPUT_COLUMNS`.
-
-    Raises
-    ------
-    features.errors.LockValidationError
-        If the document breaks the patient-file contract.
-    ScoringError
-        If it has no decision to score, or ``as_of`` is after the document's own.
-    """
-    latest = _prepared(document, as_of, source)
-    return score_decisions(model.recommender, latest, np.array([0]))
-
-
 def score_patient(
     model: ScoringModel, document: dict[str, Any], as_of: dt.date | None = None, source: str = "patient"
 ) -> dict[str, Any]:
@@ -226,13 +194,37 @@ def score_patient(
 
     Raises
     ------
-    features.errors.LockValidationError, ScoringError
-        As :func:`score_rows`.
+    features.errors.LockValidationError
+        If the document breaks the patient-file contract.
+    ScoringError
+        If it has no decision to score, or ``as_of`` is after the document's own.
     """
-    rows = score_rows(model, document, as_of, source)
-    result = score_document(rows, model.provenance)
+    return score_patient_with_curves(model, document, as_of, source)[0]
+
+
+def score_patient_with_curves(
+    model: ScoringModel, document: dict[str, Any], as_of: dt.date | None = None, source: str = "patient"
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Return :func:`score_patient`'s document and :func:`patient_curves`'s curves from one prediction.
+
+    Parameters
+    ----------
+    model, document, as_of, source
+        As :func:`score_patient`.
+
+    Returns
+    -------
+    score : dict
+        As :func:`score_patient`.
+    curves : dict
+        As :func:`patient_curves`.
+    """
+    latest = _prepared(document, as_of, source)
+    predictions = model.recommender.predict_options(latest[list(FEATURES)].to_numpy(float))
+    rows = score_decisions(model.recommender, latest, np.array([0]), predictions)
     stated = as_of.isoformat() if as_of is not None else str(document.get("as_of"))
-    return {"as_of": stated, **result}
+    score = {"as_of": stated, **score_document(rows, model.provenance)}
+    return score, _curves(predictions, latest, float(model.recommender.interval))
 
 
 def patient_curves(
@@ -243,7 +235,7 @@ def patient_curves(
     Parameters
     ----------
     model, document, as_of, source
-        As :func:`score_rows`.
+        As :func:`score_patient`.
 
     Returns
     -------
@@ -253,9 +245,14 @@ def patient_curves(
     """
     latest = _prepared(document, as_of, source)
     predictions = model.recommender.predict_options(latest[list(FEATURES)].to_numpy(float))
+    return _curves(predictions, latest, float(model.recommender.interval))
+
+
+def _curves(predictions: OptionPredictions, latest: pd.DataFrame, interval: float) -> dict[str, Any]:
+    """Lay out one decision's predicted curves and bands (:func:`patient_curves`)."""
     out: dict[str, Any] = {
         "grid": [float(t) for t in predictions.grid],
-        "interval": float(model.recommender.interval),
+        "interval": interval,
         "decision": {key: _plain(latest[key].iloc[0]) for key in KEYS},
     }
     for endpoint, name in (("pfs", "rwpfs"), ("os", "os")):

@@ -282,7 +282,12 @@ def score_document(
     return score_decisions(recommender, latest, np.array([row]))
 
 
-def score_decisions(recommender: TreatmentRecommender, decisions: pd.DataFrame, rows: Any) -> pd.DataFrame:
+def score_decisions(
+    recommender: TreatmentRecommender,
+    decisions: pd.DataFrame,
+    rows: Any,
+    predictions: OptionPredictions | None = None,
+) -> pd.DataFrame:
     """Score decisions under every option, with explanations: the work of both the model and the batch.
 
     Parameters
@@ -293,6 +298,8 @@ def score_decisions(recommender: TreatmentRecommender, decisions: pd.DataFrame, 
         Rows of :func:`features.examples.build_examples` (their keys and :data:`FEATURES`).
     rows : array-like of int
         Value of the ``row`` column for each decision.
+    predictions : OptionPredictions, optional
+        ``recommender.predict_options`` of these decisions, when the caller already has them.
 
     Returns
     -------
@@ -305,7 +312,7 @@ def score_decisions(recommender: TreatmentRecommender, decisions: pd.DataFrame, 
     if decisions.empty:
         return pd.DataFrame({name: pd.Series(dtype=_DTYPES[kind]) for name, kind in _OUTPUT_TYPES})
     features = decisions[list(FEATURES)].to_numpy(float)
-    predictions = recommender.predict_options(features)
+    predictions = predictions or recommender.predict_options(features)
     table = options_table(decisions[list(KEYS)].reset_index(drop=True), predictions)
     out = pd.DataFrame({"row": np.repeat(rows, len(OPTIONS))})
     out["patient_key"] = table["patient_key"].astype(str).astype(object)
