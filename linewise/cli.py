@@ -39,6 +39,7 @@ from features.decisions import ACTIONS, KEYS, OUTCOMES, derive_decisions
 from features.examples import FEATURES, build_examples
 from features.patient import export_patients
 from linewise import __version__
+from serving.score import DEFAULT_MODEL_URI
 from simulation.calibration import TargetResult
 from simulation.calibration import calibrate as run_calibration
 from simulation.config import SimulationConfigError, load_config
@@ -429,6 +430,32 @@ def _load_model_or_fail(model_uri: str, command: str) -> Any:
         _fail(f"linewise {command}: cannot load the model {model_uri}: {err}")
 
 
+def _score_patient_file(
+    patient: Path, as_of: str | None, model_uri: str, command: str, work: Callable[..., Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Read a patient file, load the model and run ``work(model, document, as_of, source=...)``.
+
+    Shared by ``score`` and ``report``: every failure (a file that breaks the patient-file contract,
+    a bad ``--as-of``, a model that cannot be loaded, a patient with nothing to score) exits 2 with
+    one message. Returns ``work``'s result and the document.
+    """
+    from features.patient import read_patient_file
+    from serving.scoring import ScoringError
+
+    try:
+        document = read_patient_file(patient)
+    except LockValidationError as err:
+        _fail(str(err))
+    day = _date_option(as_of, command)
+    model = _load_model_or_fail(model_uri, command)
+    try:
+        return work(model, document, day, source=patient.name), document
+    except LockValidationError as err:
+        _fail(str(err))
+    except ScoringError as err:
+        _fail(f"linewise {command}: {err}")
+
+
 def _quiet_mlflow() -> None:
     """Keep MLflow's own INFO lines and download bars off the terminal (warnings still show)."""
     import logging
@@ -522,31 +549,19 @@ def score(
     patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
     model_uri: Annotated[
         str, typer.Option("--model", help="Registered model to score with.")
-    ] = "models:/linewise@champion",
+    ] = DEFAULT_MODEL_URI,
     as_of: Annotated[
         str | None, typer.Option("--as-of", help="Score the history as it stood on this date (YYYY-MM-DD).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the candidates as JSON.")] = False,
 ) -> None:
     """Score every candidate next step of a patient's latest decision, with intervals and explanations."""
-    from features.patient import read_patient_file
-    from serving.scoring import ScoringError, score_patient
+    from serving.scoring import dumps, score_patient
 
-    try:
-        document = read_patient_file(patient)
-    except LockValidationError as err:
-        _fail(str(err))
-    day = _date_option(as_of, "score")
-    model = _load_model_or_fail(model_uri, "score")
-    try:
-        result = score_patient(model, document, day, source=patient.name)
-    except LockValidationError as err:
-        _fail(str(err))
-    except ScoringError as err:
-        _fail(f"linewise score: {err}")
+    result, _ = _score_patient_file(patient, as_of, model_uri, "score", score_patient)
     provenance = result["model"]
     if as_json:
-        typer.echo(json.dumps(result, indent=2))
+        typer.echo(dumps(result))
         return
     table = Table(
         "rank",
@@ -587,7 +602,7 @@ def report(
     ],
     model_uri: Annotated[
         str, typer.Option("--model", help="Registered model to score with.")
-    ] = "models:/linewise@champion",
+    ] = DEFAULT_MODEL_URI,
     as_of: Annotated[
         str | None,
         typer.Option("--as-of", help="Report on the history as it stood on this date (YYYY-MM-DD)."),
@@ -599,24 +614,11 @@ def report(
     ranked (unsupported ones flagged, not ranked), the explanation of TBP versus the best switch as a
     waterfall, warnings, the model's provenance and the limitations. Nothing is written on error.
     """
-    from features.patient import read_patient_file
     from serving.report import render_report
-    from serving.scoring import ScoringError
 
     if out.is_dir():
         _fail(f"linewise report: --out {out} is a folder; give the HTML file to write")
-    try:
-        document = read_patient_file(patient)
-    except LockValidationError as err:
-        _fail(str(err))
-    day = _date_option(as_of, "report")
-    model = _load_model_or_fail(model_uri, "report")
-    try:
-        page = render_report(model, document, day, source=patient.name)
-    except LockValidationError as err:
-        _fail(str(err))
-    except ScoringError as err:
-        _fail(f"linewise report: {err}")
+    page, document = _score_patient_file(patient, as_of, model_uri, "report", render_report)
     try:
         _atomic_write(out, lambda path: path.write_text(page, encoding="utf-8"))
     except OSError as err:
@@ -659,7 +661,7 @@ def score_lock_command(
     out: Annotated[Path, typer.Option("--out", help="Parquet file for the scores.")],
     model_uri: Annotated[
         str, typer.Option("--model", help="Registered model to score with.")
-    ] = "models:/linewise@champion",
+    ] = DEFAULT_MODEL_URI,
 ) -> None:
     """Score every open decision of a lock under every candidate: one Parquet row per decision and option."""
     from serving.batch import score_lock, write_scores
@@ -760,7 +762,7 @@ def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
     from serving.scoring import dumps, load_scoring_model, score_patient
 
     key = secrets.token_bytes(32)  # the demo's own pseudonyms: the batch and the exported patient share them
-    model = load_scoring_model("models:/linewise@champion")
+    model = load_scoring_model(DEFAULT_MODEL_URI)
     scores = score_lock(model, lock, key)
     batch_file = out / "open_scores.parquet"
     write_scores(scores, batch_file, model.provenance)
@@ -802,7 +804,7 @@ def serve(
     port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
     model_uri: Annotated[
         str, typer.Option("--model", help="Registered model to serve (an alias is followed on reload).")
-    ] = "models:/linewise@champion",
+    ] = DEFAULT_MODEL_URI,
     local_only: Annotated[
         bool,
         typer.Option(

@@ -86,24 +86,3 @@ def score_document(scores: pd.DataFrame, provenance: dict[str, Any]) -> dict[str
         "candidates": candidates_document(scores),
         "tbp_versus_best_switch": json.loads(first["contrast_top"]),
     }
-
-
-def model_provenance(uri: str) -> dict[str, Any]:
-    """Return the registered version and the training lock of the model at ``uri`` (from MLflow)."""
-    import mlflow
-
-    info = mlflow.models.get_model_info(uri)
-    metadata = info.metadata or {}
-    version = None
-    if uri.startswith("models:/") and "@" in uri:
-        name, alias = uri.removeprefix("models:/").split("@", 1)
-        version = str(mlflow.MlflowClient().get_model_version_by_alias(name, alias).version)
-    elif uri.startswith("models:/") and "/" in uri.removeprefix("models:/"):
-        version = uri.rsplit("/", 1)[1]
-    return {
-        "model_uri": uri,
-        "model_version": version,
-        "lock_id": metadata.get("lock_id"),
-        "lock_date": metadata.get("lock_date"),
-        "training_run_id": metadata.get("training_run_id"),
-    }

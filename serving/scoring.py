@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -274,9 +273,3 @@ def _plain(value: Any) -> Any:
 def dumps(document: dict[str, Any]) -> str:
     """Write a score document as JSON text the same way everywhere (indented, no NaN)."""
     return json.dumps(document, indent=2, allow_nan=False)
-
-
-def environment_model_uri(environ: dict[str, str] | None = None) -> str:
-    """Return ``LINEWISE_MODEL_URI`` if set, else :data:`serving.score.DEFAULT_MODEL_URI`."""
-    environ = dict(os.environ) if environ is None else environ
-    return environ.get("LINEWISE_MODEL_URI") or DEFAULT_MODEL_URI

@@ -8,14 +8,11 @@ import json
 import logging
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import time
 import warnings
 from collections.abc import Iterator
-from contextlib import suppress
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +36,7 @@ from serving.schemas import ScoreResponse
 from serving.scoring import score_patient
 from training.pyfunc import log_recommender, synthetic_input_example
 
+from ..servers import free_port, stop
 from .conftest import NAME, SQLALCHEMY_NOLOAD, Served
 
 with warnings.catch_warnings():
@@ -484,27 +482,9 @@ def test_serve_with_a_missing_model_exits_2(store: str) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """End the server: the process group this test started, by its id."""
-    with suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=15)
-
-
 @pytest.mark.slow
 def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
     document = _open(served)
@@ -536,7 +516,7 @@ def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: 
                 refused = http.post("/v1/score", json={"patient": document})
                 scored = http.post("/v1/score", json={"patient": document}, headers=AUTH)
         finally:
-            _stop(server)
+            stop(server)
     assert refused.status_code == 401
     assert scored.status_code == 200
     assert scored.json() == _expected(served, document)

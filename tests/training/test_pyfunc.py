@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import signal
-import socket
 import subprocess
 import sys
 import textwrap
@@ -15,7 +13,7 @@ import urllib.error
 import urllib.request
 import warnings
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +31,7 @@ from features.patient import export_patients, load_patient
 from models.recommender import MODEL_COLUMNS, TreatmentRecommender, options_table
 from simulation.config import load_config
 from simulation.simulate import simulate_lock
+from tests.servers import free_port, stop
 from training.pyfunc import (
     OUTPUT_COLUMNS,
     SUMMARY_COLUMNS,
@@ -213,27 +212,9 @@ def test_a_fresh_process_loads_the_registered_model_and_scores_its_input_example
     assert 1 in result["rank"]
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-def _stop(server: subprocess.Popen[bytes]) -> None:
-    """End the server and its workers: the process group this test started, by its id."""
-    with suppress(ProcessLookupError):
-        os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        with suppress(ProcessLookupError):
-            os.killpg(server.pid, signal.SIGKILL)
-        server.wait(timeout=15)
-
-
 @pytest.mark.slow
 def test_mlflow_models_serve_answers_invocations(logged: Logged, store: str, tmp_path: Path) -> None:
-    port = _free_port()
+    port = free_port()
     executable = Path(sys.executable).parent / "mlflow"
     # the server execs `uvicorn` from PATH: the venv's scripts folder, as in an activated venv
     path = os.pathsep.join([str(executable.parent), os.environ.get("PATH", "")])
@@ -271,7 +252,7 @@ def test_mlflow_models_serve_answers_invocations(logged: Logged, store: str, tmp
             with urllib.request.urlopen(request, timeout=60) as response:
                 answer = json.loads(response.read())
         finally:
-            _stop(server)
+            stop(server)
     predictions = answer["predictions"]
     assert len(predictions) == 16
     assert list(predictions[0]) == list(OUTPUT_COLUMNS)
