@@ -86,7 +86,7 @@ def _checks(figures: dict[str, Any]) -> dict[str, bool]:
     }
 
 
-def _feature_oracle_c_index(train: Any, test: Any, train_truth: Any, key: bytes) -> float:
+def feature_oracle_c_index(train: Any, test: Any, train_truth: Any, key: bytes) -> float:
     """Harrell's C on the test outcomes of a regression fitted to the training lock's *true* RMST24.
 
     The regression sees the recorded features and the option, and learns the true values themselves
@@ -194,7 +194,7 @@ def main() -> None:
         key = secrets.token_bytes(32)
         train = build_examples(load_lock(base / "train", key))
         test = training_decisions(build_examples(load_lock(base / "test", key)))
-        oracle = _feature_oracle_c_index(train, test, pd.read_parquet(base / "train-truth" / TRUTH_FILE), key)
+        oracle = feature_oracle_c_index(train, test, pd.read_parquet(base / "train-truth" / TRUTH_FILE), key)
         report["c_index_feature_oracle_rwpfs"] = round(oracle, 4)
         print(f"\nC-index of a regression fitted to the true RMST24 (recorded features only): {oracle:.3f}")
     fit = _fit_seconds(train, args.repeats)

@@ -369,6 +369,11 @@ def policy_truth_metrics(
         - ``interval_coverage_90``: share of supported rows with ``lower <= true <= upper``;
           ``interval_coverage_90_all``: the same over all rows; ``interval_width_mean``: mean
           ``upper - lower`` over supported rows.
+        - ``interval_error_mean`` and ``interval_error_sd``: mean and standard deviation (``ddof=1``;
+          nan for one row) of ``predicted - true`` over supported rows.
+        - ``interval_half_width_needed_90``: the 90th percentile of ``|predicted - true|`` over
+          supported rows, the half-width that an interval centred on ``predicted`` would need to cover
+          90% of them (compare with half of ``interval_width_mean``).
 
     Raises
     ------
@@ -391,6 +396,7 @@ def policy_truth_metrics(
     best_option, value_best_single = _best_single_option(table, len(decisions))
     agreement, n_compared = _tbp_switch_agreement(table, baseline[0], min_difference)
     supported = table[table["supported"]]
+    error = supported["predicted"].to_numpy(float) - supported[_TRUE].to_numpy(float)
     return {
         "n_decisions": float(len(decisions)),
         "value_model": value_model,
@@ -408,6 +414,9 @@ def policy_truth_metrics(
         "interval_coverage_90": float(_covered(supported).mean()),
         "interval_coverage_90_all": float(_covered(table).mean()),
         "interval_width_mean": float((supported["upper"] - supported["lower"]).mean()),
+        "interval_error_mean": float(error.mean()),
+        "interval_error_sd": float(error.std(ddof=1)) if len(error) > 1 else float("nan"),
+        "interval_half_width_needed_90": float(np.quantile(np.abs(error), 0.9)),
     }
 
 

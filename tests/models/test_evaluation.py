@@ -300,6 +300,12 @@ def test_policy_metrics_on_the_hand_table() -> None:
         # all rows: add decision 1's adc (covered) and decision 2's tbp+local (10.5 > 9 not) -> 9 / 12
         "interval_coverage_90_all": 0.75,
         "interval_width_mean": (4 + 4 + 4 + 3 + 4 + 4 + 4 + 8 + 4 + 4) / 10,
+        # supported predicted - true: [-1, -1, 4 | 1, 1, -1 | -5, -5, 2, 1], sum -4
+        "interval_error_mean": -0.4,
+        # squared deviations from -0.4: 0.36 x 3, 19.36, 1.96 x 3, 21.16 x 2, 5.76 -> 74.4
+        "interval_error_sd": math.sqrt(74.4 / 9),
+        # |errors| sorted [1, 1, 1, 1, 1, 1, 2, 4, 5, 5]: the 90th percentile lies between the last two
+        "interval_half_width_needed_90": 5.0,
     }
     assert set(metrics) == set(expected)
     for key, value in expected.items():
