@@ -2,7 +2,7 @@
 
 A decision is *open* when its patient progressed shortly before the lock date and no next step is
 recorded yet (:mod:`features.decisions`): the decisions a tumour board still has to take. Each is
-scored under all 16 options by :func:`training.pyfunc.score_decisions`, the same code the registered
+scored under all 16 options by :func:`training.decision_scores.score_decisions`, the same code the registered
 model runs for one patient, so a row here equals the row ``linewise score`` gives for that patient's
 exported history.
 """
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 from features.examples import build_examples
 from features.loader import load_lock
 from serving.scoring import ScoringModel
-from training.pyfunc import OUTPUT_COLUMNS, score_decisions
+from training.decision_scores import OUTPUT_COLUMNS, score_decisions
 
 #: Columns of :func:`score_lock`'s table, in order: the model's output without its ``row`` counter.
 BATCH_COLUMNS: Final = tuple(column for column in OUTPUT_COLUMNS if column != "row")

@@ -4,7 +4,7 @@
 loading, so the model that scores and the provenance it reports are the same even if the alias moves
 meanwhile. :func:`score_patient` turns a patient document into the ``linewise score --json`` document
 (:func:`serving.score.score_document`); :func:`patient_curves` adds the survival curves the report
-draws. Both run the registered model's own code (:func:`training.pyfunc.score_document`), the code
+draws. Both run the registered model's own code (:func:`training.decision_scores.score_decisions`), the code
 ``mlflow.pyfunc`` runs, so the CLI, the service and the batch path cannot disagree.
 """
 
@@ -24,7 +24,8 @@ from features.patient import cut_document, load_patient
 from models.candidates import OPTIONS
 from models.recommender import OptionPredictions, TreatmentRecommender
 from serving.score import DEFAULT_MODEL_URI, score_document
-from training.pyfunc import RecommenderModel, score_decisions
+from training.decision_scores import score_decisions
+from training.pyfunc import RecommenderModel
 
 #: Provenance keys taken from the model's metadata (``training.pyfunc.model_metadata``).
 _METADATA_PROVENANCE: Final = (

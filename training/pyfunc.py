@@ -5,7 +5,8 @@ feature pipeline of :mod:`features`, so that ``mlflow.pyfunc.load_model("models:
 in a fresh process scores a patient history with nothing but the linewise package installed
 (``mlflow models serve --env-manager local``). Input: a DataFrame with one string column ``patient``,
 each cell one document of :mod:`features.patient`. Output: one row per input row and option (16 per
-patient) for the patient's latest decision, with the columns of :data:`OUTPUT_COLUMNS`.
+patient) for the patient's latest decision, with the columns of
+:data:`training.decision_scores.OUTPUT_COLUMNS` (the same table ``linewise score-lock`` writes).
 
 Layout of a logged model (MLflow 3: ``<experiment artifact root>/models/<model id>/artifacts/``)::
 
@@ -45,23 +46,19 @@ from mlflow.types import ColSpec, DataType, Schema
 from packaging.requirements import Requirement
 from sklearn.utils.validation import check_is_fitted
 
-from features.decisions import KEYS
 from features.errors import LockValidationError, Violation
 from features.examples import FEATURES, build_examples
 from features.loader import load_lock
-from features.patient import export_patients, load_patient
-from models.candidates import OPTIONS, counterfactual_rows
-from models.explain import Explanation, make_explainer
+from features.patient import export_patients
+from models.candidates import OPTIONS
+from models.explain import make_explainer
 from models.recommender import (
-    ENDPOINTS,
     MODEL_COLUMNS,
-    SUMMARIES,
-    OptionPredictions,
     TreatmentRecommender,
-    options_table,
 )
 from simulation.config import SimulationConfig, load_config
 from simulation.simulate import simulate_lock
+from training.decision_scores import OUTPUT_COLUMNS, OUTPUT_TYPES, empty_output, score_latest_decision
 
 with warnings.catch_warnings():
     # MLflow 3.17 warns while importing mlflow.pyfunc: mlflow/types/responses.py infers a schema from a
@@ -74,39 +71,8 @@ with warnings.catch_warnings():
 FORMAT_VERSION: Final = 1
 #: The one input column: a patient JSON document per row.
 INPUT_COLUMN: Final = "patient"
-#: ``rank`` of an option flagged as unsupported (never recommended).
-UNSUPPORTED_RANK: Final = -1
-#: Contributions listed in ``shap_top`` and ``contrast_top``.
-TOP_CONTRIBUTIONS: Final = 5
 #: Keys of the ``metadata`` argument of :func:`log_recommender` (``training_run_id`` is optional).
 METADATA_KEYS: Final = ("lock_id", "lock_date", "lock_digest", "training_run_id")
-#: Summary columns of :func:`models.recommender.options_table`, in its order.
-SUMMARY_COLUMNS: Final = tuple(
-    f"{endpoint}_{summary}{bound}"
-    for endpoint in ENDPOINTS
-    for summary in (*SUMMARIES, *(f"{s}_vs_tbp" for s in SUMMARIES if s.startswith("rmst")))
-    for bound in ("", "_lower", "_upper")
-)
-_LEADING: Final = (
-    ("row", DataType.long),
-    ("patient_key", DataType.string),
-    ("line_number", DataType.long),
-    ("decision_day", DataType.long),
-    ("candidate", DataType.string),
-    ("local_therapy", DataType.boolean),
-    ("option", DataType.string),
-)
-_TRAILING: Final = (
-    ("propensity", DataType.double),
-    ("support", DataType.boolean),
-    ("rank", DataType.long),
-    ("shap_top", DataType.string),
-    ("contrast_top", DataType.string),
-    ("model_scale", DataType.string),
-)
-_OUTPUT_TYPES: Final = (*_LEADING, *((c, DataType.double) for c in SUMMARY_COLUMNS), *_TRAILING)
-#: Columns of :meth:`RecommenderModel.predict`, in order.
-OUTPUT_COLUMNS: Final = tuple(name for name, _ in _OUTPUT_TYPES)
 _ARTIFACTS: Final = {"recommender": "recommender.joblib", "metadata": "metadata.json"}
 _MODEL_CODE_FILE: Final = "recommender_model.py"
 # MLflow's "models from code": the model is this script, not a pickled wrapper
@@ -124,7 +90,7 @@ def model_signature() -> ModelSignature:
     """Return the signature: a string column ``patient`` in, the columns of :data:`OUTPUT_COLUMNS` out."""
     return ModelSignature(
         inputs=Schema([ColSpec(DataType.string, INPUT_COLUMN)]),
-        outputs=Schema([ColSpec(kind, name) for name, kind in _OUTPUT_TYPES]),
+        outputs=Schema([ColSpec(kind, name) for name, kind in OUTPUT_TYPES]),
     )
 
 
@@ -195,7 +161,8 @@ class RecommenderModel(PythonModel):
             NaN, never infinite, and MLflow's scoring server writes NaN as the JSON token ``NaN``),
             ``propensity``, ``support``, ``rank`` (1 = recommended; ``-1`` for an unsupported option,
             which is never ranked), ``shap_top`` and ``contrast_top`` (JSON texts, see
-            :func:`explanation_json`) and ``model_scale`` (what the SHAP values add up to).
+            :func:`training.decision_scores.explanation_json`) and ``model_scale`` (what the SHAP
+            values add up to).
 
         Raises
         ------
@@ -208,25 +175,17 @@ class RecommenderModel(PythonModel):
         if not isinstance(model_input, pd.DataFrame) or INPUT_COLUMN not in model_input.columns:
             raise ValueError(f"model_input must be a DataFrame with a column {INPUT_COLUMN!r}")
         frames = [
-            score_document(recommender, _parse(text, f"row {row}"), row=row, source=f"row {row}")
+            score_latest_decision(recommender, _parse(text, f"row {row}"), row=row, source=f"row {row}")
             for row, text in enumerate(model_input[INPUT_COLUMN].tolist())
         ]
         if not frames:
-            return pd.DataFrame({name: pd.Series(dtype=_DTYPES[kind]) for name, kind in _OUTPUT_TYPES})
+            return empty_output()
         return pd.concat(frames, ignore_index=True)
 
     def _fitted(self) -> TreatmentRecommender:
         if self._recommender is None:
             raise ValueError("the model's context is not loaded: load it with mlflow.pyfunc.load_model")
         return self._recommender
-
-
-_DTYPES: Final = {
-    DataType.long: "int64",
-    DataType.string: "object",
-    DataType.boolean: "bool",
-    DataType.double: "float64",
-}
 
 
 def _parse(text: Any, source: str) -> dict[str, Any]:
@@ -242,181 +201,6 @@ def _parse(text: Any, source: str) -> dict[str, Any]:
         violation = Violation(source, None, None, None, None, "patient-file", "must hold a JSON object")
         raise LockValidationError(source, [violation])
     return document
-
-
-def score_document(
-    recommender: TreatmentRecommender, document: dict[str, Any], *, row: int = 0, source: str = "row 0"
-) -> pd.DataFrame:
-    """Score one patient document's latest decision under every option (the model's per-row work).
-
-    Parameters
-    ----------
-    recommender : TreatmentRecommender
-        Fitted, with its explainer.
-    document : dict
-        A parsed patient document (:mod:`features.patient`).
-    row : int
-        Value of the ``row`` column.
-    source : str
-        Name of the document in error messages.
-
-    Returns
-    -------
-    DataFrame
-        16 rows, columns :data:`OUTPUT_COLUMNS`.
-
-    Raises
-    ------
-    LockValidationError
-        If the document breaks the patient-file contract (the loader's message).
-    ValueError
-        If the patient has no decision to score.
-    """
-    examples = build_examples(load_patient(document, source=source))
-    if examples.empty:
-        raise ValueError(
-            f"{source} (patient {document.get('patient_key')}) has no decision to score: "
-            "no progression recorded while alive up to as_of"
-        )
-    latest = examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
-    return score_decisions(recommender, latest, np.array([row]))
-
-
-def score_decisions(
-    recommender: TreatmentRecommender,
-    decisions: pd.DataFrame,
-    rows: Any,
-    predictions: OptionPredictions | None = None,
-) -> pd.DataFrame:
-    """Score decisions under every option, with explanations: the work of both the model and the batch.
-
-    Parameters
-    ----------
-    recommender : TreatmentRecommender
-        Fitted, with its explainer.
-    decisions : DataFrame
-        Rows of :func:`features.examples.build_examples` (their keys and :data:`FEATURES`).
-    rows : array-like of int
-        Value of the ``row`` column for each decision.
-    predictions : OptionPredictions, optional
-        ``recommender.predict_options`` of these decisions, when the caller already has them.
-
-    Returns
-    -------
-    DataFrame
-        16 rows per decision, in the decisions' order, columns :data:`OUTPUT_COLUMNS`.
-    """
-    rows = np.asarray(rows, dtype=np.int64)
-    if len(rows) != len(decisions):
-        raise ValueError(f"rows has {len(rows)} values for {len(decisions)} decisions")
-    if decisions.empty:
-        return pd.DataFrame({name: pd.Series(dtype=_DTYPES[kind]) for name, kind in _OUTPUT_TYPES})
-    features = decisions[list(FEATURES)].to_numpy(float)
-    predictions = predictions or recommender.predict_options(features)
-    table = options_table(decisions[list(KEYS)].reset_index(drop=True), predictions)
-    out = pd.DataFrame({"row": np.repeat(rows, len(OPTIONS))})
-    out["patient_key"] = table["patient_key"].astype(str).astype(object)
-    out["line_number"] = table["line_number"].astype("int64")
-    out["decision_day"] = table["decision_day"].astype("int64")
-    out["candidate"] = table["candidate"].astype(object)
-    out["local_therapy"] = table["local_therapy"].astype(bool)
-    out["option"] = table["option"].astype(object)
-    for column in SUMMARY_COLUMNS:
-        values = table[column].to_numpy(float)
-        # medians not reached within the 36-month grid are infinite: NaN serves as JSON
-        out[column] = np.where(np.isinf(values), np.nan, values)
-    out["propensity"] = table["propensity"].to_numpy(float)
-    out["support"] = table["support"].to_numpy(bool)
-    out["rank"] = table["rank"].fillna(UNSUPPORTED_RANK).astype("int64").to_numpy()
-    shap_top: list[str] = []
-    contrast_top: list[str] = []
-    for i in range(len(features)):
-        explanation = recommender.explain(features[i], _one(predictions, i))
-        per_option, contrast = explanation_json(explanation, counterfactual_rows(features[i : i + 1]))
-        shap_top.extend(per_option)
-        contrast_top.extend([contrast] * len(OPTIONS))
-    out["shap_top"] = shap_top
-    out["contrast_top"] = contrast_top
-    out["model_scale"] = recommender.explanation_scale_
-    return out[list(OUTPUT_COLUMNS)]
-
-
-def _one(predictions: OptionPredictions, i: int) -> OptionPredictions:
-    """Return the predictions of decision ``i`` alone (what :meth:`TreatmentRecommender.explain` reads)."""
-    pick = slice(i, i + 1)
-    return OptionPredictions(
-        grid=predictions.grid,
-        curves={key: value[pick] for key, value in predictions.curves.items()},
-        curve_lower={key: value[pick] for key, value in predictions.curve_lower.items()},
-        curve_upper={key: value[pick] for key, value in predictions.curve_upper.items()},
-        summary={key: value[pick] for key, value in predictions.summary.items()},
-        lower={key: value[pick] for key, value in predictions.lower.items()},
-        upper={key: value[pick] for key, value in predictions.upper.items()},
-        propensity=predictions.propensity[pick],
-        support=predictions.support[pick],
-    )
-
-
-def _number(value: float) -> float | None:
-    return None if not np.isfinite(value) else float(value)
-
-
-def _top(values: np.ndarray, names: tuple[str, ...], rows: list[np.ndarray]) -> list[dict[str, Any]]:
-    order = np.argsort(-np.abs(values), kind="stable")[:TOP_CONTRIBUTIONS]
-    keys = ("value", "switch_value")
-    return [
-        {
-            "feature": names[j],
-            **{key: _number(r[j]) for key, r in zip(keys, rows, strict=False)},
-            "shap": float(values[j]),
-        }
-        for j in order
-    ]
-
-
-def explanation_json(explanation: Explanation, rows: np.ndarray) -> tuple[list[str], str]:
-    """Lay an explanation out as JSON texts: the largest contributions per option and of the contrast.
-
-    Parameters
-    ----------
-    explanation : Explanation
-        Of one decision's 16 options (:meth:`TreatmentRecommender.explain`).
-    rows : ndarray of shape (16, p)
-        The decision under every option (:func:`models.candidates.counterfactual_rows`).
-
-    Returns
-    -------
-    shap_top : list of str
-        Per option: ``{"scale", "higher_is_better", "base_value", "output", "top"}``; ``top`` lists
-        the :data:`TOP_CONTRIBUTIONS` largest ``|SHAP|`` as ``{"feature", "value", "shap"}``, largest
-        first, ``value`` null when the feature is missing.
-    contrast_top : str
-        TBP versus the best switch: ``{"scale", "higher_is_better", "tbp_option", "switch_option",
-        "difference", "top"}``; ``top`` as above with ``value`` on the TBP side and ``switch_value``
-        on the switch side (they differ only for the treatment columns).
-    """
-    names = explanation.feature_names
-    head = {"scale": explanation.scale, "higher_is_better": explanation.higher_is_better}
-    shap_top = [
-        json.dumps(
-            head
-            | {
-                "base_value": explanation.base_value,
-                "output": float(explanation.output[i]),
-                "top": _top(explanation.values[i], names, [rows[i]]),
-            },
-            allow_nan=False,
-        )
-        for i in range(len(OPTIONS))
-    ]
-    tbp, switch = explanation.tbp_option, explanation.switch_option
-    contrast = head | {
-        "tbp_option": OPTIONS[tbp].label,
-        "switch_option": OPTIONS[switch].label,
-        "difference": explanation.contrast_output,
-        "top": _top(explanation.contrast_values, names, [rows[tbp], rows[switch]]),
-    }
-    return shap_top, json.dumps(contrast, allow_nan=False)
 
 
 def _dump_recommender(recommender: TreatmentRecommender, path: Path) -> None:
@@ -548,7 +332,7 @@ def log_recommender(
     if run is None:
         raise ValueError("log_recommender logs into the active run: start one with mlflow.start_run()")
     full = model_metadata(recommender, metadata, run.info.run_id)
-    score_document(recommender, input_example_document, source="input example")
+    score_latest_decision(recommender, input_example_document, source="input example")
     example = pd.DataFrame({INPUT_COLUMN: [json.dumps(input_example_document)]})
     with tempfile.TemporaryDirectory(prefix="linewise-model-") as folder:
         paths = {key: Path(folder) / file for key, file in _ARTIFACTS.items()}

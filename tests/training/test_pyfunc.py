@@ -32,12 +32,8 @@ from models.recommender import MODEL_COLUMNS, TreatmentRecommender, options_tabl
 from simulation.config import load_config
 from simulation.simulate import simulate_lock
 from tests.servers import free_port, stop
-from training.pyfunc import (
-    OUTPUT_COLUMNS,
-    SUMMARY_COLUMNS,
-    log_recommender,
-    synthetic_input_example,
-)
+from training.decision_scores import OUTPUT_COLUMNS, SUMMARY_COLUMNS
+from training.pyfunc import log_recommender, synthetic_input_example
 
 NAME = "linewise"
 KEY = b"pyfunc-test-key-0123456789abcdef"
