@@ -13,7 +13,8 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from sksurv.metrics import concordance_index_ipcw, cumulative_dynamic_auc, integrated_brier_score
 
-from models.evaluation import calibration_table, policy_truth_metrics, survival_at, survival_metrics
+from models.evaluation import calibration_table, survival_at, survival_metrics
+from models.policy_truth import policy_truth_metrics
 from models.survival import time_grid
 from models.target import make_target
 
