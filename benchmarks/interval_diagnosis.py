@@ -17,7 +17,6 @@ import argparse
 import json
 import os
 import platform
-import secrets
 import tempfile
 import time
 from pathlib import Path
@@ -33,6 +32,7 @@ from models.candidates import OPTIONS
 from models.recommender import TreatmentRecommender, training_decisions
 from simulation.config import load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
+from training.lock_digest import lock_digest, session_key
 
 RESULTS = Path(__file__).parent / "results" / "interval_diagnosis.json"
 MATCH = [*KEYS, "candidate", "local_therapy"]
@@ -56,11 +56,12 @@ def main() -> None:
     parser.add_argument("--train-patients", type=int, default=6000)
     parser.add_argument("--test-patients", type=int, default=2000)
     args = parser.parse_args()
-    key = secrets.token_bytes(32)
     with tempfile.TemporaryDirectory() as folder:
         base = Path(folder)
         simulate_lock(args.train_patients, 11, base / "train", base / "train_truth", load_config())
         simulate_lock(args.test_patients, 12, base / "test", base / "test_truth", load_config())
+        # the key evaluate_locks derives: the same examples, in the same order, so the same model
+        key = session_key(lock_digest(base / "train"))
         train = build_examples(load_lock(base / "train", key))
         test = training_decisions(build_examples(load_lock(base / "test", key)))
         raw = pd.read_parquet(base / "test_truth" / TRUTH_FILE)

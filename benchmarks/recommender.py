@@ -34,16 +34,14 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import xgboost as xgb
-from sksurv.metrics import concordance_index_censored
 
 from features import load_lock
-from features.decisions import KEYS
 from features.examples import FEATURES, build_examples
 from features.pseudonym import pseudonymize
-from models.candidates import option_index, with_treatment
+from models.candidates import option_index
 from models.option_propensity import OptionPropensityModel
 from models.recommender import TreatmentRecommender, training_decisions
+from models.truth_ceiling import feature_ceiling_c_index
 from simulation.config import load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
 from training.policy import evaluate_locks
@@ -84,33 +82,6 @@ def _checks(figures: dict[str, Any]) -> dict[str, bool]:
         "c_index_within_0.03_of_true_risk": abs(figures["c_index_rwpfs"] - figures["c_index_true_risk"])
         <= TARGETS["c_index_gap_max"],
     }
-
-
-def feature_oracle_c_index(train: Any, test: Any, train_truth: Any, key: bytes) -> float:
-    """Harrell's C on the test outcomes of a regression fitted to the training lock's *true* RMST24.
-
-    The regression sees the recorded features and the option, and learns the true values themselves
-    (every option of every training decision), so it shows how much of the true risk the recorded
-    features can carry at all; the rest is the simulator's latent frailty.
-    """
-    ids = train_truth["patient_id"].astype(str).unique()
-    keys = {raw_id: pseudonymize(raw_id, key) for raw_id in ids}
-    truth = train_truth.assign(patient_key=train_truth["patient_id"].astype(str).map(keys))
-    decisions = training_decisions(train)
-    joined = decisions[[*KEYS, *FEATURES]].merge(
-        truth[[*KEYS, "candidate", "local_therapy", "pfs_rmst24"]], on=list(KEYS)
-    )
-    X = with_treatment(
-        joined[list(FEATURES)].to_numpy(float), option_index(joined["candidate"], joined["local_therapy"])
-    )
-    regression = xgb.XGBRegressor(n_estimators=600, max_depth=6, learning_rate=0.05, n_jobs=2)
-    regression.fit(X, np.log(joined["pfs_rmst24"].to_numpy()))
-    taken = with_treatment(
-        test[list(FEATURES)].to_numpy(float),
-        option_index(test["action"].astype(str), test["local_therapy"].astype(bool)),
-    )
-    event, time = test["pfs_event"].astype(bool).to_numpy(), test["pfs_time"].to_numpy(float)
-    return float(concordance_index_censored(event, time, -regression.predict(taken))[0])
 
 
 def _fit_seconds(train: Any, repeats: int) -> dict[str, float]:
@@ -194,7 +165,10 @@ def main() -> None:
         key = secrets.token_bytes(32)
         train = build_examples(load_lock(base / "train", key))
         test = training_decisions(build_examples(load_lock(base / "test", key)))
-        oracle = feature_oracle_c_index(train, test, pd.read_parquet(base / "train-truth" / TRUTH_FILE), key)
+        raw = pd.read_parquet(base / "train-truth" / TRUTH_FILE)
+        ids = raw["patient_id"].astype(str)
+        train_truth = raw.assign(patient_key=ids.map({i: pseudonymize(i, key) for i in ids.unique()}))
+        oracle = feature_ceiling_c_index(train, test, train_truth)
         report["c_index_feature_oracle_rwpfs"] = round(oracle, 4)
         print(f"\nC-index of a regression fitted to the true RMST24 (recorded features only): {oracle:.3f}")
     fit = _fit_seconds(train, args.repeats)

@@ -13,8 +13,11 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from sksurv.metrics import concordance_index_ipcw, cumulative_dynamic_auc, integrated_brier_score
 
+from models.candidates import OPTIONS as ALL_OPTIONS
 from models.evaluation import calibration_table, survival_at, survival_metrics
+from models.policy_evaluation import _truth_figures
 from models.policy_truth import policy_truth_metrics
+from models.recommender import BASELINE_INDEX, OptionPredictions
 from models.survival import time_grid
 from models.target import make_target
 
@@ -443,3 +446,73 @@ def test_policy_value_properties(frames: tuple[pd.DataFrame, pd.DataFrame, pd.Da
         assert metrics["capture"] <= 1.0 + 1e-12
     else:
         assert math.isnan(oracle["capture"])
+
+
+def test_difference_coverage_counts_supported_options_and_leaves_tbp_out() -> None:
+    """Coverage of the differences from TBP, against a hand count (TBP's own 0 in [0, 0] is not a hit)."""
+    n, k = 2, len(ALL_OPTIONS)
+    true = np.random.default_rng(0).uniform(4.0, 12.0, (n, k))
+    offset = np.where(np.arange(k) % 2 == 0, 0.0, 3.0)  # odd options (with local therapy) are off by 3
+    predicted = true + offset
+    difference = predicted - predicted[:, [BASELINE_INDEX]]
+    support = np.ones((n, k), dtype=bool)
+    support[0, 2] = False  # an even option, covered, but unsupported: not counted
+    summary, lower, upper = {}, {}, {}
+    for endpoint in ("pfs", "os"):
+        summary[f"{endpoint}_rmst24"] = predicted
+        lower[f"{endpoint}_rmst24"], upper[f"{endpoint}_rmst24"] = predicted - 1.0, predicted + 1.0
+        summary[f"{endpoint}_rmst24_vs_tbp"] = difference
+        lower[f"{endpoint}_rmst24_vs_tbp"] = difference - 1.0
+        upper[f"{endpoint}_rmst24_vs_tbp"] = difference + 1.0
+    predictions = OptionPredictions(
+        grid=np.array([1.0]),
+        curves={},
+        curve_lower={},
+        curve_upper={},
+        summary=summary,
+        lower=lower,
+        upper=upper,
+        propensity=np.full((n, k), 1.0 / k),
+        support=support,
+    )
+    test = pd.DataFrame(
+        {"patient_key": ["a", "b"], "line_number": [1, 1], "decision_day": [100, 200]}
+        | {"pfs_time": [5.0, 8.0], "pfs_event": [True, False]}
+    )
+    truth = pd.DataFrame(
+        {
+            "patient_key": np.repeat(["a", "b"], k),
+            "line_number": 1,
+            "decision_day": np.repeat([100, 200], k),
+            "candidate": [o.candidate for o in ALL_OPTIONS] * n,
+            "local_therapy": [o.local_therapy for o in ALL_OPTIONS] * n,
+            "pfs_scale": 10.0,
+            "pfs_rmst24": true.ravel(),
+            "os_rmst24": true.ravel(),
+        }
+    )
+    figures = _truth_figures(test, np.array([0, 0]), {"ipw": predictions, "none": predictions}, truth)
+    # counted: options 1-15 of both decisions, less decision 0's option 2 -> 29 rows; covered: the even
+    # options 2-14 (error 0 <= 1) -> 7 per decision, less decision 0's option 2 -> 13
+    assert figures["interval_coverage_90_vs_tbp_rwpfs_rmst24"] == pytest.approx(13 / 29)
+    assert figures["naive_interval_coverage_90_vs_tbp_os_rmst24"] == pytest.approx(13 / 29)
+    # the values themselves: every supported row is off by 0 or 3 -> 15 of 31 within the +/- 1 interval
+    assert figures["interval_coverage_90_rwpfs_rmst24"] == pytest.approx(15 / 31)
+
+
+def test_half_width_needed_is_the_smallest_that_covers_90_percent() -> None:
+    """Five supported rows off by 0-4 months: 3 covers 4 of 5 (80%), 4 covers all; one row has no SD."""
+    options = [("tbp", False), ("tbp", True), ("chemo", False), ("adc", False), ("et_mono", False)]
+    rows = [(1, c, lt, 10.0, 10.0 + e, 9.0 + e, 11.0 + e, True) for e, (c, lt) in enumerate(options)]
+    columns = ["decision", "candidate", "local_therapy", "true", "predicted", "lower", "upper", "supported"]
+    long = pd.DataFrame(rows, columns=columns)
+    taken = pd.DataFrame([(1, "tbp", False)], columns=["decision", "candidate", "local_therapy"])
+    metrics = policy_truth_metrics(long.drop(columns="true"), long[[*columns[:3], "true"]], taken)
+    assert metrics["interval_half_width_needed_90"] == 4.0  # a linear 90th percentile would say 3.6
+    assert metrics["interval_error_mean"] == pytest.approx(2.0)
+    assert metrics["interval_error_sd"] == pytest.approx(math.sqrt(10 / 4))
+    alone = long.assign(supported=[True, False, False, False, False])
+    single = policy_truth_metrics(alone.drop(columns="true"), alone[[*columns[:3], "true"]], taken)
+    assert math.isnan(single["interval_error_sd"])
+    assert single["interval_error_mean"] == 0.0
+    assert single["interval_half_width_needed_90"] == 0.0
