@@ -34,16 +34,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from features import load_lock
 from features.examples import build_examples
-from features.pseudonym import pseudonymize
 from models.truth_ceiling import feature_ceiling_c_index
 from simulation.config import SimulationConfig, load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
 from training.lock_digest import lock_digest, session_key
-from training.policy import evaluate_locks
+from training.policy import evaluate_locks, read_truth
 
 RESULTS = Path(__file__).parent / "results" / "frailty_sensitivity.json"
 FIGURES = (
@@ -96,10 +94,7 @@ def sweep_point(frailty_sd: float, args: argparse.Namespace) -> dict[str, Any]:
         key = session_key(lock_digest(base / "train"))
         train = build_examples(load_lock(base / "train", key))
         test = build_examples(load_lock(base / "test", key))
-        raw = pd.read_parquet(base / "train_truth" / TRUTH_FILE)
-        ids = raw["patient_id"].astype(str)
-        train_truth = raw.assign(patient_key=ids.map({i: pseudonymize(i, key) for i in ids.unique()}))
-        ceiling = feature_ceiling_c_index(train, test, train_truth)
+        ceiling = feature_ceiling_c_index(train, test, read_truth(base / "train_truth" / TRUTH_FILE, key))
     names = list(next(iter(by_seed.values())))
     mean = {name: float(np.mean([f[name] for f in by_seed.values()])) for name in names}
     spread = {

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import resource
-import secrets
 import statistics
 import tempfile
 import time
@@ -33,18 +32,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from features import load_lock
 from features.examples import FEATURES, build_examples
-from features.pseudonym import pseudonymize
 from models.candidates import option_index
 from models.option_propensity import OptionPropensityModel
 from models.recommender import TreatmentRecommender, training_decisions
 from models.truth_ceiling import feature_ceiling_c_index
 from simulation.config import load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
-from training.policy import evaluate_locks
+from training.lock_digest import lock_digest, session_key
+from training.policy import evaluate_locks, read_truth
 
 RESULTS = Path(__file__).parent / "results" / "recommender.json"
 COVERAGE_RANGE: tuple[float, float] = (0.85, 0.95)
@@ -162,13 +160,10 @@ def main() -> None:
         for name, passed in _checks(mean).items():
             print(f"  {name:38s} {'pass' if passed else 'FAIL'}")
         report["evaluation"] = evaluations
-        key = secrets.token_bytes(32)
+        key = session_key(lock_digest(base / "train"))  # evaluate_locks' key: the same examples
         train = build_examples(load_lock(base / "train", key))
         test = training_decisions(build_examples(load_lock(base / "test", key)))
-        raw = pd.read_parquet(base / "train-truth" / TRUTH_FILE)
-        ids = raw["patient_id"].astype(str)
-        train_truth = raw.assign(patient_key=ids.map({i: pseudonymize(i, key) for i in ids.unique()}))
-        oracle = feature_ceiling_c_index(train, test, train_truth)
+        oracle = feature_ceiling_c_index(train, test, read_truth(base / "train-truth" / TRUTH_FILE, key))
         report["c_index_feature_oracle_rwpfs"] = round(oracle, 4)
         print(f"\nC-index of a regression fitted to the true RMST24 (recorded features only): {oracle:.3f}")
     fit = _fit_seconds(train, args.repeats)

@@ -241,9 +241,10 @@ def _truth_figures(
             true_difference = true_values - true_values[:, [BASELINE_INDEX]]
             counted = prediction.support.copy()
             counted[:, BASELINE_INDEX] = False
-            covered = (prediction.lower[f"{column}_vs_tbp"] <= true_difference) & (
-                true_difference <= prediction.upper[f"{column}_vs_tbp"]
-            )
+            lower, upper = prediction.lower[f"{column}_vs_tbp"], prediction.upper[f"{column}_vs_tbp"]
+            if not (np.isfinite(lower).all() and np.isfinite(upper).all()):
+                raise ValueError(f"the intervals of {column}_vs_tbp must be finite")
+            covered = (lower <= true_difference) & (true_difference <= upper)
             coverage = float(covered[counted].mean()) if counted.any() else float("nan")
             figures[f"{prefix}interval_coverage_90_vs_tbp_{label}_rmst24"] = coverage
     figures["interval_coverage_90"] = figures["interval_coverage_90_rwpfs_rmst24"]

@@ -1,10 +1,10 @@
 """How much of the true risk the recorded features can carry: a regression fitted to simulated truth.
 
-On a simulated lock, every decision's true rwPFS RMST24 under every option is known. A regression of
-that truth on the recorded decision features and the option, scored by Harrell's C on held-out
-observed outcomes, shows how far any model of the lock's features can get; the distance to the C of
-the true risk itself is what the lock does not record (the simulator's latent frailty, untested
-biomarkers). One fitted regression is a lower bound on that ceiling, not the ceiling itself.
+On a simulated lock, every decision's true RMST24 under every option is known. A regression of that
+truth on the recorded decision features and the option, scored by Harrell's C on held-out observed
+outcomes, gives a lower bound on the C that a model of the lock's features can reach (one fitted
+regression, not the ceiling itself). Its distance to the C of the true risk is, at most, what the
+lock does not record (the simulator's latent frailty, untested biomarkers).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from sksurv.metrics import concordance_index_censored
 
 from features.decisions import KEYS
 from features.examples import FEATURES
-from models.candidates import option_index, with_treatment
-from models.recommender import training_decisions
+from models.candidates import OPTIONS, option_index, with_treatment
+from models.recommender import ENDPOINTS, training_decisions
 
 
 def feature_ceiling_c_index(
@@ -25,21 +25,24 @@ def feature_ceiling_c_index(
     test: pd.DataFrame,
     train_truth: pd.DataFrame,
     *,
-    value_column: str = "pfs_rmst24",
+    endpoint: str = "pfs",
     random_state: int = 0,
 ) -> float:
-    """Harrell's C, on ``test``'s observed rwPFS, of a regression fitted to ``train``'s true values.
+    """Harrell's C, on ``test``'s observed outcomes, of a regression fitted to ``train``'s true RMST24.
 
     Parameters
     ----------
     train, test : DataFrame
-        Decision examples (:func:`features.examples.build_examples`); decisions without a candidate
-        action are left out. ``test`` is scored under the option actually taken.
+        Decision examples (:func:`features.examples.build_examples`); as in fitting, only decisions
+        with a candidate action and positive follow-up count
+        (:func:`models.recommender.training_decisions`). ``test`` is scored under the option taken.
     train_truth : DataFrame
-        The training lock's truth, keyed by ``patient_key`` (pseudonymised with the examples' key),
-        ``line_number``, ``decision_day``, ``candidate`` and ``local_therapy``, with ``value_column``.
-    value_column : str
-        The true value learned (positive; fitted on the log scale).
+        The training lock's truth (:func:`training.policy.read_truth`), keyed by ``patient_key``,
+        ``line_number``, ``decision_day``, ``candidate`` and ``local_therapy``, with
+        ``{endpoint}_rmst24`` for every option of every training decision.
+    endpoint : {"pfs", "os"}
+        The truth learned (``{endpoint}_rmst24``, positive, fitted on the log scale) and the outcome
+        the C-index is taken on (``{endpoint}_time``, ``{endpoint}_event``).
     random_state : int
         Seed of the regression.
 
@@ -51,15 +54,23 @@ def feature_ceiling_c_index(
     Raises
     ------
     ValueError
-        If no training decision matches the truth.
+        If ``endpoint`` is unknown, the truth holds a decision-option twice, or a training decision
+        lacks the truth of an option (for example a truth keyed by another pseudonym key).
     """
+    if endpoint not in ENDPOINTS:
+        raise ValueError(f"endpoint must be one of {ENDPOINTS}, found {endpoint!r}")
+    value_column = f"{endpoint}_rmst24"
     decisions = training_decisions(train)
-    joined = decisions[[*KEYS, *FEATURES]].merge(
-        train_truth[[*KEYS, "candidate", "local_therapy", value_column]], on=list(KEYS)
-    )
-    if joined.empty:
+    truth = train_truth[[*KEYS, "candidate", "local_therapy", value_column]]
+    if truth.duplicated([*KEYS, "candidate", "local_therapy"]).any():
+        raise ValueError("the truth table holds a decision-option more than once")
+    joined = decisions[[*KEYS, *FEATURES]].merge(truth, on=list(KEYS))
+    if len(joined) != len(decisions) * len(OPTIONS):
+        matched = joined[list(KEYS)].drop_duplicates().shape[0]
         raise ValueError(
-            "no training decision matches the truth table (are both keyed by one pseudonym key?)"
+            f"the truth table covers {matched} of {len(decisions)} training decisions, with "
+            f"{len(joined)} of their {len(decisions) * len(OPTIONS)} options "
+            "(keyed with another pseudonym key, or from another lock?)"
         )
     X = with_treatment(
         joined[list(FEATURES)].to_numpy(float), option_index(joined["candidate"], joined["local_therapy"])
@@ -73,6 +84,6 @@ def feature_ceiling_c_index(
         held_out[list(FEATURES)].to_numpy(float),
         option_index(held_out["action"].astype(str), held_out["local_therapy"].astype(bool)),
     )
-    event = held_out["pfs_event"].astype(bool).to_numpy()
-    time = held_out["pfs_time"].to_numpy(float)
+    event = held_out[f"{endpoint}_event"].astype(bool).to_numpy()
+    time = held_out[f"{endpoint}_time"].to_numpy(float)
     return float(concordance_index_censored(event, time, -regression.predict(taken))[0])

@@ -3,9 +3,11 @@
 :func:`load_scoring_model` resolves an alias (``models:/linewise@champion``) to its version *before*
 loading, so the model that scores and the provenance it reports are the same even if the alias moves
 meanwhile. :func:`score_patient` turns a patient document into the ``linewise score --json`` document
-(:func:`serving.score.score_document`); :func:`patient_curves` adds the survival curves the report
-draws. Both run the registered model's own code (:func:`training.decision_scores.score_decisions`), the code
-``mlflow.pyfunc`` runs, so the CLI, the service and the batch path cannot disagree.
+(:func:`serving.score.score_document`) with the registered model's own code
+(:func:`training.decision_scores.score_decisions`, which ``mlflow.pyfunc`` and ``score-lock`` run too),
+so the CLI, the service and the batch path cannot disagree; :func:`patient_curves` adds the survival
+curves the report draws, from the same model. Both pick the decision that model does
+(:func:`training.decision_scores.latest_decision`).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from features.patient import cut_document, load_patient
 from models.candidates import OPTIONS
 from models.recommender import OptionPredictions, TreatmentRecommender
 from serving.score import DEFAULT_MODEL_URI, score_document
-from training.decision_scores import score_decisions
+from training.decision_scores import latest_decision, score_decisions
 from training.pyfunc import RecommenderModel
 
 #: Provenance keys taken from the model's metadata (``training.pyfunc.model_metadata``).
@@ -168,7 +170,7 @@ def _prepared(document: dict[str, Any], as_of: dt.date | None, source: str) -> p
         raise ScoringError(
             f"{source} has no decision to score: no progression recorded while alive up to as_of"
         )
-    return examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
+    return latest_decision(examples)
 
 
 def score_patient(

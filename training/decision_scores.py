@@ -55,7 +55,7 @@ OUTPUT_TYPES: Final = (*_LEADING, *((c, DataType.double) for c in SUMMARY_COLUMN
 #: Columns of :func:`score_decisions` (and of :meth:`training.pyfunc.RecommenderModel.predict`), in order.
 OUTPUT_COLUMNS: Final = tuple(name for name, _ in OUTPUT_TYPES)
 #: pandas dtype of each MLflow column type (an empty table keeps the columns' types).
-DTYPES: Final = {
+_DTYPES: Final = {
     DataType.long: "int64",
     DataType.string: "object",
     DataType.boolean: "bool",
@@ -65,7 +65,23 @@ DTYPES: Final = {
 
 def empty_output() -> pd.DataFrame:
     """Return a table with the columns of :data:`OUTPUT_COLUMNS`, their types, and no row."""
-    return pd.DataFrame({name: pd.Series(dtype=DTYPES[kind]) for name, kind in OUTPUT_TYPES})
+    return pd.DataFrame({name: pd.Series(dtype=_DTYPES[kind]) for name, kind in OUTPUT_TYPES})
+
+
+def latest_decision(examples: pd.DataFrame) -> pd.DataFrame:
+    """Return the example row of a patient's latest decision (latest day, then highest line).
+
+    Parameters
+    ----------
+    examples : DataFrame
+        One patient's rows of :func:`features.examples.build_examples`, at least one.
+
+    Returns
+    -------
+    DataFrame
+        One row.
+    """
+    return examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
 
 
 def score_latest_decision(
@@ -102,8 +118,7 @@ def score_latest_decision(
             f"{source} (patient {document.get('patient_key')}) has no decision to score: "
             "no progression recorded while alive up to as_of"
         )
-    latest = examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
-    return score_decisions(recommender, latest, np.array([row]))
+    return score_decisions(recommender, latest_decision(examples), np.array([row]))
 
 
 def score_decisions(
@@ -129,6 +144,11 @@ def score_decisions(
     -------
     DataFrame
         16 rows per decision, in the decisions' order, columns :data:`OUTPUT_COLUMNS`.
+
+    Raises
+    ------
+    ValueError
+        If ``rows`` does not hold one value per decision.
     """
     rows = np.asarray(rows, dtype=np.int64)
     if len(rows) != len(decisions):

@@ -56,12 +56,33 @@ def evaluate_locks(
     key = session_key(lock_digest(Path(train_lock))) if Path(train_lock).is_dir() else secrets.token_bytes(32)
     train = build_examples(load_lock(train_lock, key))
     test = build_examples(load_lock(test_lock, key))
-    truth = None
-    if truth_file is not None:
-        if not Path(truth_file).is_file():
-            raise FileNotFoundError(f"no truth table at {truth_file}")
-        raw = pd.read_parquet(truth_file)
-        ids = raw["patient_id"].astype(str).unique()
-        keys = {raw_id: pseudonymize(raw_id, key) for raw_id in ids}
-        truth = raw.assign(patient_key=raw["patient_id"].astype(str).map(keys)).drop(columns="patient_id")
+    truth = None if truth_file is None else read_truth(Path(truth_file), key)
     return evaluate_policy(train, test, truth, **settings)
+
+
+def read_truth(truth_file: Path, key: bytes) -> pd.DataFrame:
+    """Read a simulated lock's truth table with the raw ``patient_id`` replaced by its pseudonym.
+
+    Parameters
+    ----------
+    truth_file : Path
+        ``truth.parquet`` of ``linewise simulate --truth-out``.
+    key : bytes
+        The pseudonym key the lock's examples were built with.
+
+    Returns
+    -------
+    DataFrame
+        The truth, keyed by ``patient_key`` (no ``patient_id`` column).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the truth file does not exist.
+    """
+    if not truth_file.is_file():
+        raise FileNotFoundError(f"no truth table at {truth_file}")
+    raw = pd.read_parquet(truth_file)
+    ids = raw["patient_id"].astype(str)
+    keys = {raw_id: pseudonymize(raw_id, key) for raw_id in ids.unique()}
+    return raw.assign(patient_key=ids.map(keys)).drop(columns="patient_id")

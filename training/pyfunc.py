@@ -87,7 +87,10 @@ set_model(RecommenderModel())
 
 
 def model_signature() -> ModelSignature:
-    """Return the signature: a string column ``patient`` in, the columns of :data:`OUTPUT_COLUMNS` out."""
+    """Return the signature: a string column ``patient`` in, the output table's columns out.
+
+    The output columns are :data:`training.decision_scores.OUTPUT_COLUMNS`.
+    """
     return ModelSignature(
         inputs=Schema([ColSpec(DataType.string, INPUT_COLUMN)]),
         outputs=Schema([ColSpec(kind, name) for name, kind in OUTPUT_TYPES]),
@@ -155,8 +158,8 @@ class RecommenderModel(PythonModel):
         Returns
         -------
         DataFrame
-            16 rows per input row, columns :data:`OUTPUT_COLUMNS`: ``row`` (position of the input
-            row), the decision's keys, the option, every summary of
+            16 rows per input row, columns :data:`training.decision_scores.OUTPUT_COLUMNS`: ``row``
+            (position of the input row), the decision's keys, the option, every summary of
             :func:`models.recommender.options_table` (months; a median not reached by 36 months is
             NaN, never infinite, and MLflow's scoring server writes NaN as the JSON token ``NaN``),
             ``propensity``, ``support``, ``rank`` (1 = recommended; ``-1`` for an unsupported option,
