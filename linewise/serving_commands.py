@@ -1,0 +1,241 @@
+"""The scoring commands of ``linewise``: score, report, score-lock and serve."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from features import (
+    LockValidationError,
+    LockWarning,
+)
+from linewise.cli_support import atomic_write, date_option, fail, quiet_mlflow, resolve_key_or_fail
+from serving.score import DEFAULT_MODEL_URI
+
+
+def _load_model_or_fail(model_uri: str, command: str) -> Any:
+    """Load a model for scoring from the project's tracking store; exit 2 with one line on failure."""
+    import mlflow
+
+    from serving.scoring import load_scoring_model
+    from training.tracking import tracking_uri
+
+    quiet_mlflow()
+    if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
+        mlflow.set_tracking_uri(tracking_uri(os.environ))
+    try:
+        return load_scoring_model(model_uri)
+    except (mlflow.exceptions.MlflowException, OSError, TypeError, ValueError) as err:
+        fail(f"linewise {command}: cannot load the model {model_uri}: {err}")
+
+
+def _score_patient_file(
+    patient: Path, as_of: str | None, model_uri: str, command: str, work: Callable[..., Any]
+) -> tuple[Any, dict[str, Any]]:
+    """Read a patient file, load the model and run ``work(model, document, as_of, source=...)``.
+
+    Shared by ``score`` and ``report``: every failure (a file that breaks the patient-file contract,
+    a bad ``--as-of``, a model that cannot be loaded, a patient with nothing to score) exits 2 with
+    one message. Returns ``work``'s result and the document.
+    """
+    from features.patient import read_patient_file
+    from serving.scoring import ScoringError
+
+    try:
+        document = read_patient_file(patient)
+    except LockValidationError as err:
+        fail(str(err))
+    day = date_option(as_of, command)
+    model = _load_model_or_fail(model_uri, command)
+    try:
+        return work(model, document, day, source=patient.name), document
+    except LockValidationError as err:
+        fail(str(err))
+    except ScoringError as err:
+        fail(f"linewise {command}: {err}")
+
+
+def score(
+    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = DEFAULT_MODEL_URI,
+    as_of: Annotated[
+        str | None, typer.Option("--as-of", help="Score the history as it stood on this date (YYYY-MM-DD).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the candidates as JSON.")] = False,
+) -> None:
+    """Score every candidate next step of a patient's latest decision, with intervals and explanations."""
+    from serving.scoring import dumps, score_patient
+
+    result, _ = _score_patient_file(patient, as_of, model_uri, "score", score_patient)
+    provenance = result["model"]
+    if as_json:
+        typer.echo(dumps(result))
+        return
+    table = Table(
+        "rank",
+        "option",
+        "rwPFS RMST24 (90%)",
+        "vs TBP",
+        "OS RMST24 (90%)",
+        "evidence",
+        title=f"patient {result['patient_key']}, decision after line {result['line_number']}",
+    )
+    for entry in result["candidates"]:
+        pfs, overall = entry["rwpfs"], entry["os"]
+        table.add_row(
+            str(entry["rank"] or "-"),
+            entry["option"],
+            f"{pfs['rmst24']:.1f} ({pfs['rmst24_lower']:.1f}-{pfs['rmst24_upper']:.1f})",
+            f"{pfs['rmst24_vs_tbp']:+.1f}",
+            f"{overall['rmst24']:.1f} ({overall['rmst24_lower']:.1f}-{overall['rmst24_upper']:.1f})",
+            "supported" if entry["support"] else "insufficient evidence",
+        )
+    console = Console(highlight=False, width=140)
+    console.print(table)
+    console.print(
+        f"model {provenance['model_uri']} (version {provenance['model_version']}), trained on lock "
+        f"{provenance['lock_id']} of {provenance['lock_date']}; months; explanations in --json"
+    )
+
+
+def report(
+    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    out: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="HTML file to write: one self-contained page (no network needed) that prints to A4 PDF.",
+        ),
+    ],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = DEFAULT_MODEL_URI,
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="Report on the history as it stood on this date (YYYY-MM-DD)."),
+    ] = None,
+) -> None:
+    """Write the tumour-board report of a patient's latest decision as one self-contained HTML page.
+
+    The page shows the patient's timeline, predicted rwPFS and OS curves with intervals, all 16 options
+    ranked (unsupported ones flagged, not ranked), the explanation of TBP versus the best switch as a
+    waterfall, warnings, the model's provenance and the limitations. Nothing is written on error.
+    """
+    from serving.report import render_report
+
+    if out.is_dir():
+        fail(f"linewise report: --out {out} is a folder; give the HTML file to write")
+    page, document = _score_patient_file(patient, as_of, model_uri, "report", render_report)
+    try:
+        atomic_write(out, lambda path: path.write_text(page, encoding="utf-8"))
+    except OSError as err:
+        fail(f"linewise report: cannot write {out}: {err.strerror or err}")
+    typer.echo(f"wrote the report of patient {document['patient_key']} to {out}")
+
+
+def score_lock_command(
+    lock: Annotated[Path, typer.Argument(help="Data lock folder.")],
+    out: Annotated[Path, typer.Option("--out", help="Parquet file for the scores.")],
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to score with.")
+    ] = DEFAULT_MODEL_URI,
+) -> None:
+    """Score every open decision of a lock under every candidate: one Parquet row per decision and option."""
+    from serving.batch import score_lock, write_scores
+
+    if out.suffix != ".parquet":
+        fail("linewise score-lock: --out must end in .parquet")
+    key = resolve_key_or_fail("score-lock")
+    model = _load_model_or_fail(model_uri, "score-lock")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LockWarning)  # undeclared columns: `linewise validate` lists them
+            scores = score_lock(model, lock, key)
+    except LockValidationError as err:
+        fail(str(err))
+    lock_manifest = json.loads((lock / "manifest.json").read_text(encoding="utf-8"))
+    provenance = {**model.provenance, "scored_lock_id": lock_manifest.get("lock_id")}
+    atomic_write(out, lambda path: write_scores(scores, path, provenance))
+    decisions = scores[["patient_key", "line_number", "decision_day"]].drop_duplicates()
+    typer.echo(
+        f"wrote {len(scores)} rows ({len(decisions)} open decisions x 16 options) to {out}; "
+        f"model {model_uri} (version {model.version})"
+    )
+
+
+def serve(
+    host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=0, max=65535, help="Port to listen on.")] = 8000,
+    model_uri: Annotated[
+        str, typer.Option("--model", help="Registered model to serve (an alias is followed on reload).")
+    ] = DEFAULT_MODEL_URI,
+    local_only: Annotated[
+        bool,
+        typer.Option(
+            "--local-only",
+            help="Serve the loopback interface only; LINEWISE_API_TOKEN may then be unset "
+            "(no authentication).",
+        ),
+    ] = False,
+    max_body_bytes: Annotated[
+        int, typer.Option("--max-body-bytes", min=1, help="Refuse request bodies over this size (413).")
+    ] = 1_000_000,
+    reload_interval: Annotated[
+        float,
+        typer.Option(
+            "--reload-interval", min=0.0, help="Seconds between checks of the model alias; 0: never."
+        ),
+    ] = 60.0,
+) -> None:
+    """Serve the model over HTTP: POST /v1/score and /v1/report with a bearer token (LINEWISE_API_TOKEN)."""
+    import ipaddress
+
+    token = os.environ.get("LINEWISE_API_TOKEN") or None
+    if token is None and not local_only:
+        fail(
+            "linewise serve: LINEWISE_API_TOKEN is not set: set it to the bearer token clients must send, "
+            "or pass --local-only to serve this machine only without one"
+        )
+    if local_only:
+        try:
+            loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+        except ValueError:
+            loopback = False
+        if not loopback:
+            fail(
+                f"linewise serve: --local-only serves the loopback interface only "
+                f"(127.0.0.1, ::1), not {host}"
+            )
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from serving.app import create_app
+
+    model = _load_model_or_fail(model_uri, "serve")
+    service = create_app(
+        model_uri,
+        token=token,
+        local_only=local_only,
+        max_body_bytes=max_body_bytes,
+        reload_interval_s=reload_interval,
+        model=model,
+    )
+    log_config = {
+        **LOGGING_CONFIG,
+        "loggers": {
+            **LOGGING_CONFIG["loggers"],
+            "linewise.serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
+        },
+    }
+    # one worker, and no access log: the service logs one line per request itself (serving.limits)
+    uvicorn.run(service, host=host, port=port, workers=1, access_log=False, log_config=log_config)
