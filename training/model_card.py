@@ -12,10 +12,10 @@ that a raw identifier or an exact date cannot reach the card by accident (``Valu
 - **exact dates**: ``YYYY-MM-DD`` (also with ``/`` or ``.``) and ``DD-MM-YYYY``. The one exact date a
   card may show is the lock date, which is a typed field (:class:`datetime.date`); its ISO form is
   allowed in every string. The period of the data is given only as years of metastatic diagnosis;
-- **identifiers** (:func:`check_aggregate_text`): a 16-character hexadecimal token (the length of a
-  pseudonym, :mod:`features.pseudonym`) and a raw patient identifier such as ``SIM-000123`` or
-  ``EX-001`` (letters, a hyphen, three or more digits that are not a year). The lock id names a lock,
-  not a patient, and is checked for dates only.
+- **identifiers** (:func:`training.text_guard.check_aggregate_text`): a 16-character hexadecimal
+  token (the length of a pseudonym, :mod:`features.pseudonym`) and a raw patient identifier such as
+  ``SIM-000123`` or ``EX-001`` (letters, a hyphen, three or more digits that are not a year). The lock
+  id names a lock, not a patient, and is checked for dates only.
 
 Error messages name the field and the kind of pattern, never the offending text.
 """
@@ -26,12 +26,13 @@ import datetime as dt
 import math
 import numbers
 import re
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
 from features.regimens import CANDIDATE_CLASSES
+from training.text_guard import check_aggregate_text, check_dates
 
 #: The section headings of every card, in order (TRIPOD+AI items, grouped).
 SECTIONS: Final = (
@@ -47,52 +48,12 @@ SECTIONS: Final = (
     "Intended use",
     "Limitations",
 )
-#: An exact calendar date in any of the usual numeric forms.
-DATE_PATTERN: Final = re.compile(r"\b\d{4}[-/.]\d{1,2}[-/.]\d{1,2}\b|\b\d{1,2}[-/.]\d{1,2}[-/.]\d{4}\b")
-#: Tokens that look like a patient identifier: a pseudonym, or a raw id such as ``SIM-000123``.
-IDENTIFIER_PATTERNS: Final = (
-    re.compile(r"\b[0-9a-f]{16}\b", re.IGNORECASE),
-    re.compile(r"\b[a-z]{2,}-(?!(?:19|20)\d{2}\b)\d{3,}\b", re.IGNORECASE),
-)
 #: A lock source that describes invented data.
 _SIMULATED: Final = re.compile(r"simulat|synthetic|invented", re.IGNORECASE)
 #: Plausible years of metastatic diagnosis.
 _YEARS: Final = (1970, 2100)
 
 HyperValue = float | int | str | bool
-
-
-def check_aggregate_text(text: str, *, allowed_dates: Collection[str] = (), what: str = "text") -> None:
-    """Refuse text that holds an exact date or looks like a patient identifier.
-
-    Parameters
-    ----------
-    text : str
-        Text meant for a card, a plot or a log.
-    allowed_dates : collection of str
-        Dates (as written) that may appear, e.g. the lock date in ISO form.
-    what : str
-        Name of the text in the error message.
-
-    Raises
-    ------
-    ValueError
-        If ``text`` matches :data:`DATE_PATTERN` (other than an allowed date) or one of
-        :data:`IDENTIFIER_PATTERNS`. The message does not repeat the text.
-    """
-    _check_dates(text, allowed_dates, what)
-    if any(pattern.search(text) for pattern in IDENTIFIER_PATTERNS):
-        raise ValueError(
-            f"{what} looks like it holds a patient identifier (a pseudonym or a raw id); "
-            "only aggregated facts may appear"
-        )
-
-
-def _check_dates(text: str, allowed_dates: Collection[str], what: str) -> None:
-    if any(match.group() not in allowed_dates for match in DATE_PATTERN.finditer(text)):
-        raise ValueError(
-            f"{what} holds an exact date; only the lock date may appear, other dates as years of diagnosis"
-        )
 
 
 @dataclass(frozen=True)
@@ -273,7 +234,7 @@ def _check_numbers(facts: ModelCardFacts) -> None:
 
 def _check_texts(facts: ModelCardFacts) -> None:
     allowed = (facts.lock_date.isoformat(),)
-    _check_dates(facts.lock_id, allowed, "ModelCardFacts.lock_id")
+    check_dates(facts.lock_id, allowed, "ModelCardFacts.lock_id")
     for name, text in _strings(facts):
         check_aggregate_text(text, allowed_dates=allowed, what=f"ModelCardFacts.{name}")
 
@@ -557,5 +518,5 @@ def model_card(facts: ModelCardFacts) -> str:
         _limitations(facts),
     )
     card = "\n\n".join(parts) + "\n"
-    _check_dates(card, (facts.lock_date.isoformat(),), "the model card")
+    check_dates(card, (facts.lock_date.isoformat(),), "the model card")
     return card

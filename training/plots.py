@@ -7,7 +7,7 @@ state, no interactive backend). The caller saves it (``fig.savefig(path)``, or
 Only aggregated information is drawn: group means, curves of groups of at least ``min_group``
 decisions, counts, means of absolute SHAP values. No figure shows a patient key, a date or a
 per-patient annotation; every label that comes from the caller goes through
-:func:`training.model_card.check_aggregate_text`.
+:func:`training.text_guard.check_aggregate_text`.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from sksurv.nonparametric import kaplan_meier_estimator
 
-from training.model_card import check_aggregate_text
+from training.text_guard import check_aggregate_text
 
 #: Readable names of the endpoints of :mod:`models.recommender`; other names are used as given.
 ENDPOINT_LABELS: Final = {"pfs": "rwPFS", "os": "OS"}

@@ -15,9 +15,9 @@ from training.model_card import (
     Metric,
     ModelCardFacts,
     SubgroupMetric,
-    check_aggregate_text,
     model_card,
 )
+from training.text_guard import check_aggregate_text
 
 POSITIVITY = {option.label: 0.01 * (i + 1) for i, option in enumerate(OPTIONS)}
 
