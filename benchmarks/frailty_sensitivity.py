@@ -37,6 +37,7 @@ import numpy as np
 
 from features import load_lock
 from features.examples import build_examples
+from linewise.cli_support import json_safe
 from models.truth_ceiling import feature_ceiling_c_index
 from simulation.config import SimulationConfig, load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
@@ -106,15 +107,6 @@ def sweep_point(frailty_sd: float, args: argparse.Namespace) -> dict[str, Any]:
     return {"mean": mean, "sd": spread, "by_model_seed": by_seed}
 
 
-def _json_safe(value: Any) -> Any:
-    """Replace NaN and infinities by None, so that the file is strict JSON."""
-    if isinstance(value, dict):
-        return {key: _json_safe(item) for key, item in value.items()}
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frailty-sd", type=float, nargs="+", default=[0.0, 0.25, 0.5])
@@ -155,7 +147,7 @@ def main() -> None:
         "points": points,
     }
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(_json_safe(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
+    RESULTS.write_text(json.dumps(json_safe(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS}")
 
 

@@ -35,6 +35,7 @@ import numpy as np
 
 from features import load_lock
 from features.examples import FEATURES, build_examples
+from linewise.cli_support import json_safe
 from models.candidates import option_index
 from models.option_propensity import OptionPropensityModel
 from models.recommender import TreatmentRecommender, training_decisions
@@ -194,17 +195,8 @@ def main() -> None:
     report["score_and_explain"] = latency
     report["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(_finite(report), indent=2, default=_plain) + "\n", encoding="utf-8")
+    RESULTS.write_text(json.dumps(json_safe(report), indent=2, default=_plain) + "\n", encoding="utf-8")
     print(f"wrote {RESULTS}")
-
-
-def _finite(value: Any) -> Any:
-    """NaN and infinities become null, so that the file is valid JSON."""
-    if isinstance(value, float) and not np.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {key: _finite(item) for key, item in value.items()}
-    return value
 
 
 def _plain(value: Any) -> Any:
