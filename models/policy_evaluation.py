@@ -17,8 +17,9 @@ from features.decisions import KEYS
 from features.examples import FEATURES
 from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
 from models.evaluation import survival_metrics
+from models.ipcw import ipcw_restricted_time
 from models.policy_truth import policy_truth_metrics
-from models.policy_value import aipw_policy_value, ipcw_restricted_time
+from models.policy_value import aipw_policy_value
 from models.recommender import (
     BASELINE_INDEX,
     OptionPredictions,

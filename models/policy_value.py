@@ -10,13 +10,8 @@ so three estimates are offered side by side:
 - AIPW (doubly robust): the direct estimate corrected by the weighted residuals of the followers. It is
   consistent when either the propensity model or the outcome model is right.
 
-Censoring is handled by inverse probability of censoring weighting (IPCW): the restricted time of a
-patient whose event was seen before ``tau`` or whose follow-up reached ``tau`` is divided by the
-probability ``G(t-)`` of still being uncensored just before that time, and patients censored before
-``tau`` contribute 0 (:func:`ipcw_restricted_time`). ``G`` is the Kaplan-Meier estimate of the censoring
-distribution pooled over all patients (:func:`censoring_survival`), which assumes censoring is
-independent of the features and of the option taken (random loss to follow-up or administrative end
-of study). Covariate-dependent censoring would need a model of ``G(t | x, a)`` instead.
+Censoring is handled by inverse probability of censoring weighting (:mod:`models.ipcw`), which
+assumes censoring independent of the features and of the option taken.
 
 Standard errors are ``sd(psi) / sqrt(n)`` of the per-patient contributions ``psi`` (the influence
 function), treating the propensities, the outcome predictions and ``G`` as known. Estimating them adds
@@ -33,7 +28,7 @@ from typing import Final, Literal
 
 import numpy as np
 
-from models.target import check_target
+from models.ipcw import check_horizon, check_sample_weight, ipcw_restricted_time
 
 #: Two-sided 95% standard normal quantile, for the Wald interval.
 Z_95: Final = 1.959963984540054
@@ -83,83 +78,6 @@ class PolicyValue:
     direct_value: float
     max_weight: float = 0.0
     n_clipped: int = 0
-
-
-def censoring_survival(
-    time: np.ndarray, event: np.ndarray, at: np.ndarray, *, sample_weight: np.ndarray | None = None
-) -> np.ndarray:
-    """Kaplan-Meier survival of the censoring time, evaluated just before ``at`` (left limit ``G(t-)``).
-
-    Censoring (``event`` False) is the "event" of this curve. Ties: at a time shared by events and
-    censorings the events happen first, so patients with an event at ``t`` are not at risk of being
-    censored at ``t``: the censoring hazard at ``t`` is ``censored(t) / (at_risk(t) - events(t))``. Being
-    a left limit, ``G(t-)`` does not include the censorings at ``t`` itself.
-
-    Parameters
-    ----------
-    time : array of float, shape (n,)
-        Follow-up times, finite and non-negative.
-    event : array of bool, shape (n,)
-        True where the event was observed, False where the time is a censoring time.
-    at : array of float
-        Times at which to evaluate ``G(t-)``; any shape.
-    sample_weight : array of float, shape (n,), optional
-        Non-negative case weights (a weighted Kaplan-Meier); unit weights by default.
-
-    Returns
-    -------
-    ndarray
-        ``G(t-)`` with the shape of ``at``, non-increasing in ``t``, 1 at and before the first censoring.
-    """
-    time, event = _time_and_event(time, event)
-    weights = _sample_weight(sample_weight, time.shape[0])
-    at = np.asarray(at, dtype=float)
-    if np.isnan(at).any():
-        raise ValueError("at must not contain NaN")
-    unique_times, inverse = np.unique(time, return_inverse=True)
-    events = np.bincount(inverse, weights=weights * event, minlength=unique_times.size)
-    censored = np.bincount(inverse, weights=weights * ~event, minlength=unique_times.size)
-    at_risk = np.cumsum((events + censored)[::-1])[::-1]
-    at_risk_of_censoring = at_risk - events  # events at a tied time happen before the censorings
-    hazard = np.divide(censored, at_risk_of_censoring, out=np.zeros_like(censored), where=censored > 0)
-    survival_after = np.cumprod(1.0 - np.clip(hazard, 0.0, 1.0))
-    survival_before = np.concatenate([[1.0], survival_after])
-    return np.asarray(survival_before[np.searchsorted(unique_times, at, side="left")])
-
-
-def ipcw_restricted_time(
-    y: np.ndarray, horizon: float, *, sample_weight: np.ndarray | None = None
-) -> np.ndarray:
-    """IPCW-transformed restricted time ``Y* = Delta min(T, tau) / G(min(T, tau)-)``.
-
-    ``Delta`` is 1 where ``min(T, tau)`` is known (the event was observed, or follow-up reached the
-    horizon: ``T >= tau``) and 0 where the patient was censored before the horizon. ``G`` is
-    :func:`censoring_survival` fitted on all rows. Under censoring independent of the features and the
-    option, ``E[Y* | x, a] = E[min(T, tau) | x, a]``.
-
-    Parameters
-    ----------
-    y : structured array, shape (n,)
-        Survival target with fields ``event`` and ``time`` (months), see :mod:`models.target`.
-    horizon : float
-        Restriction time ``tau`` (months), positive.
-    sample_weight : array of float, shape (n,), optional
-        Case weights passed to the censoring Kaplan-Meier.
-
-    Returns
-    -------
-    ndarray of shape (n,)
-    """
-    _check_horizon(horizon)
-    event, time = check_target(y)
-    restricted = np.minimum(time, horizon)
-    known = event | (time >= horizon)
-    uncensored = censoring_survival(time, event, restricted, sample_weight=sample_weight)
-    # G > 0 for every positively weighted row with Delta = 1 (it is in the risk set of every earlier
-    # censoring); 0 only for zero-weight rows after the last censoring, which contribute nothing.
-    return np.divide(
-        known * restricted, uncensored, out=np.zeros_like(restricted), where=known & (uncensored > 0)
-    )
 
 
 def aipw_policy_value(
@@ -283,7 +201,7 @@ def direct_policy_value(
     outcome = _outcome_matrix(outcome_prediction)
     n, k = outcome.shape
     options = _options(policy, "policy", n, k)
-    weights = _sample_weight(sample_weight, n, minimum_positive=2)
+    weights = check_sample_weight(sample_weight, n, minimum_positive=2)
     predicted = outcome[np.arange(n), options]
     value = _weighted_mean(predicted, weights)
     standard_error = _standard_error(predicted, weights, value)
@@ -322,7 +240,7 @@ class _PolicyInputs:
         clip: float,
         sample_weight: np.ndarray | None,
     ) -> _PolicyInputs:
-        _check_horizon(horizon)
+        check_horizon(horizon)
         probability = _propensity_matrix(propensity)
         n, k = probability.shape
         chosen = _options(policy, "policy", n, k)
@@ -331,7 +249,7 @@ class _PolicyInputs:
             raise ValueError(f"clip must be in (0, 1], found {clip}")
         if np.shape(y) != (n,):
             raise ValueError(f"y must have shape ({n},) like the propensity rows, found {np.shape(y)}")
-        weights = _sample_weight(sample_weight, n, minimum_positive=2)
+        weights = check_sample_weight(sample_weight, n, minimum_positive=2)
         followed = chosen == taken
         policy_probability = probability[np.arange(n), chosen]
         followed_weight = np.where(followed, 1.0 / np.maximum(policy_probability, clip), 0.0)
@@ -437,31 +355,3 @@ def _options(options: np.ndarray, name: str, n: int, k: int) -> np.ndarray:
     if outside.any():
         raise ValueError(f"{name} has option {array[outside][0]} outside 0..{k - 1}")
     return array.astype(np.intp)
-
-
-def _sample_weight(sample_weight: np.ndarray | None, n: int, *, minimum_positive: int = 1) -> np.ndarray:
-    if sample_weight is None:
-        weights = np.ones(n)
-    else:
-        weights = np.asarray(sample_weight, dtype=float)
-        if weights.shape != (n,):
-            raise ValueError(f"sample_weight must have shape ({n},), found {weights.shape}")
-        if not np.all(np.isfinite(weights)) or np.any(weights < 0):
-            raise ValueError("sample_weight must be finite and non-negative")
-    if np.sum(weights > 0) < minimum_positive:
-        raise ValueError(f"need at least {minimum_positive} row(s) of positive weight")
-    return weights
-
-
-def _time_and_event(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    time, event = np.asarray(time, dtype=float), np.asarray(event)
-    if time.ndim != 1 or event.shape != time.shape:
-        raise ValueError(f"time and event must be 1-d of one length, found {time.shape} and {event.shape}")
-    if not np.all(np.isfinite(time)) or np.any(time < 0):
-        raise ValueError("time must be finite and non-negative")
-    return time, event.astype(bool)
-
-
-def _check_horizon(horizon: float) -> None:
-    if not (np.isfinite(horizon) and horizon > 0):
-        raise ValueError(f"horizon must be positive and finite, found {horizon}")

@@ -1,11 +1,8 @@
 """Compare a simulated lock and its truth with every published target in ``targets.yaml``.
 
-Observed targets are computed from the lock as an analyst would (loader, decision points,
+Observed targets are computed here from the lock as an analyst would (loader, decision points,
 Kaplan-Meier, shares, standardised differences, Cox with and without IPTW). Virtual-trial targets
-take the trial's eligible population among the decisions after first-line progression, give every
-patient both arms from the ground truth (the ``pfs_draw``/``os_draw`` potential outcomes) and
-compare them with Kaplan-Meier medians and a Cox hazard ratio. Where a trial's population had a
-stated share of prior palbociclib, patients are weighted to that share.
+give every eligible patient both arms from the ground truth (:mod:`simulation.virtual_trials`).
 """
 
 from __future__ import annotations
@@ -23,7 +20,6 @@ import yaml
 
 from features.decisions import derive_decisions
 from features.loader import DataLock, load_lock
-from features.pseudonym import pseudonymize
 from simulation.analysis import (
     cox_hazard_ratio,
     decision_covariates,
@@ -32,6 +28,19 @@ from simulation.analysis import (
     standardized_difference,
 )
 from simulation.simulate import TRUTH_FILE
+from simulation.virtual_trials import (
+    NOTE_RANGES,
+    benefit_markers,
+    biomarker_trial,
+    cdk_switch_trial,
+    fulvestrant,
+    pace,
+    palmira,
+    palmira_os,
+    rounded,
+    wide_truth,
+    within_bounds,
+)
 
 SWITCH_CLASSES = ("cdk_same_et_switch", "cdk_switch", "et_mono", "et_targeted", "oral_serd", "chemo", "adc")
 ET_BASED = ("cdk_same_et_switch", "cdk_switch", "et_mono", "et_targeted", "oral_serd")
@@ -113,7 +122,7 @@ def calibrate(lock_path: Path, truth_path: Path, targets_path: Path | None = Non
     decisions["oligo"] = (decisions["pattern"] == "oligo").astype(float)
     second = decisions[decisions["first_l1_progression"] & decisions["action"].notna()].copy()
     truth = pd.read_parquet(Path(truth_path) / TRUTH_FILE)
-    trial = _wide_truth(truth, decisions[decisions["first_l1_progression"]], key)
+    trial = wide_truth(truth, decisions[decisions["first_l1_progression"]], key)
     context = _Context(lock, decisions, second, trial)
     results = []
     for target in load_targets(targets_path):
@@ -124,10 +133,6 @@ def calibrate(lock_path: Path, truth_path: Path, targets_path: Path | None = Non
         simulated, within, note = compute(context, target)
         results.append(_result(target, simulated, within, note))
     return results
-
-
-#: Ranges that the targets file gives in a note rather than a field.
-NOTE_RANGES = {"PACE": [0.80, 1.05]}
 
 
 def _result(target: dict[str, Any], simulated: Any, within: bool | None, note: str) -> TargetResult:
@@ -150,14 +155,6 @@ def _result(target: dict[str, Any], simulated: Any, within: bool | None, note: s
         within,
         note,
     )
-
-
-def _inside(value: float, bounds: list[float]) -> bool:
-    return bool(np.isfinite(value) and bounds[0] <= value <= bounds[1])
-
-
-def _round(value: float, digits: int = 3) -> float:
-    return float(round(value, digits)) if np.isfinite(value) else float("nan")
 
 
 # --- observed: first line -----------------------------------------------------------------------
@@ -186,13 +183,13 @@ def _first_line_times(lock: DataLock) -> pd.DataFrame:
 
 def _l1_pd_share(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     share = float(_first_line_times(c.lock)["progressed"].mean())
-    return _round(share), _inside(share, t["range"]), ""
+    return rounded(share), within_bounds(share, t["range"]), ""
 
 
 def _l1_median(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     frame = _first_line_times(c.lock)
     median = km_median(frame["pfs_time"], frame["pfs_event"])
-    return _round(median, 2), _inside(median, t["range"]), ""
+    return rounded(median, 2), within_bounds(median, t["range"]), ""
 
 
 def _l1_duration_prognostic(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
@@ -203,12 +200,12 @@ def _l1_duration_prognostic(c: _Context, t: dict[str, Any]) -> tuple[Any, bool |
     short_median = km_median(short["os_time"], short["os_event"])
     ratio = long_median / short_median
     simulated = {
-        "os_median_pfs1_12m_or_more": _round(long_median, 1),
-        "os_median_pfs1_under_12m": _round(short_median, 1),
-        "ratio": _round(ratio, 2),
+        "os_median_pfs1_12m_or_more": rounded(long_median, 1),
+        "os_median_pfs1_under_12m": rounded(short_median, 1),
+        "ratio": rounded(ratio, 2),
     }
     note = "" if np.isfinite(long_median) else "median OS not reached in the PFS1 >= 12 months group"
-    return simulated, _inside(ratio, t["range"]), note
+    return simulated, within_bounds(ratio, t["range"]), note
 
 
 # --- observed: beyond progression ------------------------------------------------------------------
@@ -217,8 +214,8 @@ def _l1_duration_prognostic(c: _Context, t: dict[str, Any]) -> tuple[Any, bool |
 def _tbp_share(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     share = float((c.second_line["action"] == "tbp").mean())
     return (
-        _round(share),
-        _inside(share, t["range"]),
+        rounded(share),
+        within_bounds(share, t["range"]),
         f"{len(c.second_line)} first-line progressions with a known action",
     )
 
@@ -226,12 +223,12 @@ def _tbp_share(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
 def _tbp_median(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     tbp = c.second_line[c.second_line["action"] == "tbp"]
     median = km_median(tbp["pfs_time"], tbp["pfs_event"])
-    return _round(median, 2), _inside(median, t["range"]), ""
+    return rounded(median, 2), within_bounds(median, t["range"]), ""
 
 
 def _tbp_local_share(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     share = float(c.second_line.loc[c.second_line["action"] == "tbp", "local_therapy"].mean())
-    return _round(share), _inside(share, t["range"]), ""
+    return rounded(share), within_bounds(share, t["range"]), ""
 
 
 def _tbp_vs_switch(c: _Context) -> pd.DataFrame:
@@ -252,7 +249,7 @@ def _selection_profile(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None
         "bone_metastasis": "bone_metastasis",
         "liver_metastasis": "liver_metastasis",
     }
-    smd = {name: _round(standardized_difference(tbp[col], switch[col])) for name, col in columns.items()}
+    smd = {name: rounded(standardized_difference(tbp[col], switch[col])) for name, col in columns.items()}
     ok = all(
         (smd[name] > 0) == (sign == "positive") and abs(smd[name]) >= 0.10
         for name, sign in t["expect"].items()
@@ -266,8 +263,8 @@ def _os_naive(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     unadjusted = cox_hazard_ratio(frame, "os_time", "os_event", "tbp")
     frame["iptw"] = iptw_weights(frame, "tbp", IPTW_COVARIATES)
     adjusted = cox_hazard_ratio(frame, "os_time", "os_event", "tbp", weights="iptw")
-    simulated = {"unadjusted": _round(unadjusted), "iptw": _round(adjusted)}
-    return simulated, _inside(unadjusted, t["range"]) and _inside(adjusted, t["range"]), ""
+    simulated = {"unadjusted": rounded(unadjusted), "iptw": rounded(adjusted)}
+    return simulated, within_bounds(unadjusted, t["range"]) and within_bounds(adjusted, t["range"]), ""
 
 
 def _filled(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
@@ -296,7 +293,7 @@ def _local_effect(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str
     tbp = _filled(tbp, covariates)
     extra = [col for col in tbp.columns if col.endswith("_missing")]
     ratio = cox_hazard_ratio(tbp, "pfs_time", "pfs_event", "local", covariates + extra)
-    return _round(ratio), _inside(ratio, t["range"]), "multivariable Cox within TBP"
+    return rounded(ratio), within_bounds(ratio, t["range"]), "multivariable Cox within TBP"
 
 
 def _palumbo(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
@@ -308,185 +305,19 @@ def _palumbo(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
     ratio = et_median / ct_median
     bounds = t["range"]
     ok = (
-        _inside(et_median, bounds["et_based"])
-        and _inside(ct_median, bounds["chemotherapy"])
-        and _inside(ratio, bounds["ratio_et_over_ct"])
+        within_bounds(et_median, bounds["et_based"])
+        and within_bounds(ct_median, bounds["chemotherapy"])
+        and within_bounds(ratio, bounds["ratio_et_over_ct"])
     )
     return (
         {
-            "et_based": _round(et_median, 2),
-            "chemotherapy": _round(ct_median, 2),
-            "ratio_et_over_ct": _round(ratio, 2),
+            "et_based": rounded(et_median, 2),
+            "chemotherapy": rounded(ct_median, 2),
+            "ratio_et_over_ct": rounded(ratio, 2),
         },
         ok,
         "",
     )
-
-
-# --- virtual trials ---------------------------------------------------------------------------------
-
-
-def _wide_truth(truth: pd.DataFrame, decisions: pd.DataFrame, key: bytes) -> pd.DataFrame:
-    ids = truth["patient_id"].unique()
-    keys = dict(zip(ids, (pseudonymize(raw, key) for raw in ids), strict=True))
-    truth = truth.assign(patient_key=truth["patient_id"].map(keys)).drop(columns="patient_id")
-    truth = truth.assign(arm=truth["candidate"] + np.where(truth["local_therapy"], "+lt", ""))
-    values = ["pfs_draw", "os_draw", "pfs_rmst24"]
-    wide = truth.pivot_table(
-        index=["patient_key", "line_number", "decision_day"], columns="arm", values=values
-    )
-    wide.columns = [f"{value}:{arm}" for value, arm in wide.columns]
-    biology = truth.groupby(["patient_key", "line_number", "decision_day"])[
-        ["esr1_mutated", "pathway_altered"]
-    ].first()
-    wide = wide.join(biology).reset_index()
-    return decisions.merge(wide, on=["patient_key", "line_number", "decision_day"], how="inner")
-
-
-def _arm(frame: pd.DataFrame, candidates: pd.Series | str, value: str = "pfs_draw") -> np.ndarray:
-    if isinstance(candidates, str):
-        return frame[f"{value}:{candidates}"].to_numpy(float)
-    picked = np.empty(len(frame))
-    for candidate in candidates.unique():
-        rows = (candidates == candidate).to_numpy()
-        picked[rows] = frame.loc[rows, f"{value}:{candidate}"].to_numpy(float)
-    return picked
-
-
-def _trial(
-    experimental: np.ndarray, control: np.ndarray, weights: np.ndarray | None = None
-) -> dict[str, float]:
-    n = len(experimental)
-    w = np.ones(n) if weights is None else weights
-    stacked = pd.DataFrame(
-        {
-            "time": np.concatenate([experimental, control]),
-            "event": 1.0,
-            "arm": np.r_[np.ones(n), np.zeros(n)],
-            "w": np.r_[w, w],
-        }
-    )
-    hr = cox_hazard_ratio(stacked, "time", "event", "arm", weights="w" if weights is not None else None)
-    return {
-        "hazard_ratio": _round(hr),
-        "median_experimental": _round(km_median(experimental, np.ones(n), w), 2),
-        "median_control": _round(km_median(control, np.ones(n), w), 2),
-        "n": n,
-    }
-
-
-def _palbociclib_weights(frame: pd.DataFrame, share: float) -> np.ndarray:
-    palbo = (frame["line1_cdk"] == "palbociclib").to_numpy()
-    observed = palbo.mean()
-    if observed in (0.0, 1.0):  # nothing to reweight
-        return np.ones(len(frame))
-    return np.where(palbo, share / observed, (1.0 - share) / (1.0 - observed))
-
-
-def _check_trial(result: dict[str, float], t: dict[str, Any]) -> bool | None:
-    checks = []
-    if "hr_range" in t:
-        checks.append(_inside(result["hazard_ratio"], t["hr_range"]))
-    for arm, bounds in t.get("median_range", {}).items():
-        checks.append(_inside(result[f"median_{arm}"], bounds))
-    return all(checks) if checks else None
-
-
-def _palmira_population(c: _Context) -> pd.DataFrame:
-    f = c.trial
-    crisis = (f["liver_metastasis"] == 1) & (f["ecog"] >= 2)
-    return f[(f["line1_cdk"] == "palbociclib") & (f["pfs1_months"] >= 6) & ~crisis]
-
-
-def _palmira(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
-    f = _palmira_population(c)
-    result: dict[str, Any] = _trial(_arm(f, "cdk_same_et_switch"), _arm(f, "et_mono"))
-    subgroups = {}
-    for name, rows in (
-        ("no_visceral", f["visceral"] == 0),
-        ("visceral", f["visceral"] == 1),
-        ("first_line_12m_or_more", f["pfs1_months"] >= 12),
-    ):
-        sub = f[rows]
-        subgroups[name] = [
-            _round(km_median(_arm(sub, "cdk_same_et_switch"), np.ones(len(sub))), 1),
-            _round(km_median(_arm(sub, "et_mono"), np.ones(len(sub))), 1),
-        ]
-    result["subgroups"] = subgroups
-    return (
-        result,
-        _check_trial(result, t),
-        "subgroup medians [experimental, control] are reported, not judged",
-    )
-
-
-def _pace(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
-    f = c.trial[c.trial["line1_ai"] == 1]
-    experimental = pd.Series(
-        np.where(f["line1_cdk"] == "palbociclib", "cdk_same_et_switch", "cdk_switch"), index=f.index
-    )
-    result = _trial(_arm(f, experimental), _arm(f, "et_mono"), _palbociclib_weights(f, 0.90))
-    bounds = NOTE_RANGES["PACE"]
-    return result, _inside(result["hazard_ratio"], bounds), "judged on the note's range: HR 0.80 to 1.05"
-
-
-def _cdk_switch_trial(
-    c: _Context, t: dict[str, Any], drug: str, palbo_share: float
-) -> tuple[Any, bool | None, str]:
-    f = c.trial
-    experimental = pd.Series(
-        np.where(f["line1_cdk"] == drug, "cdk_same_et_switch", "cdk_switch"), index=f.index
-    )
-    result = _trial(_arm(f, experimental), _arm(f, "et_mono"), _palbociclib_weights(f, palbo_share))
-    return result, _check_trial(result, t), f"weighted to {palbo_share:.0%} prior palbociclib"
-
-
-def _fulvestrant(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
-    draws = _arm(c.trial, "et_mono")
-    median = km_median(draws, np.ones(len(draws)))
-    return _round(median, 2), _inside(median, t["range"]), "every first-line progressor switched to ET alone"
-
-
-def _biomarker_trial(
-    c: _Context, t: dict[str, Any], arm: str, column: str, labels: tuple[str, str]
-) -> tuple[Any, bool | None, str]:
-    f = c.trial
-    simulated = {}
-    for label, rows in ((labels[0], f[column]), (labels[1], ~f[column])):
-        sub = f[rows.astype(bool)]
-        simulated[label] = _trial(_arm(sub, arm), _arm(sub, "et_mono"))["hazard_ratio"]
-    ok = all(_inside(simulated[label], t["hr_range"][label]) for label in labels)
-    return simulated, ok, "true biomarker status at the decision"
-
-
-def _palmira_os(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
-    f = _palmira_population(c)
-    medians = {
-        arm: _round(km_median(_arm(f, arm, "os_draw"), np.ones(len(f))), 1)
-        for arm in ("cdk_same_et_switch", "et_mono")
-    }
-    ok = all(_inside(value, t["range"]) for value in medians.values())
-    return medians, ok, ""
-
-
-def _benefit_markers(c: _Context, t: dict[str, Any]) -> tuple[Any, bool | None, str]:
-    f = c.trial
-    benefit = f["pfs_rmst24:tbp"] - f["pfs_rmst24:et_mono"]
-    groups = {
-        "ecog0": f["ecog"] == 0,
-        "high_er": f["er_percent"] > f["er_percent"].median(),
-        "high_pgr": f["pgr_percent"] > f["pgr_percent"].median(),
-        "low_ki67": f["ki67_percent"] < 20,
-        "oligoprogression": f["oligo"] == 1,
-    }
-    known = {"ecog0": f["ecog"].notna(), "low_ki67": f["ki67_percent"].notna()}
-    simulated = {}
-    for name, inside in groups.items():
-        valid = known.get(name, pd.Series(True, index=f.index))
-        difference = benefit[inside & valid].mean() - benefit[~inside & valid].mean()
-        simulated[name] = _round(float(difference))
-    ok = all((simulated[name] > 0) == (sign == "larger") for name, sign in t["expect"].items())
-    return simulated, ok, "difference in mean true RMST24 benefit (TBP minus ET switch), subgroup minus rest"
 
 
 _COMPUTE: dict[str, Callable[[_Context, dict[str, Any]], tuple[Any, bool | None, str]]] = {
@@ -499,18 +330,18 @@ _COMPUTE: dict[str, Callable[[_Context, dict[str, Any]], tuple[Any, bool | None,
     "TBP_selection_profile": _selection_profile,
     "TBP_os_naive": _os_naive,
     "TBP_local_therapy_effect": _local_effect,
-    "TBP_benefit_markers": _benefit_markers,
-    "PALMIRA": _palmira,
-    "PACE": _pace,
-    "MAINTAIN": lambda c, t: _cdk_switch_trial(c, t, "ribociclib", 0.84),
-    "postMONARCH": lambda c, t: _cdk_switch_trial(c, t, "abemaciclib", 0.59),
-    "fulvestrant_after_cdk": _fulvestrant,
-    "oral_serd_esr1": lambda c, t: _biomarker_trial(
-        c, t, "oral_serd", "esr1_mutated", ("esr1_mutated", "esr1_wild_type")
+    "TBP_benefit_markers": lambda c, t: benefit_markers(c.trial, t),
+    "PALMIRA": lambda c, t: palmira(c.trial, t),
+    "PACE": lambda c, t: pace(c.trial, t),
+    "MAINTAIN": lambda c, t: cdk_switch_trial(c.trial, t, "ribociclib", 0.84),
+    "postMONARCH": lambda c, t: cdk_switch_trial(c.trial, t, "abemaciclib", 0.59),
+    "fulvestrant_after_cdk": lambda c, t: fulvestrant(c.trial, t),
+    "oral_serd_esr1": lambda c, t: biomarker_trial(
+        c.trial, t, "oral_serd", "esr1_mutated", ("esr1_mutated", "esr1_wild_type")
     ),
-    "pi3k_pathway": lambda c, t: _biomarker_trial(
-        c, t, "et_targeted", "pathway_altered", ("altered", "not_altered")
+    "pi3k_pathway": lambda c, t: biomarker_trial(
+        c.trial, t, "et_targeted", "pathway_altered", ("altered", "not_altered")
     ),
-    "PALMIRA_os": _palmira_os,
+    "PALMIRA_os": lambda c, t: palmira_os(c.trial, t),
     "Palumbo_et_vs_ct": _palumbo,
 }

@@ -23,8 +23,9 @@ from models.evaluation import calibration_table, survival_at
 from models.policy_evaluation import assess
 from models.recommender import MODEL_COLUMNS, training_decisions
 from models.target import make_target
+from training.card_facts import Metric, ModelCardFacts, SubgroupMetric
 from training.config import TrainingConfig
-from training.model_card import Metric, ModelCardFacts, SubgroupMetric, model_card
+from training.model_card import model_card
 from training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
 from training.pyfunc import RecommenderModel, log_recommender
 from training.registry import CHAMPION, SELECTION_METRIC, Comparison, decide_alias

@@ -1,4 +1,4 @@
-"""AIPW policy value: censoring Kaplan-Meier against lifelines, closed-form truths, double robustness."""
+"""AIPW policy value: a hand-computed example, closed-form truths, double robustness."""
 
 from __future__ import annotations
 
@@ -9,68 +9,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from lifelines import KaplanMeierFitter
 from scipy.integrate import quad
 
-from models.policy_value import (
-    aipw_policy_value,
-    censoring_survival,
-    direct_policy_value,
-    ipcw_restricted_time,
-    ipw_policy_value,
-)
+from models.ipcw import ipcw_restricted_time
+from models.policy_value import aipw_policy_value, direct_policy_value, ipw_policy_value
 from models.target import make_target
-
-# ---------------------------------------------------------------- censoring Kaplan-Meier
-
-
-def _lifelines_left_limit(time: np.ndarray, censored: np.ndarray, at: np.ndarray) -> np.ndarray:
-    """Lifelines' Kaplan-Meier of the censoring times, read just before each point of ``at``."""
-    fitter = KaplanMeierFitter().fit(time, event_observed=censored)
-    return np.asarray(fitter.survival_function_at_times(at - 1e-3).to_numpy())
-
-
-def test_censoring_survival_matches_lifelines_with_ties_within_each_kind() -> None:
-    # events on even months, censorings on odd months: many ties, none between an event and a censoring
-    rng = np.random.default_rng(0)
-    event = rng.random(300) < 0.6
-    time = np.where(event, 2 * rng.integers(1, 10, 300), 2 * rng.integers(0, 10, 300) + 1).astype(float)
-    at = np.arange(1.0, 22.0)  # every jump point, where the left limit matters
-    expected = _lifelines_left_limit(time, ~event, at)
-    np.testing.assert_allclose(censoring_survival(time, event, at), expected, rtol=1e-12)
-
-
-def test_censoring_survival_matches_lifelines_when_events_come_first() -> None:
-    # mixed ties: moving every event a hair earlier tells lifelines that events precede censorings
-    rng = np.random.default_rng(1)
-    time = rng.integers(1, 12, 400).astype(float)
-    event = rng.random(400) < 0.5
-    at = np.concatenate([np.arange(1.0, 14.0), np.arange(1.5, 13.0)])
-    expected = _lifelines_left_limit(time - 1e-6 * event, ~event, at)
-    np.testing.assert_allclose(censoring_survival(time, event, at), expected, rtol=1e-12)
-
-
-def test_censoring_survival_tie_convention_by_hand() -> None:
-    time = np.array([2.0, 2.0, 2.0, 3.0])
-    event = np.array([True, False, False, True])
-    # at t = 2: 4 at risk, the event at 2 leaves first, so 2 censorings among 3: G(2) = 1 - 2/3 = 1/3
-    # (counting the event in the risk set would give 1 - 2/4 = 1/2); G(2-) = 1; nothing censored after
-    at = np.array([1.0, 2.0, 2.5, 3.0])
-    np.testing.assert_allclose(censoring_survival(time, event, at), [1, 1, 1 / 3, 1 / 3])
-
-
-def test_integer_weights_equal_repeated_rows() -> None:
-    rng = np.random.default_rng(2)
-    time, event = rng.integers(1, 9, 60).astype(float), rng.random(60) < 0.5
-    repeats = rng.integers(0, 4, 60)
-    repeats[:2] = 1
-    at = np.arange(0.5, 10.0, 0.5)
-    np.testing.assert_allclose(
-        censoring_survival(time, event, at, sample_weight=repeats.astype(float)),
-        censoring_survival(np.repeat(time, repeats), np.repeat(event, repeats), at),
-        rtol=1e-12,
-    )
-
 
 # ---------------------------------------------------------------- a hand-computed example
 
@@ -295,13 +238,6 @@ def _valid() -> dict[str, object]:
 def test_invalid_inputs_raise(change: dict[str, object], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         aipw_policy_value(**{**_valid(), **change})  # type: ignore[arg-type]
-
-
-def test_censoring_survival_rejects_bad_arrays() -> None:
-    with pytest.raises(ValueError, match="one length"):
-        censoring_survival(np.array([1.0, 2.0]), np.array([True]), np.array([1.0]))
-    with pytest.raises(ValueError, match="non-negative"):
-        censoring_survival(np.array([1.0, -2.0]), np.array([True, False]), np.array([1.0]))
 
 
 # ---------------------------------------------------------------- properties

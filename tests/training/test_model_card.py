@@ -10,13 +10,8 @@ import pytest
 
 from features.examples import FEATURES
 from models.candidates import OPTIONS, TREATMENT_COLUMNS
-from training.model_card import (
-    SECTIONS,
-    Metric,
-    ModelCardFacts,
-    SubgroupMetric,
-    model_card,
-)
+from training.card_facts import Metric, ModelCardFacts, SubgroupMetric
+from training.model_card import SECTIONS, model_card
 from training.text_guard import check_aggregate_text
 
 POSITIVITY = {option.label: 0.01 * (i + 1) for i, option in enumerate(OPTIONS)}
