@@ -290,6 +290,7 @@ def test_provenance_and_limitations_are_stated(served: Served, page: Page) -> No
         "not this patient's own variability",
         "about a third",
         "docs/models.md",
+        "not as a comparison of the options",
         "not a substitute for clinical judgement",
     ):
         assert words in limitations
