@@ -18,7 +18,7 @@ from features.examples import FEATURES
 from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
 from models.evaluation import survival_metrics
 from models.ipcw import ipcw_restricted_time
-from models.policy_truth import policy_truth_metrics
+from models.policy_truth import policy_truth_metrics, truth_precision
 from models.policy_value import aipw_policy_value
 from models.recommender import (
     BASELINE_INDEX,
@@ -30,6 +30,8 @@ from models.recommender import (
 from models.target import make_target
 
 TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24")
+#: Monte Carlo standard error of each true OS RMST24, in truths simulated since it was added.
+OS_TRUTH_ERROR: Final = "os_rmst24_se"
 
 
 def evaluate_policy(
@@ -192,8 +194,9 @@ def _truth_figures(
 ) -> dict[str, Any]:
     """Ground-truth figures of the adjusted and naive models (simulated locks only)."""
     keys = test[list(KEYS)].reset_index(drop=True)
+    error_column = [OS_TRUTH_ERROR] if OS_TRUTH_ERROR in truth.columns else []
     joined = options_table(keys, predictions["ipw"])[[*KEYS, "candidate", "local_therapy"]].merge(
-        truth[[*KEYS, "candidate", "local_therapy", *TRUTH_COLUMNS]],
+        truth[[*KEYS, "candidate", "local_therapy", *TRUTH_COLUMNS, *error_column]],
         on=[*KEYS, "candidate", "local_therapy"],
         how="left",
         validate="one_to_one",
@@ -217,6 +220,14 @@ def _truth_figures(
     }
     for endpoint, label in (("pfs", "rwpfs"), ("os", "os")):
         column = f"{endpoint}_rmst24"
+        if endpoint == "pfs":  # a closed form
+            standard_error: np.ndarray | None = None
+        elif error_column:
+            standard_error = joined[OS_TRUTH_ERROR].to_numpy(float).reshape(n, k)
+        else:  # a truth simulated before the error was recorded
+            standard_error = np.full((n, k), np.nan)
+        precision = truth_precision(joined[column].to_numpy(float).reshape(n, k), standard_error)
+        figures.update({f"{metric}_{label}_rmst24": figure for metric, figure in precision.items()})
         truth_long = pd.DataFrame(
             {
                 "decision": decision,

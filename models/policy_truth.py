@@ -135,6 +135,44 @@ def policy_truth_metrics(
     }
 
 
+def truth_precision(true_values: np.ndarray, standard_error: np.ndarray | None) -> dict[str, float]:
+    """How precise a simulated truth is against the differences between options that it has to show.
+
+    Parameters
+    ----------
+    true_values : ndarray of shape (n_decisions, n_options)
+        Each decision's true value under every option.
+    standard_error : ndarray of shape (n_decisions, n_options), optional
+        Monte Carlo standard error of each true value; None for a closed form (error 0).
+
+    Returns
+    -------
+    dict of str to float
+        - ``truth_spread``: mean over decisions of the standard deviation (``ddof=1``) of the true values
+          across the decision's options (nan with a single option);
+        - ``truth_standard_error``: mean standard error of the true values (0 for a closed form, nan
+          when an error is missing). A truth whose error approaches its spread ranks options by noise:
+          the oracle looks better than it is and rank correlations shrink.
+
+    Raises
+    ------
+    ValueError
+        If the arrays are not two-dimensional of one shape, or a true value is not finite.
+    """
+    values = np.asarray(true_values, dtype=float)
+    if values.ndim != 2 or values.shape[0] == 0:
+        raise ValueError(f"true_values must be (decisions, options) with a decision, found {values.shape}")
+    if not np.isfinite(values).all():
+        raise ValueError("true_values must be finite")
+    spread = float(values.std(axis=1, ddof=1).mean()) if values.shape[1] > 1 else float("nan")
+    if standard_error is None:
+        return {"truth_spread": spread, "truth_standard_error": 0.0}
+    error = np.asarray(standard_error, dtype=float)
+    if error.shape != values.shape:
+        raise ValueError(f"standard_error has shape {error.shape}, true_values {values.shape}")
+    return {"truth_spread": spread, "truth_standard_error": float(error.mean())}
+
+
 def _policy_table(scores: pd.DataFrame, truth: pd.DataFrame, value_column: str) -> pd.DataFrame:
     """Scores joined with the true values, one row per key in the order of ``scores``; validated."""
     _require_columns(scores, (*POLICY_KEYS, "predicted", "lower", "upper", "supported"), "scores")

@@ -12,7 +12,8 @@ loco-regional therapy:
   Weibull before those floors, which move RMST24 by a few hundredths of a month;
 - OS (months to death) depends on everything after the episode, so it is estimated by Monte Carlo:
   ``truth.os_draws`` courses per decision and candidate, the candidate now and usual practice
-  afterwards, give the median, the restricted means and one draw (``os_draw``);
+  afterwards, give the median, the restricted means, the Monte Carlo standard error of the 24-month
+  restricted mean (``os_rmst24_se``) and one draw (``os_draw``);
 - the true biomarker state at the decision (``esr1_mutated``, ``pathway_altered``: PIK3CA, AKT1
   or PTEN), which the lock shows only where a test was done, for virtual-trial eligibility.
 
@@ -51,6 +52,7 @@ TRUTH_COLUMNS: Final = (
     "os_median",
     "os_rmst12",
     "os_rmst24",
+    "os_rmst24_se",
     "os_draw",
     "esr1_mutated",
     "pathway_altered",
@@ -109,6 +111,7 @@ def compute_truth(
                         "os_median": np.median(os_draws, axis=1),
                         "os_rmst12": clipped12.mean(axis=1),
                         "os_rmst24": clipped24.mean(axis=1),
+                        "os_rmst24_se": monte_carlo_standard_error(clipped24),
                         "os_draw": os_draws[:, 0],
                         "esr1_mutated": state.esr1,
                         "pathway_altered": cohort.pik3ca[pid] | cohort.akt1[pid] | cohort.pten[pid],
@@ -120,6 +123,25 @@ def compute_truth(
         ["patient_id", "decision_day", "line_number", "candidate", "local_therapy"], kind="stable"
     ).reset_index(drop=True)
     return truth[list(TRUTH_COLUMNS)]
+
+
+def monte_carlo_standard_error(draws: np.ndarray) -> np.ndarray:
+    """Return the standard error of each row's mean over its draws: ``sd(ddof=1) / sqrt(draws)``.
+
+    Parameters
+    ----------
+    draws : ndarray of shape (n, draws)
+        One row of draws per estimate.
+
+    Returns
+    -------
+    ndarray of shape (n,)
+        NaN for every row when there is a single draw (no spread to estimate).
+    """
+    count = draws.shape[1]
+    if count < 2:
+        return np.full(draws.shape[0], np.nan)
+    return np.asarray(draws.std(axis=1, ddof=1) / np.sqrt(count))
 
 
 def _os_draws(

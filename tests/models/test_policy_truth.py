@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.policy_truth import policy_truth_metrics
+from models.policy_truth import policy_truth_metrics, truth_precision
 
 # 3 decisions x 4 options: (candidate, local_therapy, true, predicted, lower, upper, supported)
 HAND_TABLE = {
@@ -243,3 +243,35 @@ def test_half_width_needed_is_the_smallest_that_covers_90_percent() -> None:
     assert math.isnan(single["interval_error_sd"])
     assert single["interval_error_mean"] == 0.0
     assert single["interval_half_width_needed_90"] == 0.0
+
+
+# ---------------------------------------------------------------- precision of the truth
+
+
+def test_truth_precision_by_hand() -> None:
+    # decision 0: values 1, 2, 3 -> sd (ddof 1) 1; decision 1: 4, 4, 10 -> mean 6, squares 4 + 4 + 16 = 24,
+    # sd sqrt(24 / 2) = sqrt(12); spread = (1 + sqrt(12)) / 2
+    values = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 10.0]])
+    errors = np.array([[0.5, 0.5, 0.5], [1.0, 1.0, 2.5]])  # mean 6 / 6 = 1
+    figures = truth_precision(values, errors)
+    assert figures["truth_spread"] == pytest.approx((1 + np.sqrt(12)) / 2, rel=1e-12)
+    assert figures["truth_standard_error"] == pytest.approx(1.0, rel=1e-12)
+    assert truth_precision(values, None)["truth_standard_error"] == 0.0
+    assert np.isnan(truth_precision(values, np.full((2, 3), np.nan))["truth_standard_error"])
+    assert np.isnan(truth_precision(values[:, :1], None)["truth_spread"])
+
+
+@pytest.mark.parametrize(
+    ("values", "errors", "message"),
+    [
+        (np.ones(3), None, "must be \\(decisions, options\\)"),
+        (np.ones((0, 3)), None, "must be \\(decisions, options\\)"),
+        (np.array([[1.0, np.nan]]), None, "must be finite"),
+        (np.ones((2, 3)), np.ones((3, 2)), "standard_error has shape"),
+    ],
+)
+def test_truth_precision_refuses_bad_arrays(
+    values: np.ndarray, errors: np.ndarray | None, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        truth_precision(values, errors)

@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.stats import sem
 
 from features import load_lock, pseudonymize
 from features.decisions import derive_decisions
@@ -16,7 +17,7 @@ from features.schema import TABLES
 from simulation.config import SimulationConfigError, load_config
 from simulation.outcomes import scale_for_median, weibull_median, weibull_rmst
 from simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
-from simulation.truth import TRUTH_COLUMNS
+from simulation.truth import TRUTH_COLUMNS, monte_carlo_standard_error
 
 KEY = b"simulator-test-key-0123"
 
@@ -98,6 +99,21 @@ def test_truth_of_the_action_taken_is_what_the_lock_shows(small: tuple[Path, Pat
     # progressions fall within 30 days, which is the only other source of disagreement
     agree = (observed["pfs_time"] - observed["pfs_draw"]).abs() < 0.05
     assert agree.mean() > 0.98
+
+
+def test_monte_carlo_standard_error_against_scipy() -> None:
+    draws = np.random.default_rng(3).gamma(2.0, 5.0, size=(7, 16))
+    np.testing.assert_allclose(monte_carlo_standard_error(draws), sem(draws, axis=1, ddof=1), rtol=1e-12)
+    assert np.isnan(monte_carlo_standard_error(draws[:, :1])).all()
+
+
+def test_truth_carries_the_os_monte_carlo_error(small: tuple[Path, Path]) -> None:
+    truth = pd.read_parquet(small[1] / TRUTH_FILE)
+    se = truth["os_rmst24_se"].to_numpy()
+    assert np.isfinite(se).all() and (se >= 0).all()
+    # draws in [0, 24] have a sample sd (ddof 1) of at most 12 sqrt(n / (n - 1)): error <= 12 / sqrt(n - 1)
+    assert se.max() <= 12.0 / np.sqrt(load_config().truth.os_draws - 1) + 1e-12
+    assert se.mean() > 0.1  # the default 16 courses leave a visible error
 
 
 def test_closed_forms_against_numerical_integration() -> None:
