@@ -36,7 +36,8 @@ def evaluate_policy_command(
         str, typer.Option("--family", help="Outcome models: boosted_cox or random_survival_forest.")
     ] = "boosted_cox",
     n_bootstrap: Annotated[
-        int, typer.Option("--bootstrap", min=0, help="Patient-level bootstrap refits for the intervals.")
+        int,
+        typer.Option("--bootstrap", min=2, help="Patient-level bootstrap refits for the intervals (>= 2)."),
     ] = 20,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the models and the bootstrap.")] = 0,
     model_uri: Annotated[

@@ -30,6 +30,8 @@ from models.recommender import (
 from models.target import make_target
 
 TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24")
+#: Fewest bootstrap refits whose intervals have a width to judge.
+MIN_BOOTSTRAP: Final = 2
 #: Monte Carlo standard error of each true OS RMST24, in truths simulated since it was added.
 OS_TRUTH_ERROR: Final = "os_rmst24_se"
 
@@ -56,7 +58,7 @@ def evaluate_policy(
     family : str
         Outcome model family.
     n_bootstrap : int
-        Bootstrap refits for the intervals.
+        Bootstrap refits for the intervals, at least 2 (the interval figures need a spread).
     random_state : int
         Seed.
     model : TreatmentRecommender, optional
@@ -67,7 +69,19 @@ def evaluate_policy(
     -------
     dict
         Figures by name (floats, counts, and the family and settings).
+
+    Raises
+    ------
+    ValueError
+        If the judged model has fewer than 2 bootstrap refits (its intervals would have no width and
+        their coverage would read 0), or the test lock has no decision with a candidate action.
     """
+    refits = model.n_bootstrap if model is not None else n_bootstrap
+    if refits < MIN_BOOTSTRAP:
+        whose = "the registered model was fitted with" if model is not None else "asked for"
+        raise ValueError(
+            f"the interval figures need at least {MIN_BOOTSTRAP} bootstrap refits; {whose} {refits}"
+        )
     adjusted = model or TreatmentRecommender(
         family, weighting="ipw", n_bootstrap=n_bootstrap, random_state=random_state
     ).fit(train)

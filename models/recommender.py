@@ -114,7 +114,8 @@ class TreatmentRecommender(BaseEstimator):
     weighting : {"ipw", "overlap", "none"}
         Balancing weights of the outcome fits (:mod:`models.weights`); ``"none"`` is the naive model.
     n_bootstrap : int
-        Patient-level bootstrap refits for the intervals (0: no intervals, bounds equal the point).
+        Patient-level bootstrap refits for the intervals: 0 (no intervals, bounds equal the point) or
+        at least 2.
     interval : float
         Central coverage of the intervals.
     min_support : float
@@ -173,8 +174,13 @@ class TreatmentRecommender(BaseEstimator):
             raise ValueError(f"family must be one of {FAMILIES}, found {self.family!r}")
         if self.weighting not in WEIGHTINGS:
             raise ValueError(f"weighting must be one of {WEIGHTINGS}, found {self.weighting!r}")
-        if not 0 < self.interval < 1 or self.n_bootstrap < 0:
-            raise ValueError("need 0 < interval < 1 and n_bootstrap >= 0")
+        if not 0 < self.interval < 1:
+            raise ValueError(f"interval must be in (0, 1), found {self.interval}")
+        if self.n_bootstrap < 0 or self.n_bootstrap == 1:
+            raise ValueError(
+                f"n_bootstrap must be 0 (no intervals) or at least 2 (one refit has no spread), "
+                f"found {self.n_bootstrap}"
+            )
         decisions = training_decisions(examples)
         if decisions.empty:
             raise ValueError("no decision with a candidate action to learn from")

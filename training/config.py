@@ -42,7 +42,7 @@ class TrainingConfig(_Frozen):
     )
     search: SearchConfig
     weighting: Literal["ipw", "overlap", "none"] = "ipw"
-    n_bootstrap: int = Field(default=20, ge=0)
+    n_bootstrap: int = Field(default=20, ge=2)  # the registered model always carries intervals
     min_support: float = Field(default=0.05, gt=0, lt=1)
     registered_model: str = Field(default="linewise", min_length=1)
 

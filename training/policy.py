@@ -52,8 +52,16 @@ def evaluate_locks(
         If a lock breaks the contract.
     FileNotFoundError
         If the truth file does not exist.
+    ValueError
+        If the two locks hold the same data (same digest): the figures would be in-sample.
     """
-    key = session_key(lock_digest(Path(train_lock))) if Path(train_lock).is_dir() else secrets.token_bytes(32)
+    train_digest = lock_digest(Path(train_lock)) if Path(train_lock).is_dir() else None
+    if train_digest is not None and Path(test_lock).is_dir() and lock_digest(Path(test_lock)) == train_digest:
+        raise ValueError(
+            "the training and test locks hold the same data (same digest), so the figures would be "
+            "in-sample: pass a lock of other patients as the test lock"
+        )
+    key = session_key(train_digest) if train_digest is not None else secrets.token_bytes(32)
     train = build_examples(load_lock(train_lock, key))
     test = build_examples(load_lock(test_lock, key))
     truth = None if truth_file is None else read_truth(Path(truth_file), key)

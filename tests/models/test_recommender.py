@@ -15,6 +15,7 @@ from features.examples import FEATURES, build_examples
 from models.candidates import BASELINE, OPTIONS, TREATMENT_COLUMNS, counterfactual_rows, option_index
 from models.explain import best_sides
 from models.option_propensity import OptionPropensityModel
+from models.policy_evaluation import evaluate_policy
 from models.recommender import TreatmentRecommender, training_decisions
 from models.survival import BoostedCoxModel, cox_gradient
 from models.target import make_target
@@ -211,6 +212,22 @@ def test_best_sides_prefer_supported_options() -> None:
     assert best_sides(score, np.zeros(16, dtype=bool)) == (1, 15)
 
 
+@pytest.mark.parametrize("refits", [-1, 1])
+def test_one_bootstrap_refit_is_refused(simulated: tuple[Path, pd.DataFrame], refits: int) -> None:
+    with pytest.raises(ValueError, match="n_bootstrap must be 0 \\(no intervals\\) or at least 2"):
+        TreatmentRecommender(n_bootstrap=refits).fit(simulated[1])
+
+
+@pytest.mark.parametrize("refits", [0, 1])
+def test_evaluate_policy_needs_intervals_to_judge(simulated: tuple[Path, pd.DataFrame], refits: int) -> None:
+    examples = simulated[1]
+    with pytest.raises(ValueError, match=f"at least 2 bootstrap refits; asked for {refits}"):
+        evaluate_policy(examples, examples, n_bootstrap=refits)
+    registered = TreatmentRecommender(n_bootstrap=0)  # checked before anything is fitted or read
+    with pytest.raises(ValueError, match="the registered model was fitted with 0"):
+        evaluate_policy(examples, examples, model=registered)
+
+
 def test_naive_and_adjusted_differ_only_by_weights(simulated: tuple[Path, pd.DataFrame]) -> None:
     _, examples = simulated
     settings = {"n_bootstrap": 0, "model_params": SMALL["boosted_cox"]}
@@ -277,6 +294,11 @@ def test_evaluate_policy_command_end_to_end(tmp_path: Path) -> None:
         ],
     )
     assert missing.exit_code == 2 and "no truth.parquet" in missing.output
+    common = ["evaluate-policy", "--train", str(tmp_path / "train"), "--truth", str(tmp_path / "test-truth")]
+    same = runner.invoke(app, [*common, "--test", str(tmp_path / "train"), "--bootstrap", "2"])
+    assert same.exit_code == 2 and "same data (same digest)" in same.output and "Traceback" not in same.output
+    one = runner.invoke(app, [*common, "--test", str(tmp_path / "test"), "--bootstrap", "1"])
+    assert one.exit_code == 2 and "--bootstrap" in one.output
 
 
 def _stem(key: str) -> str:

@@ -209,6 +209,16 @@ def test_a_bad_config_names_the_file(lock: Path, store: Path, tmp_path: Path) ->
     assert not store.exists()
 
 
+def test_a_registered_model_needs_two_bootstrap_refits(lock: Path, store: Path, tmp_path: Path) -> None:
+    config = tmp_path / "one.yaml"
+    config.write_text("n_bootstrap: 1\nsearch: {boosted_cox: [{}], random_survival_forest: [{}]}\n")
+    result = CliRunner().invoke(app, ["train", str(lock), "--config", str(config)])
+    assert result.exit_code == 2 and "one.yaml: n_bootstrap: Input should be greater than or equal to 2" in (
+        result.output
+    )
+    assert not store.exists()
+
+
 def test_dates_found_by_the_helper_are_real(locks: Path) -> None:
     """The grep above can fail: the helper does find the lock's ids and dates."""
     secrets = _raw_ids_and_dates(locks / "first")
