@@ -81,6 +81,8 @@ HEADLINE = (
     "value_best_single_os_rmst24",
     "rank_correlation_within_os_rmst24",
     "naive_rank_correlation_within_os_rmst24",
+    "truth_spread_os_rmst24",
+    "truth_standard_error_os_rmst24",
 )
 
 
