@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import ValidationError
 
 from features import load_lock
 from features.examples import FEATURES, build_examples
@@ -45,7 +46,7 @@ from models.candidates import option_index
 from models.option_propensity import OptionPropensityModel
 from models.recommender import TreatmentRecommender, training_decisions
 from models.truth_ceiling import feature_ceiling_c_index
-from simulation.config import load_config
+from simulation.config import SimulationConfig, load_config
 from simulation.simulate import TRUTH_FILE, simulate_lock
 from training.lock_digest import lock_digest, session_key
 from training.policy import evaluate_locks, read_truth
@@ -83,6 +84,7 @@ HEADLINE = (
     "naive_rank_correlation_within_os_rmst24",
     "truth_spread_os_rmst24",
     "truth_standard_error_os_rmst24",
+    "truth_signal_spread_os_rmst24",
 )
 
 
@@ -129,9 +131,12 @@ def main() -> None:
     )
     args = parser.parse_args()
     config = load_config()
-    test_config = config.model_copy(
-        update={"truth": config.truth.model_copy(update={"os_draws": args.test_os_draws})}
-    )
+    try:  # validated like a YAML file would be (1 to 4,096 courses)
+        test_config = SimulationConfig.model_validate(
+            {**config.model_dump(), "truth": {"os_draws": args.test_os_draws}}
+        )
+    except ValidationError as err:
+        parser.error(f"--test-os-draws: {err.errors()[0]['msg']}")
     report: dict[str, Any] = {
         "benchmark": "recommender",
         "machine": {

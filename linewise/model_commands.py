@@ -55,7 +55,9 @@ def evaluate_policy_command(
     from models.recommender import FAMILIES
     from training.policy import evaluate_locks
 
-    registered = _load_registered_recommender(model_uri) if model_uri is not None else None
+    registered, model_lock_digest = (
+        _load_registered_recommender(model_uri) if model_uri is not None else (None, None)
+    )
     if family not in FAMILIES:
         fail(f"linewise evaluate-policy: --family must be one of {', '.join(FAMILIES)}")
     if truth is not None and not (truth / TRUTH_FILE).is_file():
@@ -69,6 +71,7 @@ def evaluate_policy_command(
             n_bootstrap=n_bootstrap,
             random_state=seed,
             model=registered,
+            model_lock_digest=model_lock_digest,
         )
     except LockValidationError as err:
         fail(str(err))
@@ -85,8 +88,11 @@ def evaluate_policy_command(
     Console(highlight=False, width=120).print(table)
 
 
-def _load_registered_recommender(uri: str) -> Any:
-    """Return the fitted recommender inside a registered linewise model; exit 2 if it cannot load."""
+def _load_registered_recommender(uri: str) -> tuple[Any, str | None]:
+    """Return the fitted recommender inside a registered linewise model and its training lock's digest.
+
+    Exits 2 if the model cannot load or is not a linewise recommender.
+    """
     import mlflow
 
     from training.pyfunc import RecommenderModel
@@ -98,7 +104,7 @@ def _load_registered_recommender(uri: str) -> Any:
         fail(f"linewise: cannot load the model {uri}: {err}")
     if not isinstance(loaded, RecommenderModel):
         fail(f"linewise: {uri} is not a linewise recommender")
-    return loaded.recommender
+    return loaded.recommender, loaded.metadata.get("lock_digest")
 
 
 def train_and_log(

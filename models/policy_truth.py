@@ -138,6 +138,11 @@ def policy_truth_metrics(
 def truth_precision(true_values: np.ndarray, standard_error: np.ndarray | None) -> dict[str, float]:
     """How precise a simulated truth is against the differences between options that it has to show.
 
+    With independent errors across options, the expected variance of a decision's true values across
+    its options is the variance of the noiseless values plus the mean squared error, so the three
+    figures are root mean squares and ``truth_signal_spread**2 = truth_spread**2 -
+    truth_standard_error**2`` (floored at 0).
+
     Parameters
     ----------
     true_values : ndarray of shape (n_decisions, n_options)
@@ -148,29 +153,37 @@ def truth_precision(true_values: np.ndarray, standard_error: np.ndarray | None) 
     Returns
     -------
     dict of str to float
-        - ``truth_spread``: mean over decisions of the standard deviation (``ddof=1``) of the true values
-          across the decision's options (nan with a single option);
-        - ``truth_standard_error``: mean standard error of the true values (0 for a closed form, nan
-          when an error is missing). A truth whose error approaches its spread ranks options by noise:
-          the oracle looks better than it is and rank correlations shrink.
+        - ``truth_spread``: root mean over decisions of the variance (``ddof=1``) of the true values
+          across the decision's options (nan with a single option), noise included;
+        - ``truth_standard_error``: root mean square of the standard errors (0 for a closed form, nan
+          when an error is missing);
+        - ``truth_signal_spread``: the spread without the noise, ``sqrt(max(spread**2 - error**2, 0))``.
+          A truth whose error approaches its spread ranks options by noise: the oracle looks better
+          than it is and rank correlations shrink.
 
     Raises
     ------
     ValueError
-        If the arrays are not two-dimensional of one shape, or a true value is not finite.
+        If the arrays are not two-dimensional of one shape, a true value is not finite, or an error is
+        negative or infinite.
     """
     values = np.asarray(true_values, dtype=float)
     if values.ndim != 2 or values.shape[0] == 0:
         raise ValueError(f"true_values must be (decisions, options) with a decision, found {values.shape}")
     if not np.isfinite(values).all():
         raise ValueError("true_values must be finite")
-    spread = float(values.std(axis=1, ddof=1).mean()) if values.shape[1] > 1 else float("nan")
+    spread = float(np.sqrt(values.var(axis=1, ddof=1).mean())) if values.shape[1] > 1 else float("nan")
     if standard_error is None:
-        return {"truth_spread": spread, "truth_standard_error": 0.0}
-    error = np.asarray(standard_error, dtype=float)
-    if error.shape != values.shape:
-        raise ValueError(f"standard_error has shape {error.shape}, true_values {values.shape}")
-    return {"truth_spread": spread, "truth_standard_error": float(error.mean())}
+        error = 0.0
+    else:
+        errors = np.asarray(standard_error, dtype=float)
+        if errors.shape != values.shape:
+            raise ValueError(f"standard_error has shape {errors.shape}, true_values {values.shape}")
+        if np.isinf(errors).any() or (errors < 0).any():
+            raise ValueError("standard_error must be non-negative and finite (nan where unknown)")
+        error = float(np.sqrt(np.mean(errors**2)))
+    signal = float(np.sqrt(max(spread**2 - error**2, 0.0))) if np.isfinite(spread + error) else float("nan")
+    return {"truth_spread": spread, "truth_standard_error": error, "truth_signal_spread": signal}
 
 
 def _policy_table(scores: pd.DataFrame, truth: pd.DataFrame, value_column: str) -> pd.DataFrame:

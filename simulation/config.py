@@ -164,7 +164,7 @@ class TestingConfig(_Frozen):
 class TruthConfig(_Frozen):
     """Ground-truth computation."""
 
-    os_draws: int = Field(ge=1, le=1000)
+    os_draws: int = Field(ge=1, le=4096)
 
 
 class SimulationConfig(_Frozen):

@@ -15,7 +15,7 @@ import pandas as pd
 from features.examples import build_examples
 from features.loader import load_lock
 from features.pseudonym import pseudonymize
-from models.policy_evaluation import evaluate_policy
+from models.policy_evaluation import MIN_BOOTSTRAP, evaluate_policy
 from training.lock_digest import lock_digest, session_key
 
 
@@ -23,6 +23,8 @@ def evaluate_locks(
     train_lock: Path,
     test_lock: Path,
     truth_file: Path | None = None,
+    *,
+    model_lock_digest: str | None = None,
     **settings: Any,
 ) -> dict[str, Any]:
     """Validate two locks, build their examples and run :func:`evaluate_policy`.
@@ -38,6 +40,8 @@ def evaluate_locks(
         Lock folders.
     truth_file : Path, optional
         The test lock's truth table (``truth.parquet`` of ``linewise simulate --truth-out``).
+    model_lock_digest : str, optional
+        Digest of the lock a registered model (``settings["model"]``) was trained on.
     **settings
         Passed to :func:`evaluate_policy` (``family``, ``n_bootstrap``, ``random_state``, ``model``).
 
@@ -53,12 +57,25 @@ def evaluate_locks(
     FileNotFoundError
         If the truth file does not exist.
     ValueError
-        If the two locks hold the same data (same digest): the figures would be in-sample.
+        If the test lock holds the same data (same digest) as the training lock or as the lock the
+        registered model was trained on (the figures would be in-sample), or fewer than
+        :data:`models.policy_evaluation.MIN_BOOTSTRAP` refits are asked for.
     """
+    refits = settings.get("n_bootstrap", MIN_BOOTSTRAP)
+    if settings.get("model") is None and refits < MIN_BOOTSTRAP:  # before the locks are read
+        raise ValueError(
+            f"the interval figures need at least {MIN_BOOTSTRAP} bootstrap refits; asked for {refits}"
+        )
     train_digest = lock_digest(Path(train_lock)) if Path(train_lock).is_dir() else None
-    if train_digest is not None and Path(test_lock).is_dir() and lock_digest(Path(test_lock)) == train_digest:
+    test_digest = lock_digest(Path(test_lock)) if Path(test_lock).is_dir() else None
+    if test_digest is not None and test_digest == train_digest:
         raise ValueError(
             "the training and test locks hold the same data (same digest), so the figures would be "
+            "in-sample: pass a lock of other patients as the test lock"
+        )
+    if test_digest is not None and test_digest == model_lock_digest:
+        raise ValueError(
+            "the registered model was trained on the test lock (same digest), so the figures would be "
             "in-sample: pass a lock of other patients as the test lock"
         )
     key = session_key(train_digest) if train_digest is not None else secrets.token_bytes(32)

@@ -249,15 +249,21 @@ def test_half_width_needed_is_the_smallest_that_covers_90_percent() -> None:
 
 
 def test_truth_precision_by_hand() -> None:
-    # decision 0: values 1, 2, 3 -> sd (ddof 1) 1; decision 1: 4, 4, 10 -> mean 6, squares 4 + 4 + 16 = 24,
-    # sd sqrt(24 / 2) = sqrt(12); spread = (1 + sqrt(12)) / 2
+    # decision 0: values 1, 2, 3 -> variance (ddof 1) 1; decision 1: 4, 4, 10 -> mean 6, squares
+    # 4 + 4 + 16 = 24, variance 12; spread = sqrt((1 + 12) / 2) = sqrt(6.5)
     values = np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 10.0]])
-    errors = np.array([[0.5, 0.5, 0.5], [1.0, 1.0, 2.5]])  # mean 6 / 6 = 1
+    # squared errors 0.25 x 3, 1, 1, 6.25: mean 9 / 6 = 1.5; signal = sqrt(6.5 - 1.5) = sqrt(5)
+    errors = np.array([[0.5, 0.5, 0.5], [1.0, 1.0, 2.5]])
     figures = truth_precision(values, errors)
-    assert figures["truth_spread"] == pytest.approx((1 + np.sqrt(12)) / 2, rel=1e-12)
-    assert figures["truth_standard_error"] == pytest.approx(1.0, rel=1e-12)
-    assert truth_precision(values, None)["truth_standard_error"] == 0.0
-    assert np.isnan(truth_precision(values, np.full((2, 3), np.nan))["truth_standard_error"])
+    assert figures["truth_spread"] == pytest.approx(np.sqrt(6.5), rel=1e-12)
+    assert figures["truth_standard_error"] == pytest.approx(np.sqrt(1.5), rel=1e-12)
+    assert figures["truth_signal_spread"] == pytest.approx(np.sqrt(5.0), rel=1e-12)
+    closed_form = truth_precision(values, None)
+    assert closed_form["truth_standard_error"] == 0.0
+    assert closed_form["truth_signal_spread"] == pytest.approx(np.sqrt(6.5), rel=1e-12)
+    assert truth_precision(values, np.full((2, 3), 9.0))["truth_signal_spread"] == 0.0  # all noise
+    unknown = truth_precision(values, np.full((2, 3), np.nan))
+    assert np.isnan(unknown["truth_standard_error"]) and np.isnan(unknown["truth_signal_spread"])
     assert np.isnan(truth_precision(values[:, :1], None)["truth_spread"])
 
 
@@ -268,6 +274,8 @@ def test_truth_precision_by_hand() -> None:
         (np.ones((0, 3)), None, "must be \\(decisions, options\\)"),
         (np.array([[1.0, np.nan]]), None, "must be finite"),
         (np.ones((2, 3)), np.ones((3, 2)), "standard_error has shape"),
+        (np.ones((2, 3)), -np.ones((2, 3)), "non-negative and finite"),
+        (np.ones((2, 3)), np.full((2, 3), np.inf), "non-negative and finite"),
     ],
 )
 def test_truth_precision_refuses_bad_arrays(

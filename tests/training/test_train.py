@@ -34,6 +34,7 @@ def locks(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = load_config()
     simulate_lock(500, 31, root / "first", root / "first-truth", config)
     simulate_lock(500, 32, root / "second", root / "second-truth", config)
+    simulate_lock(300, 33, root / "third", root / "third-truth", config)
     (root / "small.yaml").write_text(SMALL_CONFIG)
     return root
 
@@ -100,7 +101,7 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
     ]
     assert not found
 
-    # evaluate-policy judges the registered champion instead of fitting one
+    # evaluate-policy judges the registered champion instead of fitting one, on a lock neither version saw
     judged = CliRunner().invoke(
         app,
         [
@@ -110,9 +111,9 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
             "--train",
             str(locks / "first"),
             "--test",
-            str(locks / "second"),
+            str(locks / "third"),
             "--truth",
-            str(locks / "second-truth"),
+            str(locks / "third-truth"),
             "--bootstrap",
             "2",
             "--json",
@@ -123,6 +124,15 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
     assert figures["model_uri"] == "models:/linewise@champion"
     assert isinstance(figures["capture_rwpfs_rmst24"], float)
     assert isinstance(figures["naive_capture_rwpfs_rmst24"], float)
+    # version 1 learned from the first lock: judging it there would be in-sample
+    own = CliRunner().invoke(
+        app,
+        [
+            *("evaluate-policy", "--model", "models:/linewise/1", "--train", str(locks / "second")),
+            *("--test", str(locks / "first"), "--bootstrap", "2"),
+        ],
+    )
+    assert own.exit_code == 2 and "trained on the test lock (same digest)" in own.output
 
     # linewise score: one patient's candidates from the champion, the same numbers as the model's rows
     patient = store.parent / "patient.json"
