@@ -98,8 +98,9 @@ def aipw_policy_value(
         psi_i = mu_i(d) + 1{observed_i = d} / max(e_i(d), clip) * (Y*_i - mu_i(d))
 
     with ``mu`` the outcome prediction, ``e`` the propensity and ``Y*`` the IPCW restricted time
-    (:func:`ipcw_restricted_time`). The value is the (weighted) mean of ``psi`` and the standard error
-    its ``sd / sqrt(n)``, ignoring the estimation of ``e``, ``mu`` and ``G`` (see the module docstring).
+    (:func:`models.ipcw.ipcw_restricted_time`). The value is the (weighted) mean of ``psi`` and the
+    standard error its ``sd / sqrt(n)``, ignoring the estimation of ``e``, ``mu`` and ``G`` (see the
+    module docstring).
 
     Parameters
     ----------

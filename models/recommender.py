@@ -169,6 +169,12 @@ class TreatmentRecommender(BaseEstimator):
         Returns
         -------
         TreatmentRecommender
+
+        Raises
+        ------
+        ValueError
+            If a setting is invalid (family, weighting, interval outside (0, 1), ``n_bootstrap`` of 1 or
+            negative) or no decision has a candidate action.
         """
         if self.family not in FAMILIES:
             raise ValueError(f"family must be one of {FAMILIES}, found {self.family!r}")

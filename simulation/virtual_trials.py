@@ -24,6 +24,7 @@ from simulation.analysis import cox_hazard_ratio, km_median
 #: Ranges that the targets file gives in a note rather than a field.
 NOTE_RANGES: Final = {"PACE": [0.80, 1.05]}
 
+#: ``(simulated, within, note)``: a target's figure(s), inside its range or not (None: no range), a note.
 TrialResult = tuple[Any, bool | None, str]
 
 

@@ -223,9 +223,14 @@ def test_evaluate_policy_needs_intervals_to_judge(simulated: tuple[Path, pd.Data
     examples = simulated[1]
     with pytest.raises(ValueError, match=f"at least 2 bootstrap refits; asked for {refits}"):
         evaluate_policy(examples, examples, n_bootstrap=refits)
+
+
+def test_evaluate_policy_refuses_a_registered_model_without_refits(
+    simulated: tuple[Path, pd.DataFrame],
+) -> None:
     registered = TreatmentRecommender(n_bootstrap=0)  # checked before anything is fitted or read
     with pytest.raises(ValueError, match="the registered model was fitted with 0"):
-        evaluate_policy(examples, examples, model=registered)
+        evaluate_policy(simulated[1], simulated[1], model=registered)
 
 
 def test_naive_and_adjusted_differ_only_by_weights(simulated: tuple[Path, pd.DataFrame]) -> None:
