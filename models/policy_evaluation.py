@@ -36,6 +36,29 @@ MIN_BOOTSTRAP: Final = 2
 OS_TRUTH_ERROR: Final = "os_rmst24_se"
 
 
+def check_refits(n_bootstrap: int, model: TreatmentRecommender | None = None) -> None:
+    """Refuse to judge intervals that have no width: fewer than :data:`MIN_BOOTSTRAP` refits.
+
+    Parameters
+    ----------
+    n_bootstrap : int
+        Refits asked for (used when no ``model`` is given).
+    model : TreatmentRecommender, optional
+        A fitted recommender to be judged instead; its own ``n_bootstrap`` counts.
+
+    Raises
+    ------
+    ValueError
+        If the refits that would be judged are fewer than :data:`MIN_BOOTSTRAP`.
+    """
+    refits = model.n_bootstrap if model is not None else n_bootstrap
+    if refits < MIN_BOOTSTRAP:
+        whose = "the registered model was fitted with" if model is not None else "asked for"
+        raise ValueError(
+            f"the interval figures need at least {MIN_BOOTSTRAP} bootstrap refits; {whose} {refits}"
+        )
+
+
 def evaluate_policy(
     train: pd.DataFrame,
     test: pd.DataFrame,
@@ -76,12 +99,7 @@ def evaluate_policy(
         If the judged model has fewer than 2 bootstrap refits (its intervals would have no width and
         their coverage would read 0), or the test lock has no decision with a candidate action.
     """
-    refits = model.n_bootstrap if model is not None else n_bootstrap
-    if refits < MIN_BOOTSTRAP:
-        whose = "the registered model was fitted with" if model is not None else "asked for"
-        raise ValueError(
-            f"the interval figures need at least {MIN_BOOTSTRAP} bootstrap refits; {whose} {refits}"
-        )
+    check_refits(n_bootstrap, model)
     adjusted = model or TreatmentRecommender(
         family, weighting="ipw", n_bootstrap=n_bootstrap, random_state=random_state
     ).fit(train)

@@ -15,7 +15,7 @@ import pandas as pd
 from features.examples import build_examples
 from features.loader import load_lock
 from features.pseudonym import pseudonymize
-from models.policy_evaluation import MIN_BOOTSTRAP, evaluate_policy
+from models.policy_evaluation import MIN_BOOTSTRAP, check_refits, evaluate_policy
 from training.lock_digest import lock_digest, session_key
 
 
@@ -58,14 +58,10 @@ def evaluate_locks(
         If the truth file does not exist.
     ValueError
         If the test lock holds the same data (same digest) as the training lock or as the lock the
-        registered model was trained on (the figures would be in-sample), or fewer than
-        :data:`models.policy_evaluation.MIN_BOOTSTRAP` refits are asked for.
+        registered model was trained on (the figures would be in-sample), or the intervals to judge
+        have too few refits (:func:`models.policy_evaluation.check_refits`).
     """
-    refits = settings.get("n_bootstrap", MIN_BOOTSTRAP)
-    if settings.get("model") is None and refits < MIN_BOOTSTRAP:  # before the locks are read
-        raise ValueError(
-            f"the interval figures need at least {MIN_BOOTSTRAP} bootstrap refits; asked for {refits}"
-        )
+    check_refits(settings.get("n_bootstrap", MIN_BOOTSTRAP), settings.get("model"))  # before reading locks
     train_digest = lock_digest(Path(train_lock)) if Path(train_lock).is_dir() else None
     test_digest = lock_digest(Path(test_lock)) if Path(test_lock).is_dir() else None
     if test_digest is not None and test_digest == train_digest:
