@@ -21,11 +21,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from features import load_lock
-from features.examples import build_examples
-from features.patient import export_patients, load_patient
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features import load_lock
+from linewise.features.examples import build_examples
+from linewise.features.patient import export_patients, load_patient
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 RESULTS = Path(__file__).parent / "results" / "features_speed.json"
 

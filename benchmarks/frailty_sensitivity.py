@@ -11,7 +11,7 @@ moves by a few hundredths with the seed), and prints for each the mean and SD ov
 
 - capture of rwPFS RMST24 and the naive model's;
 - Harrell's C of rwPFS, the true risk's C, and the C of a regression fitted to the training lock's
-  true RMST24 with the recorded features only (:mod:`models.truth_ceiling`: a lower bound on what the
+  true RMST24 with the recorded features only (:mod:`linewise.models.truth_ceiling`: a lower bound on what the
   recorded features can carry);
 - the intervals' coverage of the patient's true rwPFS RMST24, their mean half-width, the error's
   mean and standard deviation, the half-width that would cover 90% of the errors, and the coverage of
@@ -35,14 +35,14 @@ from typing import Any
 
 import numpy as np
 
-from features import load_lock
-from features.examples import build_examples
 from linewise.cli_support import json_safe
-from models.truth_ceiling import feature_ceiling_c_index
-from simulation.config import SimulationConfig, load_config
-from simulation.simulate import TRUTH_FILE, simulate_lock
-from training.lock_digest import lock_digest, session_key
-from training.policy import evaluate_locks, read_truth
+from linewise.features import load_lock
+from linewise.features.examples import build_examples
+from linewise.models.truth_ceiling import feature_ceiling_c_index
+from linewise.simulation.config import SimulationConfig, load_config
+from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
+from linewise.training.lock_digest import lock_digest, session_key
+from linewise.training.policy import evaluate_locks, read_truth
 
 RESULTS = Path(__file__).parent / "results" / "frailty_sensitivity.json"
 FIGURES = (

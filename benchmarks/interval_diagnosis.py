@@ -25,15 +25,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from features import load_lock
-from features.decisions import KEYS
-from features.examples import FEATURES, build_examples
-from models.candidates import OPTIONS
-from models.recommender import TreatmentRecommender, training_decisions
-from simulation.config import load_config
-from simulation.simulate import TRUTH_FILE, simulate_lock
-from training.lock_digest import lock_digest, session_key
-from training.policy import read_truth
+from linewise.features import load_lock
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES, build_examples
+from linewise.models.candidates import OPTIONS
+from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
+from linewise.training.lock_digest import lock_digest, session_key
+from linewise.training.policy import read_truth
 
 RESULTS = Path(__file__).parent / "results" / "interval_diagnosis.json"
 MATCH = [*KEYS, "candidate", "local_therapy"]

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from features import example_lock_path, load_lock
-from features.schema import TABLES
+from linewise.features import example_lock_path, load_lock
+from linewise.features.schema import TABLES
 
 RESULTS = Path(__file__).parent / "results" / "loader_speed.json"
 

@@ -8,7 +8,7 @@ Simulates a 6,000-patient training lock (seed 11) and a 2,000-patient test lock 
    1.5 months per option) is larger than the true differences between options; the lock and the
    rwPFS truth do not depend on it (they come from other random streams);
 
-1. runs :func:`training.policy.evaluate_locks` (the figures of ``linewise evaluate-policy --json``,
+1. runs :func:`linewise.training.policy.evaluate_locks` (the figures of ``linewise evaluate-policy --json``,
    adjusted and naive) for boosted Cox with each model seed of ``--seeds`` (default 0, 1, 2: capture
    moves by a few hundredths with the seed, so the checks use the mean) and for the forest once;
 2. times fitting the propensity model and both families' rwPFS and OS models on the training examples
@@ -39,17 +39,17 @@ from typing import Any
 import numpy as np
 from pydantic import ValidationError
 
-from features import load_lock
-from features.examples import FEATURES, build_examples
 from linewise.cli_support import json_safe
-from models.candidates import option_index
-from models.option_propensity import OptionPropensityModel
-from models.recommender import TreatmentRecommender, training_decisions
-from models.truth_ceiling import feature_ceiling_c_index
-from simulation.config import SimulationConfig, load_config
-from simulation.simulate import TRUTH_FILE, simulate_lock
-from training.lock_digest import lock_digest, session_key
-from training.policy import evaluate_locks, read_truth
+from linewise.features import load_lock
+from linewise.features.examples import FEATURES, build_examples
+from linewise.models.candidates import option_index
+from linewise.models.option_propensity import OptionPropensityModel
+from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.truth_ceiling import feature_ceiling_c_index
+from linewise.simulation.config import SimulationConfig, load_config
+from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
+from linewise.training.lock_digest import lock_digest, session_key
+from linewise.training.policy import evaluate_locks, read_truth
 
 RESULTS = Path(__file__).parent / "results" / "recommender.json"
 COVERAGE_RANGE: tuple[float, float] = (0.85, 0.95)

@@ -37,13 +37,14 @@ from typing import Any
 import httpx
 import mlflow
 
-from features import load_lock
-from features.examples import build_examples
-from features.patient import export_patients
-from models.recommender import TreatmentRecommender
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
-from training.pyfunc import log_recommender, synthetic_input_example
+from linewise.features import load_lock
+from linewise.features.examples import build_examples
+from linewise.features.patient import export_patients
+from linewise.model_input_example import synthetic_input_example
+from linewise.models.recommender import TreatmentRecommender
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
+from linewise.training.pyfunc import log_recommender
 
 RESULTS = Path(__file__).parent / "results" / "serve_latency.json"
 TARGETS = {"sequential_p95_ms_max": 100.0}

@@ -25,8 +25,8 @@ RESULTS = Path(__file__).parent / "results" / "simulate_speed.json"
 
 def _one_run(patients: int, seed: int) -> dict[str, object]:
     """Simulate once in this process and return the timings (called in a subprocess)."""
-    from simulation.config import load_config
-    from simulation.simulate import simulate_lock
+    from linewise.simulation.config import load_config
+    from linewise.simulation.simulate import simulate_lock
 
     stages: dict[str, float] = {}
     started: dict[str, float] = {}

@@ -4,10 +4,10 @@ This package imports nothing else of the project. :func:`load_lock` is the only 
 enters linewise; it returns pseudonymised, typed frames with dates as day offsets.
 """
 
-from features.errors import RULES, LockValidationError, LockWarning, Violation
-from features.example import example_lock_path
-from features.loader import DEFAULT_OVERLAP_TOLERANCE_DAYS, DataLock, LockManifest, load_lock
-from features.pseudonym import PseudonymKeyError, pseudonymize, resolve_key
+from linewise.features.bundled_lock import example_lock_path
+from linewise.features.errors import RULES, LockValidationError, LockWarning, Violation
+from linewise.features.loader import DEFAULT_OVERLAP_TOLERANCE_DAYS, DataLock, LockManifest, load_lock
+from linewise.features.pseudonym import PseudonymKeyError, pseudonymize, resolve_key
 
 __all__ = [
     "DEFAULT_OVERLAP_TOLERANCE_DAYS",

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features import vocabulary as voc
-from features.errors import Violation, shown_value
-from features.reader import RawTable
-from features.schema import ColumnSpec, Kind
+from linewise.features import vocabulary as voc
+from linewise.features.errors import Violation, shown_value
+from linewise.features.reader import RawTable
+from linewise.features.schema import ColumnSpec, Kind
 
 _DATE_PATTERN = r"^\d{4}-\d{2}-\d{2}$"
 #: Dates outside these years are typing errors (and outside what pandas can hold).

@@ -4,7 +4,7 @@ The action is read from what happened after the progression (``docs/features.md`
 
 - ``tbp``: the line during which the progression happened goes on for at least ``tbp_min_days``
   (28) after it with the same drugs (an ongoing line counts up to the last contact);
-- otherwise the class of the next line (:func:`features.regimens.classify_lines`);
+- otherwise the class of the next line (:func:`linewise.features.regimens.classify_lines`);
 - ``none``: no later line although the patient was followed (or died) afterwards;
 - empty (NA) with ``open_decision`` true when the progression is less than ``tbp_min_days``
   before the lock date and no later line exists yet: what batch scoring will score;
@@ -24,10 +24,10 @@ import numpy as np
 import pandas as pd
 from pandas.arrays import BooleanArray
 
-from features.joins import first_occurrences, lookup, take
-from features.loader import DataLock
-from features.regimens import classify_lines
-from features.timeline import match_rows
+from linewise.features.joins import first_occurrences, lookup, take
+from linewise.features.loader import DataLock
+from linewise.features.regimens import classify_lines
+from linewise.features.timeline import match_rows
 
 DAYS_PER_MONTH: Final = 365.25 / 12
 DEFAULT_TBP_MIN_DAYS: Final = 28

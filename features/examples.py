@@ -15,11 +15,11 @@ import numpy as np
 import pandas as pd
 from pandas.arrays import StringArray
 
-from features.decisions import ACTIONS, DAYS_PER_MONTH, KEYS, OUTCOMES, derive_decisions
-from features.joins import first_occurrences, inner_pairs, key_codes, lookup, take
-from features.loader import DataLock
-from features.timeline import match_rows
-from features.vocabulary import DRUG_CATEGORY, SITES, VISCERAL_SITES
+from linewise.features.decisions import ACTIONS, DAYS_PER_MONTH, KEYS, OUTCOMES, derive_decisions
+from linewise.features.joins import first_occurrences, inner_pairs, key_codes, lookup, take
+from linewise.features.loader import DataLock
+from linewise.features.timeline import match_rows
+from linewise.features.vocabulary import DRUG_CATEGORY, SITES, VISCERAL_SITES
 
 ECOG_WINDOW_DAYS: Final = 90
 PRIMARY_RESISTANCE_MONTHS: Final = 6.0
@@ -89,9 +89,9 @@ def build_examples(lock: DataLock, *, tbp_min_days: int = 28, local_therapy_days
     Parameters
     ----------
     lock : DataLock
-        A validated lock (or one patient's history loaded by :func:`features.patient.load_patient`).
+        A validated lock (or one patient's history loaded by :func:`linewise.features.patient.load_patient`).
     tbp_min_days, local_therapy_days : int
-        Passed to :func:`features.decisions.derive_decisions`.
+        Passed to :func:`linewise.features.decisions.derive_decisions`.
 
     Returns
     -------

@@ -1,7 +1,7 @@
 """Load a data lock: read, check every rule, pseudonymise, and turn dates into day offsets.
 
 This is the only module that sees raw patient identifiers and calendar dates. What it returns
-carries ``patient_key`` (the keyed pseudonym of :mod:`features.pseudonym`) instead of
+carries ``patient_key`` (the keyed pseudonym of :mod:`linewise.features.pseudonym`) instead of
 ``patient_id``, and each date as whole days from the patient's metastatic diagnosis
 (``date`` -> ``day``, ``start_date`` -> ``start_day``, ...). The year of metastatic diagnosis is
 kept with its month (``metastatic_dx_year``, ``metastatic_dx_month``) for temporal splits and
@@ -23,13 +23,20 @@ import numpy as np
 import pandas as pd
 from pandas.arrays import BooleanArray, FloatingArray, IntegerArray, StringArray
 
-from features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
-from features.errors import LockValidationError, LockWarning, Violation, redact
-from features.joins import key_codes, positions_of
-from features.pseudonym import pseudonymize
-from features.reader import RawLock, read_lock_folder
-from features.record_checks import ParsedTable, check_records
-from features.schema import MANIFEST_FILE, MANIFEST_KEYS, SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Kind
+from linewise.features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
+from linewise.features.errors import LockValidationError, LockWarning, Violation, redact
+from linewise.features.joins import key_codes, positions_of
+from linewise.features.pseudonym import pseudonymize
+from linewise.features.reader import RawLock, read_lock_folder
+from linewise.features.record_checks import ParsedTable, check_records
+from linewise.features.schema import (
+    MANIFEST_FILE,
+    MANIFEST_KEYS,
+    SCHEMA_VERSION,
+    TABLES,
+    TABLES_BY_NAME,
+    Kind,
+)
 
 #: Default number of days a line may start before the previous line's recorded end (drug washout,
 #: last injection recorded after the next line's first dose).
@@ -102,7 +109,7 @@ def load_lock(
     path : Path or str
         The lock folder, holding ``manifest.json`` and one CSV or Parquet file per table.
     key : bytes
-        The pseudonym key (:func:`features.pseudonym.resolve_key`).
+        The pseudonym key (:func:`linewise.features.pseudonym.resolve_key`).
     overlap_tolerance_days : int
         Days a line may start before the previous one's end without a ``line-overlap`` violation.
 

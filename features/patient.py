@@ -10,7 +10,7 @@ The file holds the pseudonym, never the raw identifier, and the patient's record
      "performance_status": [...]}
 
 Each record has the columns of its table in ``docs/data-lock.md`` without ``patient_id``. Reading it
-goes through :func:`features.loader.load_raw_lock`, the same checks and typing as a lock, so a
+goes through :func:`linewise.features.loader.load_raw_lock`, the same checks and typing as a lock, so a
 patient scored alone gets exactly the feature row the batch path gives.
 """
 
@@ -26,11 +26,11 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from features.errors import LockValidationError, Violation
-from features.loader import DataLock, load_lock, load_raw_lock
-from features.pseudonym import PSEUDONYM_LENGTH, pseudonymize
-from features.reader import RawLock, RawTable, read_lock_folder
-from features.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Kind
+from linewise.features.errors import LockValidationError, Violation
+from linewise.features.loader import DataLock, load_lock, load_raw_lock
+from linewise.features.pseudonym import PSEUDONYM_LENGTH, pseudonymize
+from linewise.features.reader import RawLock, RawTable, read_lock_folder
+from linewise.features.schema import SCHEMA_VERSION, TABLES, TABLES_BY_NAME, Kind
 
 PATIENT_SCHEMA_VERSION: Final = 1
 _KEY_PATTERN: Final = re.compile(rf"[0-9a-f]{{{PSEUDONYM_LENGTH}}}")

@@ -21,8 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from features.errors import Violation
-from features.schema import MANIFEST_FILE, TABLE_SUFFIXES, TABLES, TableSpec
+from linewise.features.errors import Violation
+from linewise.features.schema import MANIFEST_FILE, TABLE_SUFFIXES, TABLES, TableSpec
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """Rules across rows and tables: keys, line numbering, and time (vectorised).
 
-These run on typed columns from :mod:`features.cell_checks`; a cell that was invalid there is
+These run on typed columns from :mod:`linewise.features.cell_checks`; a cell that was invalid there is
 missing here and is skipped, so one mistake is reported once. Dates are never shown: a time
 violation says how many days separate the two dates it compared.
 """
@@ -14,9 +14,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from features.errors import Violation
-from features.joins import key_codes, positions_of, take
-from features.schema import TABLES_BY_NAME, Kind
+from linewise.features.errors import Violation
+from linewise.features.joins import key_codes, positions_of, take
+from linewise.features.schema import TABLES_BY_NAME, Kind
 
 _WITHHELD = "<patient_id withheld>"
 _NAT = np.datetime64("NaT", "D")
@@ -26,7 +26,7 @@ _NAT = np.datetime64("NaT", "D")
 class ParsedTable:
     """A typed table, the file it came from, and which cells already failed a cell rule.
 
-    ``columns`` and ``invalid`` are as returned by :func:`features.cell_checks.parse_table`.
+    ``columns`` and ``invalid`` are as returned by :func:`linewise.features.cell_checks.parse_table`.
     """
 
     name: str

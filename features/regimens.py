@@ -16,8 +16,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.joins import key_codes
-from features.vocabulary import DRUG_CATEGORY
+from linewise.features.joins import key_codes
+from linewise.features.vocabulary import DRUG_CATEGORY
 
 #: Candidate next-line classes, in display order. ``tbp`` is the same regimen continued.
 CANDIDATE_CLASSES: Final = (
@@ -46,7 +46,7 @@ def drug_categories(drugs: str) -> frozenset[str]:
     Returns
     -------
     frozenset of str
-        Categories from :data:`features.vocabulary.DRUG_CATEGORY`.
+        Categories from :data:`linewise.features.vocabulary.DRUG_CATEGORY`.
     """
     return frozenset(DRUG_CATEGORY[code] for code in drugs.split("+"))
 

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from features import vocabulary as voc
+from linewise.features import vocabulary as voc
 
 SCHEMA_VERSION: Final = 1
 MANIFEST_FILE: Final = "manifest.json"

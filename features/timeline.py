@@ -7,7 +7,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from features.joins import key_codes
+from linewise.features.joins import key_codes
 
 
 def match_rows(

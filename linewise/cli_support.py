@@ -16,7 +16,7 @@ from typing import Any, NoReturn
 
 import typer
 
-from features import PseudonymKeyError, resolve_key
+from linewise.features import PseudonymKeyError, resolve_key
 
 #: Exit status of every failure the user can fix.
 EXIT_BAD_INPUT = 2

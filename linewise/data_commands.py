@@ -20,7 +20,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features import (
+from linewise.cli_support import EXIT_BAD_INPUT, atomic_write, fail, json_safe, resolve_key_or_fail
+from linewise.features import (
     DataLock,
     LockValidationError,
     LockWarning,
@@ -29,14 +30,13 @@ from features import (
     pseudonymize,
     resolve_key,
 )
-from features.decisions import ACTIONS, KEYS, OUTCOMES
-from features.examples import FEATURES, build_examples
-from features.patient import export_patients
-from linewise.cli_support import EXIT_BAD_INPUT, atomic_write, fail, json_safe, resolve_key_or_fail
-from simulation.calibration import TargetResult
-from simulation.calibration import calibrate as run_calibration
-from simulation.config import SimulationConfigError, load_config
-from simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
+from linewise.features.decisions import ACTIONS, KEYS, OUTCOMES
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import export_patients
+from linewise.simulation.calibration import TargetResult
+from linewise.simulation.calibration import calibrate as run_calibration
+from linewise.simulation.config import SimulationConfigError, load_config
+from linewise.simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
 
 
 def load_for_validation(lock: Path) -> tuple[DataLock, list[str]]:

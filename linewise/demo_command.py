@@ -13,14 +13,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from features.decisions import derive_decisions
-from features.patient import export_patients
 from linewise import __version__
 from linewise.cli_support import fail, json_safe
 from linewise.data_commands import load_for_validation, print_summary, run_simulation
+from linewise.features.decisions import derive_decisions
+from linewise.features.patient import export_patients
 from linewise.model_commands import TrainingConfigOption, train_and_log, training_summary
-from serving.score import DEFAULT_MODEL_URI
-from simulation.calibration import calibrate as run_calibration
+from linewise.serving.score_document import DEFAULT_MODEL_URI
+from linewise.simulation.calibration import calibrate as run_calibration
 
 DEMO_MARKER = ".linewise-demo"
 
@@ -81,7 +81,7 @@ def demo(
         console.print(f"  {escape(line)}")
     console.print("6. score every open decision of the lock with models:/linewise@champion (score-lock)")
     scored = _demo_score(lock, out, console)
-    from training.tracking import tracking_uri
+    from linewise.training.tracking import tracking_uri
 
     console.print(
         f"Outputs: lock {lock}, truth {truth}, calibration {calibration}, "
@@ -93,8 +93,8 @@ def demo(
 
 def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
     """Score the lock's open decisions, then the first such patient (by key) alone; return the files."""
-    from serving.batch import score_lock, write_scores
-    from serving.scoring import dumps, load_scoring_model, score_patient
+    from linewise.serving.batch import score_lock, write_scores
+    from linewise.serving.scoring import dumps, load_scoring_model, score_patient
 
     key = secrets.token_bytes(32)  # the demo's own pseudonyms: the batch and the exported patient share them
     model = load_scoring_model(DEFAULT_MODEL_URI)
@@ -125,7 +125,7 @@ def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
     unsupported = [e["option"] for e in result["candidates"] if not e["support"]]
     if unsupported:
         console.print(f"  insufficient evidence (not ranked): {', '.join(unsupported)}")
-    from serving.report import render_report
+    from linewise.serving.report import render_report
 
     report_file = out / "report.html"
     console.print(f"8. write the tumour-board report of that patient: {report_file}")

@@ -12,11 +12,11 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from features import (
+from linewise.cli_support import fail, json_safe, quiet_mlflow
+from linewise.features import (
     LockValidationError,
 )
-from linewise.cli_support import fail, json_safe, quiet_mlflow
-from simulation.simulate import TRUTH_FILE
+from linewise.simulation.simulate import TRUTH_FILE
 
 #: The ``--config`` option of ``train`` and ``demo``.
 TrainingConfigOption = Annotated[
@@ -52,8 +52,8 @@ def evaluate_policy_command(
 ) -> None:
     """Fit the adjusted and naive recommenders on one lock and judge them on another's decisions."""
     # imported here: the model libraries take seconds to import, which other commands need not pay
-    from models.recommender import FAMILIES
-    from training.policy import evaluate_locks
+    from linewise.models.recommender import FAMILIES
+    from linewise.training.policy import evaluate_locks
 
     registered, model_lock_digest = (
         _load_registered_recommender(model_uri) if model_uri is not None else (None, None)
@@ -91,19 +91,17 @@ def evaluate_policy_command(
 def _load_registered_recommender(uri: str) -> tuple[Any, str | None]:
     """Return the fitted recommender inside a registered linewise model and its training lock's digest.
 
-    Exits 2 if the model cannot load or is not a linewise recommender.
+    Exits 2 if the model cannot load or is not a linewise recommender of this layout.
     """
     import mlflow
 
-    from training.pyfunc import RecommenderModel
+    from linewise.training.pyfunc import load_recommender_model
 
     quiet_mlflow()
     try:
-        loaded = mlflow.pyfunc.load_model(uri).unwrap_python_model()
-    except (mlflow.exceptions.MlflowException, OSError, ValueError) as err:
+        loaded = load_recommender_model(uri)
+    except (mlflow.exceptions.MlflowException, OSError, TypeError, ValueError) as err:
         fail(f"linewise: cannot load the model {uri}: {err}")
-    if not isinstance(loaded, RecommenderModel):
-        fail(f"linewise: {uri} is not a linewise recommender")
     return loaded.recommender, loaded.metadata.get("lock_digest")
 
 
@@ -113,11 +111,11 @@ def train_and_log(
     """Shared by ``train`` and ``demo``: every stage with a progress bar; exit 2 on a bad lock or config."""
     import mlflow
 
-    from training.config import TrainingConfigError, load_training_config
-    from training.pyfunc import synthetic_input_example
-    from training.run import log_training
-    from training.tracking import ensure_experiment, tracking_uri
-    from training.train import STAGES, fit_on_lock
+    from linewise.model_input_example import synthetic_input_example
+    from linewise.training.config import TrainingConfigError, load_training_config
+    from linewise.training.fitting import STAGES, fit_on_lock
+    from linewise.training.mlflow_logging import log_training
+    from linewise.training.tracking import ensure_experiment, tracking_uri
 
     quiet_mlflow()
     try:
@@ -157,7 +155,7 @@ def train_and_log(
 
 def training_summary(outcome: Any, experiment: str) -> str:
     """Return the lines ``train`` prints: the run, the registered version and alias, the test figures."""
-    from training.tracking import tracking_uri
+    from linewise.training.tracking import tracking_uri
 
     metrics = outcome.metrics
     return (
@@ -181,7 +179,7 @@ def train(
     ] = False,
 ) -> None:
     """Train on a data lock: validate, split, search, fit, assess, log to MLflow, register, set the alias."""
-    from training.run import outcome_json
+    from linewise.training.mlflow_logging import outcome_json
 
     outcome = train_and_log(lock, config_path, experiment, Console(stderr=True, highlight=False), as_json)
     typer.echo(outcome_json(outcome) if as_json else training_summary(outcome, experiment))

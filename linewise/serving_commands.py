@@ -13,20 +13,20 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from features import (
+from linewise.cli_support import atomic_write, date_option, fail, quiet_mlflow, resolve_key_or_fail
+from linewise.features import (
     LockValidationError,
     LockWarning,
 )
-from linewise.cli_support import atomic_write, date_option, fail, quiet_mlflow, resolve_key_or_fail
-from serving.score import DEFAULT_MODEL_URI
+from linewise.serving.score_document import DEFAULT_MODEL_URI
 
 
 def _load_model_or_fail(model_uri: str, command: str) -> Any:
     """Load a model for scoring from the project's tracking store; exit 2 with one line on failure."""
     import mlflow
 
-    from serving.scoring import load_scoring_model
-    from training.tracking import tracking_uri
+    from linewise.serving.scoring import load_scoring_model
+    from linewise.training.tracking import tracking_uri
 
     quiet_mlflow()
     if "MLFLOW_TRACKING_URI" not in os.environ:  # MLflow reads the variable itself when it is set
@@ -46,8 +46,8 @@ def _score_patient_file(
     a bad ``--as-of``, a model that cannot be loaded, a patient with nothing to score) exits 2 with
     one message. Returns ``work``'s result and the document.
     """
-    from features.patient import read_patient_file
-    from serving.scoring import ScoringError
+    from linewise.features.patient import read_patient_file
+    from linewise.serving.scoring import ScoringError
 
     try:
         document = read_patient_file(patient)
@@ -74,7 +74,7 @@ def score(
     as_json: Annotated[bool, typer.Option("--json", help="Print the candidates as JSON.")] = False,
 ) -> None:
     """Score every candidate next step of a patient's latest decision, with intervals and explanations."""
-    from serving.scoring import dumps, score_patient
+    from linewise.serving.scoring import dumps, score_patient
 
     result, _ = _score_patient_file(patient, as_of, model_uri, "score", score_patient)
     provenance = result["model"]
@@ -131,7 +131,7 @@ def report(
     ranked (unsupported ones flagged, not ranked), the explanation of TBP versus the best switch as a
     waterfall, warnings, the model's provenance and the limitations. Nothing is written on error.
     """
-    from serving.report import render_report
+    from linewise.serving.report import render_report
 
     if out.is_dir():
         fail(f"linewise report: --out {out} is a folder; give the HTML file to write")
@@ -151,7 +151,7 @@ def score_lock_command(
     ] = DEFAULT_MODEL_URI,
 ) -> None:
     """Score every open decision of a lock under every candidate: one Parquet row per decision and option."""
-    from serving.batch import score_lock, write_scores
+    from linewise.serving.batch import score_lock, write_scores
 
     if out.suffix != ".parquet":
         fail("linewise score-lock: --out must end in .parquet")
@@ -219,11 +219,13 @@ def serve(
     import uvicorn
     from uvicorn.config import LOGGING_CONFIG
 
-    from serving.app import create_app
+    from linewise import __version__
+    from linewise.serving.app import create_app
 
     model = _load_model_or_fail(model_uri, "serve")
     service = create_app(
         model_uri,
+        version=__version__,
         token=token,
         local_only=local_only,
         max_body_bytes=max_body_bytes,
@@ -237,5 +239,5 @@ def serve(
             "linewise.serve": {"handlers": ["default"], "level": "INFO", "propagate": False},
         },
     }
-    # one worker, and no access log: the service logs one line per request itself (serving.limits)
+    # one worker, and no access log: the service logs one line per request itself (linewise.serving.limits)
     uvicorn.run(service, host=host, port=port, workers=1, access_log=False, log_config=log_config)

@@ -1,6 +1,6 @@
 """The options the recommender scores at a decision, and the treatment columns that encode them.
 
-An option is a candidate class (:data:`features.regimens.CANDIDATE_CLASSES`) with or without
+An option is a candidate class (:data:`linewise.features.regimens.CANDIDATE_CLASSES`) with or without
 loco-regional therapy within 30 days: 8 classes x 2 = 16 options, TBP with and without radiotherapy
 among them. Outcome models see the decision features followed by the treatment columns: one indicator
 per class and one for local therapy. Counterfactual rows repeat a decision's features with the
@@ -13,7 +13,7 @@ from typing import Any, Final, NamedTuple
 
 import numpy as np
 
-from features.regimens import CANDIDATE_CLASSES
+from linewise.features.regimens import CANDIDATE_CLASSES
 
 
 class Option(NamedTuple):
@@ -53,7 +53,7 @@ def option_index(candidates: Any, local_therapy: Any) -> np.ndarray:
     Raises
     ------
     ValueError
-        If a candidate is not one of :data:`features.regimens.CANDIDATE_CLASSES`.
+        If a candidate is not one of :data:`linewise.features.regimens.CANDIDATE_CLASSES`.
     """
     codes = np.asarray(candidates, dtype=object)
     local = np.asarray(local_therapy, dtype=bool)

@@ -7,8 +7,8 @@
   confidence interval, within groups of predicted survival.
 
 Times are months. Survival curves are right-continuous step functions on a grid of positive, increasing
-times, with S(t) = 1 before the first grid time (see :func:`models.survival.time_grid`). The value of
-recommendation policies against simulated truth is in :mod:`models.policy_truth`.
+times, with S(t) = 1 before the first grid time (see :func:`linewise.models.survival.time_grid`). The value of
+recommendation policies against simulated truth is in :mod:`linewise.models.policy_truth`.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from sksurv.metrics import (
 )
 from sksurv.nonparametric import kaplan_meier_estimator
 
-from models.target import check_target, make_target
+from linewise.models.target import check_target, make_target
 
 #: Tolerance when matching a time to the grid (the grid is rounded to 10 decimals).
 _GRID_TOLERANCE = 1e-9

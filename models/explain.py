@@ -5,7 +5,7 @@ The rwPFS outcome model is explained, on the scale it predicts:
 - boosted Cox: ``shap.TreeExplainer`` on the XGBoost booster, in **log hazard ratio** (higher means
   shorter rwPFS);
 - random survival forest: the trees in shap's custom format with each node's RMST to 24 months
-  (:mod:`models.forest_shap`), in **months of rwPFS RMST24**.
+  (:mod:`linewise.models.forest_shap`), in **months of rwPFS RMST24**.
 
 Both use path-dependent TreeSHAP, so each option's values plus the base value equal the model's output
 for that option's counterfactual row. The contrast is the difference of two options' SHAP values; the
@@ -13,7 +13,7 @@ base value cancels, so it adds up to the difference of the two outputs.
 
 Time-dependent explanations (:func:`explain_survival_options`) exist for the forest only: SHAP values
 of each option's rwPFS survival probability at a few grid times
-(:func:`models.forest_shap.forest_survival_shap`). The boosted Cox model's survival
+(:func:`linewise.models.forest_shap.forest_survival_shap`). The boosted Cox model's survival
 ``S(t) = exp(-H0(t) exp(eta))`` is not a sum over its trees, so TreeSHAP cannot explain it exactly; its
 explanation is the time-independent log hazard ratio above.
 """
@@ -27,10 +27,10 @@ from typing import Any, Final
 import numpy as np
 import shap
 
-from models.candidates import OPTIONS
-from models.forest_shap import forest_as_shap_model, forest_survival_shap, grid_indices
-from models.survival import BoostedCoxModel, RandomSurvivalForestModel
-from models.tree_shap import supports, tree_shap_values
+from linewise.models.candidates import OPTIONS
+from linewise.models.forest_shap import forest_as_shap_model, forest_survival_shap, grid_indices
+from linewise.models.survival import BoostedCoxModel, RandomSurvivalForestModel
+from linewise.models.tree_shap import supports, tree_shap_values
 
 EXPLAINED_HORIZON: Final = 24.0
 #: Default times (months) of the time-dependent explanations.
@@ -58,7 +58,7 @@ class Explanation:
     values : ndarray of shape (16, p)
         SHAP values per option.
     tbp_option, switch_option : int
-        Indices in :data:`models.candidates.OPTIONS` of the contrast's two sides.
+        Indices in :data:`linewise.models.candidates.OPTIONS` of the contrast's two sides.
     contrast_values : ndarray of shape (p,)
         ``values[tbp_option] - values[switch_option]``.
     contrast_output : float
@@ -148,7 +148,7 @@ def explain_options(
     explainer, scale, higher_is_better
         From :func:`make_explainer`.
     rows : ndarray of shape (16, p)
-        The decision under every option (:func:`models.candidates.counterfactual_rows`).
+        The decision under every option (:func:`linewise.models.candidates.counterfactual_rows`).
     feature_names : tuple of str
         Column names of ``rows``.
     sides : (int, int)

@@ -31,8 +31,8 @@ import numpy as np
 import shap
 from sklearn.utils.validation import check_is_fitted
 
-from models.survival import RandomSurvivalForestModel
-from models.tree_shap import tree_shap_values
+from linewise.models.survival import RandomSurvivalForestModel
+from linewise.models.tree_shap import tree_shap_values
 
 
 def _node_survival_on_grid(model: RandomSurvivalForestModel, tree: Any) -> np.ndarray:
@@ -179,7 +179,7 @@ def _tree_shap(shap_model: dict[str, Any], X: Any) -> tuple[np.ndarray, np.ndarr
     if features.ndim != 2:
         raise ValueError(f"X must be 2-d, found shape {features.shape}")
     explainer = shap.TreeExplainer(shap_model, feature_perturbation="tree_path_dependent")
-    values, _ = tree_shap_values(explainer, features)  # shap's values (models.tree_shap)
+    values, _ = tree_shap_values(explainer, features)  # shap's values (linewise.models.tree_shap)
     return np.moveaxis(values, 2, 1), np.atleast_1d(np.asarray(explainer.expected_value, dtype=float))
 
 

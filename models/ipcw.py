@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.target import check_target
+from linewise.models.target import check_target
 
 
 def censoring_survival(
@@ -71,7 +71,7 @@ def ipcw_restricted_time(
     Parameters
     ----------
     y : structured array, shape (n,)
-        Survival target with fields ``event`` and ``time`` (months), see :mod:`models.target`.
+        Survival target with fields ``event`` and ``time`` (months), see :mod:`linewise.models.target`.
     horizon : float
         Restriction time ``tau`` (months), positive.
     sample_weight : array of float, shape (n,), optional

@@ -1,7 +1,7 @@
 """Propensity of every option: the candidate class, then loco-regional therapy given the class.
 
 ``P(class, local | x) = P(class | x) * P(local | x, class)``: the class comes from
-:class:`models.propensity.PropensityModel` (calibrated multinomial), local therapy from a logistic
+:class:`linewise.models.propensity.PropensityModel` (calibrated multinomial), local therapy from a logistic
 regression on the features and the class. An option is **supported** for a patient when both factors
 reach ``min_support``: patients like this one received the class, and within it, the local-therapy
 choice in question. Anything else is reported as "insufficient evidence".
@@ -19,9 +19,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.validation import check_is_fitted
 
-from features.regimens import CANDIDATE_CLASSES
-from models.candidates import OPTIONS, with_treatment
-from models.propensity import DEFAULT_MIN_SUPPORT, PropensityModel
+from linewise.features.regimens import CANDIDATE_CLASSES
+from linewise.models.candidates import OPTIONS, with_treatment
+from linewise.models.propensity import DEFAULT_MIN_SUPPORT, PropensityModel
 
 
 class OptionPropensityModel(BaseEstimator):

@@ -13,21 +13,21 @@ import numpy as np
 import pandas as pd
 from sksurv.metrics import concordance_index_censored
 
-from features.decisions import KEYS
-from features.examples import FEATURES
-from models.candidates import BASELINE, OPTIONS, option_index, with_treatment
-from models.evaluation import survival_metrics
-from models.ipcw import ipcw_restricted_time
-from models.policy_truth import policy_truth_metrics, truth_precision
-from models.policy_value import aipw_policy_value
-from models.recommender import (
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import BASELINE, OPTIONS, option_index, with_treatment
+from linewise.models.evaluation import survival_metrics
+from linewise.models.ipcw import ipcw_restricted_time
+from linewise.models.policy_truth import policy_truth_metrics, truth_precision
+from linewise.models.policy_value import aipw_policy_value
+from linewise.models.recommender import (
     BASELINE_INDEX,
     OptionPredictions,
     TreatmentRecommender,
     options_table,
     training_decisions,
 )
-from models.target import make_target
+from linewise.models.target import make_target
 
 TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24")
 #: Fewest bootstrap refits whose intervals have a width to judge.
@@ -74,7 +74,8 @@ def evaluate_policy(
     Parameters
     ----------
     train, test : DataFrame
-        Decision examples (:func:`features.examples.build_examples`) of two locks (or two patient sets).
+        Decision examples (:func:`linewise.features.examples.build_examples`) of two locks (or two
+        patient sets).
     truth : DataFrame, optional
         The test lock's ground truth keyed by ``patient_key`` (already pseudonymised), ``line_number``,
         ``decision_day``, ``candidate``, ``local_therapy``, with :data:`TRUTH_COLUMNS`.

@@ -10,7 +10,7 @@ so three estimates are offered side by side:
 - AIPW (doubly robust): the direct estimate corrected by the weighted residuals of the followers. It is
   consistent when either the propensity model or the outcome model is right.
 
-Censoring is handled by inverse probability of censoring weighting (:mod:`models.ipcw`), which
+Censoring is handled by inverse probability of censoring weighting (:mod:`linewise.models.ipcw`), which
 assumes censoring independent of the features and of the option taken.
 
 Standard errors are ``sd(psi) / sqrt(n)`` of the per-patient contributions ``psi`` (the influence
@@ -28,7 +28,7 @@ from typing import Final, Literal
 
 import numpy as np
 
-from models.ipcw import check_horizon, check_sample_weight, ipcw_restricted_time
+from linewise.models.ipcw import check_horizon, check_sample_weight, ipcw_restricted_time
 
 #: Two-sided 95% standard normal quantile, for the Wald interval.
 Z_95: Final = 1.959963984540054
@@ -98,7 +98,7 @@ def aipw_policy_value(
         psi_i = mu_i(d) + 1{observed_i = d} / max(e_i(d), clip) * (Y*_i - mu_i(d))
 
     with ``mu`` the outcome prediction, ``e`` the propensity and ``Y*`` the IPCW restricted time
-    (:func:`models.ipcw.ipcw_restricted_time`). The value is the (weighted) mean of ``psi`` and the
+    (:func:`linewise.models.ipcw.ipcw_restricted_time`). The value is the (weighted) mean of ``psi`` and the
     standard error its ``sd / sqrt(n)``, ignoring the estimation of ``e``, ``mu`` and ``G`` (see the
     module docstring).
 

@@ -3,12 +3,12 @@
 Design (chosen by measurement against the simulator's ground truth, ``docs/models.md``):
 
 - **one outcome model per endpoint with the option as input** (an "S-learner"): the decision
-  features followed by the treatment columns of :mod:`models.candidates`; counterfactual predictions
+  features followed by the treatment columns of :mod:`linewise.models.candidates`; counterfactual predictions
   set those columns to each option in turn. On the benchmark lock it captured more of the oracle's
   gain than one model per class (a "T-learner"), whose small classes (300-400 decisions) are fitted
   on too few patients;
 - **inverse-probability weights** of the candidate class actually given, from the class factor of
-  :class:`models.option_propensity.OptionPropensityModel` (``weighting``; ``"none"`` is the naive
+  :class:`linewise.models.option_propensity.OptionPropensityModel` (``weighting``; ``"none"`` is the naive
   baseline reported beside it). Local therapy is a choice within the class and is not weighted: its
   small propensities made the weights noisier and captured less (measured, ``docs/models.md``);
 - **intervals** from a patient-level bootstrap: ``n_bootstrap`` refits on patients drawn with
@@ -34,11 +34,18 @@ from scipy.stats import norm
 from sklearn.base import BaseEstimator, clone
 from sklearn.utils.validation import check_is_fitted
 
-from features.decisions import KEYS
-from features.examples import FEATURES
-from features.regimens import CANDIDATE_CLASSES
-from models.candidates import BASELINE, OPTIONS, TREATMENT_COLUMNS, option_index, with_treatment
-from models.explain import (
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES
+from linewise.features.regimens import CANDIDATE_CLASSES
+from linewise.models.candidates import (
+    BASELINE,
+    OPTIONS,
+    TREATMENT_COLUMNS,
+    counterfactual_rows,
+    option_index,
+    with_treatment,
+)
+from linewise.models.explain import (
     EXPLAINED_TIMES,
     Explanation,
     SurvivalExplanation,
@@ -47,21 +54,19 @@ from models.explain import (
     explain_survival_options,
     make_explainer,
 )
-from models.option_propensity import OptionPropensityModel
-from models.propensity import DEFAULT_MIN_SUPPORT
-from models.survival import (
+from linewise.models.option_propensity import OptionPropensityModel
+from linewise.models.propensity import DEFAULT_MIN_SUPPORT
+from linewise.models.summaries import ENDPOINTS, UNRANKED
+from linewise.models.survival import (
     BoostedCoxModel,
     RandomSurvivalForestModel,
     median_from_curves,
     rmst_from_curves,
 )
-from models.target import make_target
-from models.weights import WEIGHTINGS, balancing_weights
+from linewise.models.target import make_target
+from linewise.models.weights import WEIGHTINGS, balancing_weights
 
 FAMILIES: Final = ("boosted_cox", "random_survival_forest")
-ENDPOINTS: Final = ("pfs", "os")
-#: Summaries of each endpoint, in months.
-SUMMARIES: Final = ("rmst12", "rmst24", "median")
 #: Input columns of the outcome models.
 MODEL_COLUMNS: Final = (*FEATURES, *TREATMENT_COLUMNS)
 BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
@@ -79,8 +84,7 @@ def _family_model(family: str, params: dict[str, Any] | None, random_state: int)
     if family == "boosted_cox":
         return BoostedCoxModel(random_state=random_state, **(params or {}))
     if family == "random_survival_forest":
-        defaults: dict[str, Any] = {"n_estimators": 100, "min_samples_leaf": 15, "max_features": "sqrt"}
-        return RandomSurvivalForestModel(random_state=random_state, **(defaults | (params or {})))
+        return RandomSurvivalForestModel(random_state=random_state, **(params or {}))
     raise ValueError(f"family must be one of {FAMILIES}, found {family!r}")
 
 
@@ -112,14 +116,14 @@ class TreatmentRecommender(BaseEstimator):
     family : {"boosted_cox", "random_survival_forest"}
         Outcome model family (the same for rwPFS and OS).
     weighting : {"ipw", "overlap", "none"}
-        Balancing weights of the outcome fits (:mod:`models.weights`); ``"none"`` is the naive model.
+        Balancing weights of the outcome fits (:mod:`linewise.models.weights`); ``"none"`` is the naive model.
     n_bootstrap : int
         Patient-level bootstrap refits for the intervals: 0 (no intervals, bounds equal the point) or
         at least 2.
     interval : float
         Central coverage of the intervals.
     min_support : float
-        Positivity threshold (:class:`models.option_propensity.OptionPropensityModel`).
+        Positivity threshold (:class:`linewise.models.option_propensity.OptionPropensityModel`).
     model_params : dict, optional
         Parameters of the family's model.
     random_state : int
@@ -161,8 +165,8 @@ class TreatmentRecommender(BaseEstimator):
         Parameters
         ----------
         examples : DataFrame
-            Decision examples (:func:`features.examples.build_examples`); decisions without a candidate
-            action (``none``, ``other``, open) are left out.
+            Decision examples (:func:`linewise.features.examples.build_examples`); decisions without a
+            candidate action (``none``, ``other``, open) are left out.
         y : None
             Unused: the outcomes are columns of ``examples``.
 
@@ -236,7 +240,7 @@ class TreatmentRecommender(BaseEstimator):
         Parameters
         ----------
         X : array-like of shape (n, len(FEATURES))
-            Decision features in :data:`features.examples.FEATURES` order.
+            Decision features in :data:`linewise.features.examples.FEATURES` order.
 
         Returns
         -------
@@ -247,7 +251,7 @@ class TreatmentRecommender(BaseEstimator):
         if features.ndim != 2 or features.shape[1] != len(FEATURES):
             raise ValueError(f"X must have shape (n, {len(FEATURES)}), found {features.shape}")
         n, k = len(features), len(OPTIONS)
-        rows = with_treatment(np.repeat(features, k, axis=0), np.tile(np.arange(k), n))
+        rows = counterfactual_rows(features)
         alpha = (1.0 - self.interval) / 2.0
         z = float(norm.ppf(1.0 - alpha))
 
@@ -325,7 +329,7 @@ class TreatmentRecommender(BaseEstimator):
         features = np.asarray(x, dtype=float).reshape(1, -1)
         predictions = predictions or self.predict_options(features)
         sides = best_sides(predictions.summary["pfs_rmst24"][0], predictions.support[0])
-        rows = with_treatment(np.repeat(features, len(OPTIONS), axis=0), np.arange(len(OPTIONS)))
+        rows = counterfactual_rows(features)
         return explain_options(
             self.models_["pfs"],
             self.explainer_,
@@ -364,8 +368,9 @@ class TreatmentRecommender(BaseEstimator):
         features = np.asarray(x, dtype=float).reshape(1, -1)
         if features.shape[1] != len(FEATURES):
             raise ValueError(f"x must have {len(FEATURES)} features, found {features.shape[1]}")
-        rows = with_treatment(np.repeat(features, len(OPTIONS), axis=0), np.arange(len(OPTIONS)))
-        return explain_survival_options(self.models_["pfs"], rows, MODEL_COLUMNS, times)
+        return explain_survival_options(
+            self.models_["pfs"], counterfactual_rows(features), MODEL_COLUMNS, times
+        )
 
     def recommend(self, examples: pd.DataFrame) -> pd.DataFrame:
         """Score every option of every decision: one row per decision and option.
@@ -373,7 +378,7 @@ class TreatmentRecommender(BaseEstimator):
         Parameters
         ----------
         examples : DataFrame
-            Rows with the key columns and :data:`features.examples.FEATURES`.
+            Rows with the key columns and :data:`linewise.features.examples.FEATURES`.
 
         Returns
         -------
@@ -381,7 +386,7 @@ class TreatmentRecommender(BaseEstimator):
             Keys, ``candidate``, ``local_therapy``, ``option`` (label), each summary of
             :data:`SUMMARIES` per endpoint with ``_lower``/``_upper``, the differences from TBP
             (``pfs_rmst24_vs_tbp`` ...), ``propensity``, ``support`` and ``rank`` (1 = recommended;
-            by rwPFS RMST to 24 months among supported options; missing when unsupported).
+            by rwPFS RMST to 24 months among supported options; :data:`UNRANKED` when unsupported).
         """
         predictions = self.predict_options(examples[list(FEATURES)].to_numpy(float))
         return options_table(examples[list(KEYS)], predictions)
@@ -404,6 +409,5 @@ def options_table(keys: pd.DataFrame, predictions: OptionPredictions) -> pd.Data
     order = np.argsort(-score, axis=1, kind="stable")
     rank = np.empty_like(order)
     rank[np.arange(n)[:, None], order] = np.arange(1, k + 1)
-    table["rank"] = pd.array(np.where(predictions.support, rank, 0).ravel(), dtype="Int64")
-    table.loc[~table["support"], "rank"] = pd.NA
+    table["rank"] = np.where(predictions.support, rank, UNRANKED).ravel().astype(np.int64)
     return table

@@ -25,8 +25,8 @@ from sklearn.utils.validation import check_is_fitted
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.metrics import concordance_index_censored
 
-from models.forest_tables import LeafTables
-from models.target import check_target, make_target
+from linewise.models.forest_tables import LeafTables
+from linewise.models.target import check_target, make_target
 
 
 def time_grid(step: float, horizon: float) -> np.ndarray:
@@ -129,7 +129,7 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
     ----------
     forest_ : sksurv.ensemble.RandomSurvivalForest
     time_grid_ : ndarray
-    leaf_tables_ : models.forest_tables.LeafTables
+    leaf_tables_ : linewise.models.forest_tables.LeafTables
         Each leaf's survival on the grid and risk score: predictions gather them instead of going
         through scikit-survival (same numbers, about 10 times faster for a decision's rows). A model
         pickled before this attribute existed builds it on its first prediction.
@@ -197,7 +197,7 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
 
         Equal to scikit-survival's ``predict_survival_function`` read at the grid times (a step
         function: the value at the last distinct training time at or before each grid time, 1 before
-        the first), read from :attr:`leaf_tables_` (:class:`models.forest_tables.LeafTables`).
+        the first), read from :attr:`leaf_tables_` (:class:`linewise.models.forest_tables.LeafTables`).
         """
         check_is_fitted(self, "forest_")
         # Fortran order, as the grid columns selected from scikit-survival's curves came: the RMST's

@@ -14,10 +14,11 @@ import pandas as pd
 import xgboost as xgb
 from sksurv.metrics import concordance_index_censored
 
-from features.decisions import KEYS
-from features.examples import FEATURES
-from models.candidates import OPTIONS, option_index, with_treatment
-from models.recommender import ENDPOINTS, training_decisions
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import OPTIONS, option_index, with_treatment
+from linewise.models.recommender import training_decisions
+from linewise.models.summaries import ENDPOINTS
 
 
 def feature_ceiling_c_index(
@@ -33,11 +34,11 @@ def feature_ceiling_c_index(
     Parameters
     ----------
     train, test : DataFrame
-        Decision examples (:func:`features.examples.build_examples`); as in fitting, only decisions
+        Decision examples (:func:`linewise.features.examples.build_examples`); as in fitting, only decisions
         with a candidate action and positive follow-up count
-        (:func:`models.recommender.training_decisions`). ``test`` is scored under the option taken.
+        (:func:`linewise.models.recommender.training_decisions`). ``test`` is scored under the option taken.
     train_truth : DataFrame
-        The training lock's truth (:func:`training.policy.read_truth`), keyed by ``patient_key``,
+        The training lock's truth (:func:`linewise.training.policy.read_truth`), keyed by ``patient_key``,
         ``line_number``, ``decision_day``, ``candidate`` and ``local_therapy``, with
         ``{endpoint}_rmst24`` for every option of every training decision.
     endpoint : {"pfs", "os"}

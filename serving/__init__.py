@@ -1,5 +1,8 @@
-"""Scoring a patient, the tumour-board report and the scoring service.
+"""Scoring a patient or a lock with a registered model, the tumour-board report and the scoring service.
 
-:mod:`serving.scoring` is the one scoring path (``linewise score``); :mod:`serving.app` is the scoring
-service (``linewise serve``, ``docs/service.md``). ``score-lock`` is not built yet.
+:mod:`linewise.serving.scoring` is the one scoring path (``linewise score``, ``report`` and the
+service), :mod:`linewise.serving.batch` scores every open decision of a lock (``linewise score-lock``),
+:mod:`linewise.serving.report` writes the report and :mod:`linewise.serving.app` is the HTTP service
+(``linewise serve``). Fitted models are read only through MLflow; this package imports
+:mod:`linewise.features` and :mod:`linewise.models`, never :mod:`linewise.training`.
 """

@@ -1,11 +1,11 @@
 """The scoring service: ``POST /v1/score``, ``POST /v1/report``, health, the model and its reload.
 
-:func:`create_app` builds a FastAPI application around one registered model. Nothing lives at module
-level: the model holder (:class:`serving.holder.ModelHolder`), the token and the limits are on
-``app.state``, and the model is loaded once when the application starts (its lifespan). Scoring goes
-through :func:`serving.scoring.score_patient`, the path of ``linewise score --json``, so the service and
-the command line give the same document for the same patient and model. ``docs/service.md`` describes
-the endpoints, authentication, limits and the error format.
+:func:`create_app` builds a FastAPI application around one registered model. Nothing lives at module level:
+the model holder (:class:`linewise.serving.holder.ModelHolder`), the token and the limits are on
+``app.state``, and the model is loaded once when the application starts (its lifespan). Scoring goes through
+:func:`linewise.serving.scoring.score_patient`, the path of ``linewise score --json``, so the service and the
+command line give the same document for the same patient and model. ``docs/service.md`` describes the
+endpoints, authentication, limits and the error format.
 """
 
 from __future__ import annotations
@@ -19,14 +19,20 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from linewise import __version__
-from serving.errors import install_error_handlers
-from serving.holder import ModelHolder, polling
-from serving.limits import BodyLimit, RequestLog
-from serving.report import render_report
-from serving.schemas import ErrorResponse, Health, ModelState, ReloadResult, ScoreRequest, ScoreResponse
-from serving.scoring import ScoringModel, score_patient
-from serving.security import authorized
+from linewise.serving.errors import install_error_handlers
+from linewise.serving.holder import ModelHolder, polling
+from linewise.serving.limits import BodyLimit, RequestLog
+from linewise.serving.report import render_report
+from linewise.serving.schemas import (
+    ErrorResponse,
+    Health,
+    ModelState,
+    ReloadResult,
+    ScoreRequest,
+    ScoreResponse,
+)
+from linewise.serving.scoring import ScoringModel, score_patient
+from linewise.serving.security import authorized
 
 logger = logging.getLogger("linewise.serve")
 
@@ -138,6 +144,7 @@ def _routes() -> APIRouter:
 def create_app(
     model_uri: str,
     *,
+    version: str,
     token: str | None,
     local_only: bool = False,
     max_body_bytes: int = 1_000_000,
@@ -150,6 +157,8 @@ def create_app(
     ----------
     model_uri : str
         The model to serve, e.g. ``models:/linewise@champion``; an alias is re-resolved on reload.
+    version : str
+        The service's version, shown in its OpenAPI description (the command line passes linewise's).
     token : str or None
         The bearer token every endpoint but health requires.
     local_only : bool
@@ -193,7 +202,7 @@ def create_app(
 
     app = FastAPI(
         title="linewise scoring service",
-        version=__version__,
+        version=version,
         description="Ranked candidate next steps, with intervals and explanations, for a patient with "
         "HR+/HER2- advanced breast cancer who progressed. Every endpoint but /v1/health needs "
         "the bearer token.",

@@ -1,10 +1,9 @@
 """Score every open decision of a data lock: the batch path behind ``linewise score-lock``.
 
-A decision is *open* when its patient progressed shortly before the lock date and no next step is
-recorded yet (:mod:`features.decisions`): the decisions a tumour board still has to take. Each is
-scored under all 16 options by :func:`training.decision_scores.score_decisions`, the same code the registered
-model runs for one patient, so a row here equals the row ``linewise score`` gives for that patient's
-exported history.
+A decision is *open* when its patient progressed shortly before the lock date and no next step is recorded yet
+(:mod:`linewise.features.decisions`): the decisions a tumour board still has to take. Each is scored under all
+16 options by :func:`linewise.models.output_table.score_decisions`, the same code the registered model runs
+for one patient, so a row here equals the row ``linewise score`` gives for that patient's exported history.
 """
 
 from __future__ import annotations
@@ -17,10 +16,10 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from features.examples import build_examples
-from features.loader import load_lock
-from serving.scoring import ScoringModel
-from training.decision_scores import OUTPUT_COLUMNS, score_decisions
+from linewise.features.examples import build_examples
+from linewise.features.loader import load_lock
+from linewise.models.output_table import OUTPUT_COLUMNS, score_decisions
+from linewise.serving.scoring import ScoringModel
 
 #: Columns of :func:`score_lock`'s table, in order: the model's output without its ``row`` counter.
 BATCH_COLUMNS: Final = tuple(column for column in OUTPUT_COLUMNS if column != "row")
@@ -34,7 +33,7 @@ def open_decisions(examples: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     examples : DataFrame
-        :func:`features.examples.build_examples` of a lock.
+        :func:`linewise.features.examples.build_examples` of a lock.
 
     Returns
     -------
@@ -51,7 +50,7 @@ def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> pd.DataFrame
     Parameters
     ----------
     model : ScoringModel
-        Loaded with :func:`serving.scoring.load_scoring_model`.
+        Loaded with :func:`linewise.serving.scoring.load_scoring_model`.
     lock_path : Path
         The lock folder; it is validated first.
     key : bytes
@@ -65,7 +64,7 @@ def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> pd.DataFrame
 
     Raises
     ------
-    features.errors.LockValidationError
+    linewise.features.errors.LockValidationError
         If the lock breaks the contract.
     """
     decisions = open_decisions(build_examples(load_lock(lock_path, key)))

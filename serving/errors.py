@@ -1,11 +1,11 @@
 """How the service answers errors: one layout, field-level 422s, and never a patient's data.
 
-Every error body is ``{"detail", "request_id", "errors"}`` (:class:`serving.schemas.ErrorResponse`).
+Every error body is ``{"detail", "request_id", "errors"}`` (:class:`linewise.serving.schemas.ErrorResponse`).
 A 422 lists each problem as ``{"loc", "rule", "message"}``: where it is in the request body, the rule
 it broke and what the rule requires. No value the client sent is echoed: pydantic's ``input`` is
 dropped, a message that contains the value is replaced, a field name the schema does not declare is
 shown as :data:`UNKNOWN_FIELD`, and a contract violation is described by its rule
-(:data:`features.errors.RULES`), not by the loader's message, which may quote values; the loader's
+(:data:`linewise.features.errors.RULES`), not by the loader's message, which may quote values; the loader's
 file label (which names the patient key) is not used either.
 """
 
@@ -18,10 +18,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from features.errors import RULES, LockValidationError, Violation
-from serving.limits import request_id
-from serving.schemas import KNOWN_NAMES, error_body
-from serving.scoring import ScoringError
+from linewise.features.errors import RULES, LockValidationError, Violation
+from linewise.serving.limits import request_id
+from linewise.serving.schemas import KNOWN_NAMES, error_body
+from linewise.serving.scoring import ScoringError
 
 UNKNOWN_FIELD: Final = "<unknown field>"
 INVALID_REQUEST: Final = "the request does not match the schema"

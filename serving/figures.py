@@ -15,7 +15,7 @@ from typing import Any, Final
 
 #: Width of every figure's viewBox.
 WIDTH: Final = 900.0
-#: Days per month, as in :data:`features.decisions.DAYS_PER_MONTH`.
+#: Days per month, as in :data:`linewise.features.decisions.DAYS_PER_MONTH`.
 DAYS_PER_MONTH: Final = 365.25 / 12
 #: Colours (Okabe-Ito, readable in grey print) and dashes of the curves, in legend order.
 CURVE_STYLES: Final = (
@@ -213,7 +213,7 @@ def curves(curve_data: dict[str, Any], options: Sequence[str], labels: dict[str,
     Parameters
     ----------
     curve_data : dict
-        :func:`serving.scoring.patient_curves`.
+        :func:`linewise.serving.scoring.patient_curves`.
     options : sequence of str
         Option labels to draw, in legend order (at most :data:`CURVE_STYLES` of them).
     labels : dict
@@ -276,7 +276,7 @@ def waterfall(contrast: dict[str, Any], feature_label: Any) -> dict[str, Any]:
     Parameters
     ----------
     contrast : dict
-        ``tbp_versus_best_switch`` of :func:`serving.scoring.score_patient`.
+        ``tbp_versus_best_switch`` of :func:`linewise.serving.scoring.score_patient`.
     feature_label : callable
         Readable name of a feature column.
 

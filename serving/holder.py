@@ -15,7 +15,7 @@ import threading
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from serving.scoring import ScoringModel, current_version, load_scoring_model
+from linewise.serving.scoring import ScoringModel, current_version, load_scoring_model
 
 logger = logging.getLogger("linewise.serve")
 
@@ -50,9 +50,10 @@ class ModelHolder:
     uri : str
         The model URI the service was started with (an alias URI is re-resolved on reload).
     loader : callable, optional
-        Loads a model from a URI (default :func:`serving.scoring.load_scoring_model`).
+        Loads a model from a URI (default :func:`linewise.serving.scoring.load_scoring_model`).
     resolver : callable, optional
-        Returns the version an alias URI points at now (default :func:`serving.scoring.current_version`).
+        Returns the version an alias URI points at now (default
+        :func:`linewise.serving.scoring.current_version`).
     """
 
     def __init__(

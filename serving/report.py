@@ -1,10 +1,10 @@
 """The tumour-board report: one self-contained HTML page for a patient's latest decision.
 
-:func:`render_report` scores the patient through the one scoring path (:mod:`serving.scoring`) and
+:func:`render_report` scores the patient through the one scoring path (:mod:`linewise.serving.scoring`) and
 fills ``serving/templates/report.html.j2``: header, warnings, the patient's timeline, survival curves
 with interval bands, the ranked table of all 16 options, the waterfall of TBP versus the best switch,
 provenance and limitations. The page needs no network: CSS is inline, figures are inline SVG drawn by
-:mod:`serving.figures`, and there is no script. Jinja2 autoescapes every value.
+:mod:`linewise.serving.figures`, and there is no script. Jinja2 autoescapes every value.
 """
 
 from __future__ import annotations
@@ -16,12 +16,12 @@ from typing import Any, Final
 
 import jinja2
 
-from features.patient import cut_document
-from serving import figures
-from serving.scoring import ScoringModel, score_patient_with_curves
+from linewise.features.patient import cut_document
+from linewise.serving import figures
+from linewise.serving.scoring import ScoringModel, score_patient_with_curves
 
 TEMPLATE: Final = "report.html.j2"
-#: Readable names of the candidate classes (``features.regimens.CANDIDATE_CLASSES``).
+#: Readable names of the candidate classes (``linewise.features.regimens.CANDIDATE_CLASSES``).
 CANDIDATE_NAMES: Final = {
     "tbp": "Treatment beyond progression (TBP)",
     "cdk_same_et_switch": "Same CDK4/6 inhibitor, new endocrine partner",
@@ -205,8 +205,8 @@ def report_context(
 
     Raises
     ------
-    features.errors.LockValidationError, serving.scoring.ScoringError
-        As :func:`serving.scoring.score_patient`.
+    linewise.features.errors.LockValidationError, linewise.serving.scoring.ScoringError
+        As :func:`linewise.serving.scoring.score_patient`.
     """
     result, curve_data = score_patient_with_curves(model, document, as_of, source)
     shown = cut_document(document, as_of) if as_of is not None else document
@@ -284,9 +284,9 @@ def render_report(
     Parameters
     ----------
     model : ScoringModel
-        Loaded with :func:`serving.scoring.load_scoring_model`.
+        Loaded with :func:`linewise.serving.scoring.load_scoring_model`.
     document : dict
-        A patient document (:mod:`features.patient`).
+        A patient document (:mod:`linewise.features.patient`).
     as_of : date, optional
         Report on the history as it stood on this date.
     source : str
@@ -301,9 +301,9 @@ def render_report(
 
     Raises
     ------
-    features.errors.LockValidationError
+    linewise.features.errors.LockValidationError
         If the document breaks the patient-file contract.
-    serving.scoring.ScoringError
+    linewise.serving.scoring.ScoringError
         If it has no decision to score, or ``as_of`` is after the document's own.
     """
     return render_context(report_context(model, document, as_of, source, generated_at))

@@ -1,12 +1,13 @@
 """The service's request and response bodies as pydantic models: what the OpenAPI document shows.
 
-The request models describe the patient document of :mod:`features.patient` (records with their known
+The request models describe the patient document of :mod:`linewise.features.patient` (records with their known
 fields and JSON types, dates as ``YYYY-MM-DD`` text) so that clients and schemathesis see its shape;
 they check structure only. The contract's rules (codes, ranges, calendar dates, the order of lines)
-stay with :func:`features.patient.load_patient`, which reads the document the client sent.
+stay with :func:`linewise.features.patient.load_patient`, which reads the document the client sent.
 
-The response models describe the ``linewise score --json`` document (:func:`serving.scoring.score_patient`);
-the service returns that document as it is, so the models document it and tests check it against them.
+The response models describe the ``linewise score --json`` document
+(:func:`linewise.serving.scoring.score_patient`); the service returns that document as it is, so the models
+document it and tests check it against them.
 """
 
 from __future__ import annotations

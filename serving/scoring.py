@@ -2,12 +2,15 @@
 
 :func:`load_scoring_model` resolves an alias (``models:/linewise@champion``) to its version *before*
 loading, so the model that scores and the provenance it reports are the same even if the alias moves
-meanwhile. :func:`score_patient` turns a patient document into the ``linewise score --json`` document
-(:func:`serving.score.score_document`) with the registered model's own code
-(:func:`training.decision_scores.score_decisions`, which ``mlflow.pyfunc`` and ``score-lock`` run too),
-so the CLI, the service and the batch path cannot disagree; :func:`patient_curves` adds the survival
-curves the report draws, from the same model. Both pick the decision that model does
-(:func:`training.decision_scores.latest_decision`).
+meanwhile, and checks the model's format from its metadata before any of its code runs.
+:func:`score_patient` turns a patient document into the ``linewise score --json`` document
+(:func:`linewise.serving.score_document.score_document`) with the registered model's own code
+(:func:`linewise.models.output_table.score_decisions`, which the MLflow model and ``score-lock`` run
+too), so the CLI, the service and the batch path cannot disagree; :func:`patient_curves` adds the
+survival curves the report draws, from the same model. Both pick the decision that model does
+(:func:`linewise.models.output_table.latest_decision`).
+
+The model is read only through MLflow; this package imports nothing of :mod:`linewise.training`.
 """
 
 from __future__ import annotations
@@ -20,16 +23,15 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from features.decisions import KEYS
-from features.examples import FEATURES, build_examples
-from features.patient import cut_document, load_patient
-from models.candidates import OPTIONS
-from models.recommender import OptionPredictions, TreatmentRecommender
-from serving.score import DEFAULT_MODEL_URI, score_document
-from training.decision_scores import latest_decision, score_decisions
-from training.pyfunc import RecommenderModel
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import cut_document, load_patient
+from linewise.models.candidates import OPTIONS
+from linewise.models.output_table import check_model_format, latest_decision, score_decisions
+from linewise.models.recommender import OptionPredictions, TreatmentRecommender
+from linewise.serving.score_document import DEFAULT_MODEL_URI, score_document
 
-#: Provenance keys taken from the model's metadata (``training.pyfunc.model_metadata``).
+#: Provenance keys taken from the model's metadata (``linewise.training.pyfunc.model_metadata``).
 _METADATA_PROVENANCE: Final = (
     "lock_id",
     "lock_date",
@@ -62,20 +64,22 @@ class ScoringModel:
         The registered version, None for a model that is not registered.
     provenance : dict
         ``model_uri``, ``model_version`` and the training lock and settings (:data:`_METADATA_PROVENANCE`).
-    python_model : RecommenderModel
-        The loaded model's code and artifacts.
+    python_model : object
+        The loaded model's Python object (``unwrap_python_model()``): its ``recommender`` is a fitted
+        :class:`linewise.models.recommender.TreatmentRecommender`, its ``metadata`` a dict.
     """
 
     uri: str
     resolved_uri: str
     version: str | None
     provenance: dict[str, Any]
-    python_model: RecommenderModel
+    python_model: Any
 
     @property
     def recommender(self) -> TreatmentRecommender:
         """The fitted recommender inside the model."""
-        return self.python_model.recommender
+        recommender: TreatmentRecommender = self.python_model.recommender
+        return recommender
 
 
 def resolve_model_uri(uri: str) -> tuple[str, str | None]:
@@ -128,17 +132,22 @@ def load_scoring_model(uri: str = DEFAULT_MODEL_URI) -> ScoringModel:
     ------
     mlflow.exceptions.MlflowException, OSError
         If the model cannot be found or read.
+    linewise.models.output_table.ModelFormatError
+        If the model was saved by another layout of linewise (retrain it) or is not a linewise model.
     TypeError
-        If the model is not a linewise recommender.
+        If the loaded model holds no fitted linewise recommender.
     """
     import mlflow
 
     resolved, version = resolve_model_uri(uri)
-    loaded = mlflow.pyfunc.load_model(resolved)
-    python_model = loaded.unwrap_python_model()
-    if not isinstance(python_model, RecommenderModel):
+    check_model_format(mlflow.models.get_model_info(resolved).metadata, uri)
+    python_model = mlflow.pyfunc.load_model(resolved).unwrap_python_model()
+    recommender = getattr(python_model, "recommender", None)
+    if not isinstance(recommender, TreatmentRecommender) or not isinstance(
+        getattr(python_model, "metadata", None), dict
+    ):
         raise TypeError(f"{uri} is not a linewise recommender (found {type(python_model).__name__})")
-    _warm_up(python_model.recommender)
+    _warm_up(recommender)
     metadata = python_model.metadata
     provenance = {
         "model_uri": uri,
@@ -151,8 +160,8 @@ def load_scoring_model(uri: str = DEFAULT_MODEL_URI) -> ScoringModel:
 def _warm_up(recommender: TreatmentRecommender) -> None:
     """Score and explain one row of missing values, so compiled code is ready before the first patient.
 
-    The forest's TreeSHAP (:mod:`models.tree_shap`) compiles on its first call in a process (seconds);
-    a service should not make its first patient wait for that.
+    The forest's TreeSHAP (:mod:`linewise.models.tree_shap`) compiles on its first call in a process
+    (seconds); a service should not make its first patient wait for that.
     """
     row = np.full((1, len(FEATURES)), np.nan)
     recommender.explain(row[0], recommender.predict_options(row))
@@ -192,11 +201,11 @@ def score_patient(
     Returns
     -------
     dict
-        See :func:`serving.score.score_document`, plus ``as_of``.
+        See :func:`linewise.serving.score_document.score_document`, plus ``as_of``.
 
     Raises
     ------
-    features.errors.LockValidationError
+    linewise.features.errors.LockValidationError
         If the document breaks the patient-file contract.
     ScoringError
         If it has no decision to score, or ``as_of`` is after the document's own.
@@ -243,7 +252,8 @@ def patient_curves(
     -------
     dict
         ``{"grid": [months], "interval": 0.9, "rwpfs": {option: {"survival", "lower", "upper"}},
-        "os": {...}}``; lists of floats on the grid, options in :data:`models.candidates.OPTIONS` order.
+        "os": {...}}``; lists of floats on the grid, options in
+        :data:`linewise.models.candidates.OPTIONS` order.
     """
     latest = _prepared(document, as_of, source)
     predictions = model.recommender.predict_options(latest[list(FEATURES)].to_numpy(float))

@@ -14,11 +14,11 @@ from lifelines import CoxPHFitter, KaplanMeierFitter
 from lifelines.exceptions import ConvergenceWarning, StatisticalWarning
 from sklearn.linear_model import LogisticRegression
 
-from features.decisions import DAYS_PER_MONTH
-from features.loader import DataLock
-from features.regimens import cdk_drug, drug_categories
-from features.timeline import match_records
-from features.vocabulary import VISCERAL_SITES
+from linewise.features.decisions import DAYS_PER_MONTH
+from linewise.features.loader import DataLock
+from linewise.features.regimens import cdk_drug, drug_categories
+from linewise.features.timeline import match_records
+from linewise.features.vocabulary import VISCERAL_SITES
 
 ECOG_WINDOW_DAYS = 90
 

@@ -2,7 +2,7 @@
 
 Observed targets are computed here from the lock as an analyst would (loader, decision points,
 Kaplan-Meier, shares, standardised differences, Cox with and without IPTW). Virtual-trial targets
-give every eligible patient both arms from the ground truth (:mod:`simulation.virtual_trials`).
+give every eligible patient both arms from the ground truth (:mod:`linewise.simulation.virtual_trials`).
 """
 
 from __future__ import annotations
@@ -18,17 +18,17 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from features.decisions import derive_decisions
-from features.loader import DataLock, load_lock
-from simulation.analysis import (
+from linewise.features.decisions import derive_decisions
+from linewise.features.loader import DataLock, load_lock
+from linewise.simulation.analysis import (
     cox_hazard_ratio,
     decision_covariates,
     iptw_weights,
     km_median,
     standardized_difference,
 )
-from simulation.simulate import TRUTH_FILE
-from simulation.virtual_trials import (
+from linewise.simulation.simulate import TRUTH_FILE
+from linewise.simulation.virtual_trials import (
     NOTE_RANGES,
     benefit_markers,
     biomarker_trial,
@@ -82,7 +82,7 @@ class TargetResult:
 
 def default_targets_path() -> Path:
     """Return the path of the bundled copy of ``shared/evidence/targets.yaml``."""
-    return Path(str(files("simulation") / "targets.yaml"))
+    return Path(str(files("linewise.simulation") / "targets.yaml"))
 
 
 def load_targets(path: Path | None = None) -> list[dict[str, Any]]:

@@ -7,7 +7,7 @@ from typing import Final
 
 import numpy as np
 
-from simulation.config import SimulationConfig
+from linewise.simulation.config import SimulationConfig
 
 SITE_BITS: Final = {
     "bone": 1,
@@ -19,6 +19,8 @@ SITE_BITS: Final = {
     "skin_soft_tissue": 64,
     "peritoneum": 128,
 }
+#: Sites a new metastasis at progression is drawn from, in the order of the simulator's draws.
+NEW_SITE_ORDER: Final = ("liver", "lung", "bone", "lymph_node", "pleura", "brain", "peritoneum")
 VISCERAL_MASK: Final = (
     SITE_BITS["liver"]
     | SITE_BITS["lung"]

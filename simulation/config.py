@@ -188,7 +188,7 @@ class SimulationConfigError(ValueError):
 
 def default_config_path() -> Path:
     """Return the path of the bundled default configuration."""
-    return Path(str(files("simulation") / "default.yaml"))
+    return Path(str(files("linewise.simulation") / "default.yaml"))
 
 
 def load_config(path: Path | None = None) -> SimulationConfig:

@@ -13,11 +13,11 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from simulation.cohort import SITE_BITS, Centres, Cohort
-from simulation.config import SimulationConfig
-from simulation.outcomes import death_probability, episode_log_scale, first_line_log_scale
-from simulation.practice import choose_actions, choose_local_therapy
-from simulation.state import (
+from linewise.simulation.cohort import NEW_SITE_ORDER, SITE_BITS, Centres, Cohort
+from linewise.simulation.config import SimulationConfig
+from linewise.simulation.outcomes import death_probability, episode_log_scale, first_line_log_scale
+from linewise.simulation.practice import choose_actions, choose_local_therapy
+from linewise.simulation.state import (
     ADC,
     CDK_SAME,
     CDK_SWITCH,
@@ -52,7 +52,6 @@ MIN_EPISODE_MONTHS = 0.25
 #: A TBP episode lasts at least 29 days, so that the lock shows the line going on past the 28-day
 #: TBP threshold (a progression or death within 28 days would make the lock call it a switch or none).
 TBP_MIN_EPISODE_MONTHS = 29 / 30.4375
-_NEW_SITE_ORDER = ("liver", "lung", "bone", "lymph_node", "pleura", "brain", "peritoneum")
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -206,9 +205,9 @@ def _progress(
     )
     oligo = rng.random(n) < _sigmoid(oligo_logit)
     new_site = rng.random(n) < np.where(oligo, later.new_site_oligo, later.new_site_systemic)
-    shares = np.array([later.new_site_shares[name] for name in _NEW_SITE_ORDER])
-    site_index = rng.choice(len(_NEW_SITE_ORDER), size=n, p=shares / shares.sum())
-    bits = np.array([SITE_BITS[name] for name in _NEW_SITE_ORDER])[site_index]
+    shares = np.array([later.new_site_shares[name] for name in NEW_SITE_ORDER])
+    site_index = rng.choice(len(NEW_SITE_ORDER), size=n, p=shares / shares.sum())
+    bits = np.array([SITE_BITS[name] for name in NEW_SITE_ORDER])[site_index]
     added = new_site & ((state.sites & bits) == 0)
     sites = np.where(added, state.sites | bits, state.sites)
     ecog = np.minimum(state.ecog + (rng.random(n) < later.ecog_worsening), 4)
@@ -365,7 +364,7 @@ def run_cohort(
     Parameters
     ----------
     cohort, centres, config, rng
-        As drawn by :mod:`simulation.cohort`.
+        As drawn by :mod:`linewise.simulation.cohort`.
     on_step : callable, optional
         Called with (step number, trajectories still alive) after each round of decisions.
     """

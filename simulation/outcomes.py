@@ -12,9 +12,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.special import gamma, gammainc
 
-from simulation.cohort import SITE_BITS, VISCERAL_MASK, Cohort
-from simulation.config import SimulationConfig
-from simulation.state import (
+from linewise.simulation.cohort import SITE_BITS, VISCERAL_MASK, Cohort
+from linewise.simulation.config import SimulationConfig
+from linewise.simulation.state import (
     ADC,
     CDK_SAME,
     CDK_SWITCH,

@@ -12,10 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulation.cohort import SITE_BITS, VISCERAL_MASK, Centres, Cohort
-from simulation.config import SimulationConfig
-from simulation.outcomes import line_index
-from simulation.state import (
+from linewise.simulation.cohort import SITE_BITS, VISCERAL_MASK, Centres, Cohort
+from linewise.simulation.config import SimulationConfig
+from linewise.simulation.outcomes import line_index
+from linewise.simulation.state import (
     ACTIONS,
     ADC,
     CDK_SAME,
@@ -110,7 +110,7 @@ def choose_actions(
     config: SimulationConfig,
     rng: np.random.Generator,
 ) -> np.ndarray:
-    """Draw the action taken at each decision (codes of :data:`simulation.state.ACTIONS`)."""
+    """Draw the action taken at each decision (codes of :data:`linewise.simulation.state.ACTIONS`)."""
     utilities = choice_utilities(state, cohort, centres, config)
     gumbel = -np.log(-np.log(rng.random(utilities.shape)))
     action = np.argmax(utilities + gumbel, axis=1)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from simulation.cohort import draw_centres, draw_cohort
-from simulation.config import SimulationConfig
-from simulation.engine import run_cohort
-from simulation.truth import compute_truth
-from simulation.writer import build_tables, follow_up, patient_ids, write_lock
+from linewise.simulation.cohort import draw_centres, draw_cohort
+from linewise.simulation.config import SimulationConfig
+from linewise.simulation.engine import run_cohort
+from linewise.simulation.truth import compute_truth
+from linewise.simulation.writer import build_tables, follow_up, patient_ids, write_lock
 
 TRUTH_FILE = "truth.parquet"
 
@@ -94,7 +94,7 @@ def simulate_lock(
     stage("lock tables")
     writer_rng = np.random.default_rng(writer_seed)
     follow = follow_up(cohort, records, config, writer_rng)
-    tables = build_tables(cohort, records, follow, config, writer_rng)
+    tables = build_tables(cohort, records, follow, writer_rng)
     stage("ground truth")
     truth = compute_truth(
         cohort, centres, records, follow, patient_ids(cohort.size), config, np.random.default_rng(truth_seed)

@@ -7,7 +7,7 @@ from typing import Final
 
 import numpy as np
 
-from features.regimens import CANDIDATE_CLASSES
+from linewise.features.regimens import CANDIDATE_CLASSES
 
 #: Action codes used inside the simulator: the candidate classes, then ``none``.
 ACTIONS: Final = (*CANDIDATE_CLASSES, "none")

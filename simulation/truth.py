@@ -7,7 +7,7 @@ loco-regional therapy:
   with the exact median and restricted means to 12 and 24 months (closed form), and ``pfs_draw``,
   the potential outcome drawn with the same uniform number as the episode that happened (common
   random numbers: for the action taken it is the simulated rwPFS before censoring). ``pfs_draw``
-  includes the short-episode floors of :func:`simulation.engine.floor_episode` (the next line
+  includes the short-episode floors of :func:`linewise.simulation.engine.floor_episode` (the next line
   starts, and local therapy is given, before the next event); the closed forms describe the
   Weibull before those floors, which move RMST24 by a few hundredths of a month;
 - OS (months to death) depends on everything after the episode, so it is estimated by Monte Carlo:
@@ -29,13 +29,13 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from features.regimens import CANDIDATE_CLASSES
-from simulation.cohort import Centres, Cohort
-from simulation.config import SimulationConfig
-from simulation.engine import Records, floor_episode, simulate_survival
-from simulation.outcomes import episode_log_scale, weibull_median, weibull_rmst
-from simulation.state import ACTION_INDEX, TrajectoryState
-from simulation.writer import DAYS_PER_MONTH, FollowUp
+from linewise.features.regimens import CANDIDATE_CLASSES
+from linewise.simulation.cohort import Centres, Cohort
+from linewise.simulation.config import SimulationConfig
+from linewise.simulation.engine import Records, floor_episode, simulate_survival
+from linewise.simulation.outcomes import episode_log_scale, weibull_median, weibull_rmst
+from linewise.simulation.state import ACTION_INDEX, TrajectoryState
+from linewise.simulation.writer import DAYS_PER_MONTH, FollowUp
 
 TRUTH_COLUMNS: Final = (
     "patient_id",

@@ -18,8 +18,8 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from features.pseudonym import pseudonymize
-from simulation.analysis import cox_hazard_ratio, km_median
+from linewise.features.pseudonym import pseudonymize
+from linewise.simulation.analysis import cox_hazard_ratio, km_median
 
 #: Ranges that the targets file gives in a note rather than a field.
 NOTE_RANGES: Final = {"PACE": [0.80, 1.05]}

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from simulation.cohort import HER2, HISTOLOGY, MENOPAUSE, SITE_BITS, Cohort
-from simulation.config import SimulationConfig
-from simulation.engine import _NEW_SITE_ORDER, AI, EXTRA_DRUGS, FULVESTRANT, SERD, Records
-from simulation.state import CDK_DRUGS, NONE, TBP
+from linewise.features.decisions import DAYS_PER_MONTH
+from linewise.simulation.cohort import HER2, HISTOLOGY, MENOPAUSE, NEW_SITE_ORDER, SITE_BITS, Cohort
+from linewise.simulation.config import SimulationConfig
+from linewise.simulation.engine import AI, EXTRA_DRUGS, FULVESTRANT, SERD, Records
+from linewise.simulation.measurements import biomarker_table, lock_dates, lock_day, performance_table
+from linewise.simulation.state import CDK_DRUGS, NONE, TBP
 
-DAYS_PER_MONTH = 30.4375
 _AI_DRUGS = ("letrozole", "anastrozole", "exemestane")
 
 
@@ -61,14 +62,6 @@ def follow_up(
     return FollowUp(end=end, dead=dead, death_time=death_time)
 
 
-def _day(cohort: Cohort, pid: np.ndarray, months: np.ndarray) -> np.ndarray:
-    return np.asarray(cohort.dx_day[pid] + np.floor(months * DAYS_PER_MONTH).astype(np.int64))
-
-
-def _dates(days: np.ndarray) -> np.ndarray:
-    return np.datetime_as_string(np.asarray(days, dtype="int64").astype("datetime64[D]"), unit="D")
-
-
 def _drug_strings(
     cdk: np.ndarray, et: np.ndarray, extra: np.ndarray, ai_type: np.ndarray, suppression: np.ndarray
 ) -> np.ndarray:
@@ -96,7 +89,7 @@ def _drug_strings(
 
 
 def build_tables(
-    cohort: Cohort, records: Records, follow: FollowUp, config: SimulationConfig, rng: np.random.Generator
+    cohort: Cohort, records: Records, follow: FollowUp, rng: np.random.Generator
 ) -> dict[str, pd.DataFrame]:
     """Return the seven lock tables (text-ready frames), cut at each patient's last contact."""
     n = cohort.size
@@ -113,14 +106,14 @@ def build_tables(
         "progressions": _progressions(cohort, ids, progressions, end),
         "local_therapies": _local_therapies(cohort, ids, decisions, end, rng),
         "metastases": _metastases(cohort, ids, progressions, end),
-        "biomarkers": _biomarkers(cohort, ids, first, decisions, end, config, rng),
-        "performance_status": _performance(cohort, ids, decisions, end, rng),
+        "biomarkers": biomarker_table(cohort, ids, first, decisions, end, rng),
+        "performance_status": performance_table(cohort, ids, decisions, end, rng),
     }
     return tables
 
 
 def _patients(cohort: Cohort, ids: np.ndarray, follow: FollowUp) -> pd.DataFrame:
-    last_contact = _dates(_day(cohort, np.arange(cohort.size), follow.end))
+    last_contact = lock_dates(lock_day(cohort, np.arange(cohort.size), follow.end))
     return pd.DataFrame(
         {
             "patient_id": ids,
@@ -134,7 +127,7 @@ def _patients(cohort: Cohort, ids: np.ndarray, follow: FollowUp) -> pd.DataFrame
             "her2_ihc": np.where(cohort.her2 >= 0, np.asarray(HER2)[np.maximum(cohort.her2, 0)], ""),
             "grade": np.where(cohort.grade > 0, cohort.grade.astype(str), ""),
             "de_novo": np.where(cohort.de_novo, "true", "false"),
-            "metastatic_dx_date": _dates(cohort.dx_day),
+            "metastatic_dx_date": lock_dates(cohort.dx_day),
             "last_contact_date": last_contact,
             "vital_status": np.where(follow.dead, "dead", "alive"),
             "death_date": np.where(follow.dead, last_contact, ""),
@@ -230,15 +223,15 @@ def _lines(
         ai_type[pids],
         suppression[pids],
     )
-    start_day = _day(cohort, pids, lines["start"].to_numpy())
-    end_day = _day(cohort, pids, np.nan_to_num(lines["end"].to_numpy(), nan=0.0))
+    start_day = lock_day(cohort, pids, lines["start"].to_numpy())
+    end_day = lock_day(cohort, pids, np.nan_to_num(lines["end"].to_numpy(), nan=0.0))
     ongoing = ongoing.loc[lines.index].to_numpy()
     return pd.DataFrame(
         {
             "patient_id": ids[pids],
             "line_number": lines["line"].to_numpy(),
-            "start_date": _dates(start_day),
-            "end_date": np.where(ongoing, "", _dates(np.maximum(end_day, start_day))),
+            "start_date": lock_dates(start_day),
+            "end_date": np.where(ongoing, "", lock_dates(np.maximum(end_day, start_day))),
             "drugs": drugs,
             "end_reason": np.where(ongoing, "", lines["reason"].fillna("").to_numpy()),
         }
@@ -255,10 +248,10 @@ def _progressions(
     return pd.DataFrame(
         {
             "patient_id": ids[pid],
-            "date": _dates(_day(cohort, pid, progressions["t"][seen])),
+            "date": lock_dates(lock_day(cohort, pid, progressions["t"][seen])),
             "line_number": progressions["line"][seen],
             "pattern": np.where(progressions["oligo"][seen], "oligo", "systemic"),
-            "new_sites": np.where(new_site >= 0, np.asarray(_NEW_SITE_ORDER)[np.maximum(new_site, 0)], ""),
+            "new_sites": np.where(new_site >= 0, np.asarray(NEW_SITE_ORDER)[np.maximum(new_site, 0)], ""),
             "method": "radiological",
         }
     )
@@ -283,7 +276,12 @@ def _local_therapies(
         bone & (rng.random(len(pid)) < 0.8), "bone", np.where(kind == "ablation", "liver", "lymph_node")
     )
     return pd.DataFrame(
-        {"patient_id": ids[pid], "date": _dates(_day(cohort, pid, time[given])), "type": kind, "site": site}
+        {
+            "patient_id": ids[pid],
+            "date": lock_dates(lock_day(cohort, pid, time[given])),
+            "type": kind,
+            "site": site,
+        }
     )
 
 
@@ -300,7 +298,7 @@ def _metastases(
         pd.DataFrame(
             {
                 "pid": progressions["pid"][new],
-                "site": np.asarray(_NEW_SITE_ORDER)[progressions["new_site"][new]],
+                "site": np.asarray(NEW_SITE_ORDER)[progressions["new_site"][new]],
                 "t": progressions["t"][new],
             }
         )
@@ -311,114 +309,7 @@ def _metastases(
         {
             "patient_id": ids[pid],
             "site": frame["site"].to_numpy(),
-            "date_detected": _dates(_day(cohort, pid, frame["t"].to_numpy())),
-        }
-    )
-
-
-def _panel_rows(cohort: Cohort, pid: np.ndarray, time: np.ndarray, sample: str) -> list[pd.DataFrame]:
-    """PIK3CA, AKT1 and PTEN results of one panel per patient in ``pid``."""
-    return [
-        pd.DataFrame(
-            {
-                "pid": pid,
-                "t": time,
-                "marker": marker,
-                "sample": sample,
-                "value": np.where(values[pid], "mutated", "wild_type"),
-            }
-        )
-        for marker, values in (("pik3ca", cohort.pik3ca), ("akt1", cohort.akt1), ("pten", cohort.pten))
-    ]
-
-
-def _biomarkers(
-    cohort: Cohort,
-    ids: np.ndarray,
-    first: dict[str, np.ndarray],
-    decisions: dict[str, np.ndarray],
-    end: np.ndarray,
-    config: SimulationConfig,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    rows = []
-    panel = first["panel"]
-    pid = first["pid"][panel]
-    time = first["panel_time"][panel]
-    rows += _panel_rows(cohort, pid, time, "tissue")
-    if decisions:
-        tested = decisions["esr1_tested"]
-        pid = decisions["pid"][tested]
-        time = np.maximum(decisions["t"][tested] - rng.uniform(0.0, 0.3, tested.sum()), 0.0)
-        rows.append(
-            pd.DataFrame(
-                {
-                    "pid": pid,
-                    "t": time,
-                    "marker": "esr1",
-                    "sample": "ctdna",
-                    "value": np.where(decisions["esr1"][tested], "mutated", "wild_type"),
-                }
-            )
-        )
-        panel_late = decisions["panel_tested"]
-        pid = decisions["pid"][panel_late]
-        time = np.maximum(decisions["t"][panel_late] - rng.uniform(0.0, 0.3, panel_late.sum()), 0.0)
-        rows += _panel_rows(cohort, pid, time, "ctdna")
-    frame = pd.concat(rows, ignore_index=True)
-    frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(
-        ["pid", "t", "marker"], kind="stable"
-    )
-    pid = frame["pid"].to_numpy()
-    return pd.DataFrame(
-        {
-            "patient_id": ids[pid],
-            "date": _dates(_day(cohort, pid, frame["t"].to_numpy())),
-            "marker": frame["marker"].to_numpy(),
-            "value": frame["value"].to_numpy(),
-            "sample": frame["sample"].to_numpy(),
-        }
-    )
-
-
-def _performance(
-    cohort: Cohort,
-    ids: np.ndarray,
-    decisions: dict[str, np.ndarray],
-    end: np.ndarray,
-    rng: np.random.Generator,
-) -> pd.DataFrame:
-    baseline = cohort.ecog_recorded
-    rows = [
-        pd.DataFrame(
-            {
-                "pid": np.flatnonzero(baseline),
-                "t": rng.uniform(0.0, 0.5, baseline.sum()),
-                "ecog": cohort.ecog[baseline],
-            }
-        )
-    ]
-    if decisions:
-        recorded = decisions["ecog_recorded"]
-        rows.append(
-            pd.DataFrame(
-                {
-                    "pid": decisions["pid"][recorded],
-                    "t": np.maximum(decisions["t"][recorded] - rng.uniform(0.0, 0.3, recorded.sum()), 0),
-                    "ecog": decisions["ecog"][recorded],
-                }
-            )
-        )
-    frame = pd.concat(rows, ignore_index=True)
-    frame = frame[frame["t"].to_numpy() <= end[frame["pid"].to_numpy()]].sort_values(
-        ["pid", "t"], kind="stable"
-    )
-    pid = frame["pid"].to_numpy()
-    return pd.DataFrame(
-        {
-            "patient_id": ids[pid],
-            "date": _dates(_day(cohort, pid, frame["t"].to_numpy())),
-            "ecog": frame["ecog"].to_numpy(),
+            "date_detected": lock_dates(lock_day(cohort, pid, frame["t"].to_numpy())),
         }
     )
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from features import example_lock_path
+from linewise.features import example_lock_path
 
 TEST_KEY = "test-key-0123456789abcdef"
 

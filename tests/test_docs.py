@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from features import RULES
-from features import vocabulary as voc
+from linewise.features import RULES
+from linewise.features import vocabulary as voc
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_LOCK_DOC = (ROOT / "docs" / "data-lock.md").read_text()
@@ -53,7 +53,7 @@ def test_readme_gives_the_two_commands() -> None:
 
 
 def test_every_feature_is_documented() -> None:
-    from features.examples import FEATURES, GENOMIC
+    from linewise.features.examples import FEATURES, GENOMIC
 
     doc = (ROOT / "docs" / "features.md").read_text()
     for feature in FEATURES:
@@ -66,7 +66,7 @@ def test_every_feature_is_documented() -> None:
 
 
 def test_every_score_lock_column_is_documented() -> None:
-    from serving.batch import BATCH_COLUMNS
+    from linewise.serving.batch import BATCH_COLUMNS
 
     doc = (ROOT / "docs" / "serving.md").read_text()
     section = doc.split("## `linewise score-lock")[1]

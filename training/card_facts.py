@@ -1,7 +1,7 @@
 """The facts a model card shows (aggregates only), validated when they are built.
 
 :class:`ModelCardFacts` is filled by the training code with counts, shares, metrics with their
-intervals and settings; :func:`training.model_card.model_card` renders it. Nothing in it is at the
+intervals and settings; :func:`linewise.training.model_card.model_card` renders it. Nothing in it is at the
 level of a patient.
 
 The guard
@@ -12,8 +12,8 @@ date cannot reach the card by accident (``ValueError``):
 - **exact dates**: ``YYYY-MM-DD`` (also with ``/`` or ``.``) and ``DD-MM-YYYY``. The one exact date a
   card may show is the lock date, which is a typed field (:class:`datetime.date`); its ISO form is
   allowed in every string. The period of the data is given only as years of metastatic diagnosis;
-- **identifiers** (:func:`training.text_guard.check_aggregate_text`): a 16-character hexadecimal
-  token (the length of a pseudonym, :mod:`features.pseudonym`) and a raw patient identifier such as
+- **identifiers** (:func:`linewise.training.text_guard.check_aggregate_text`): a 16-character hexadecimal
+  token (the length of a pseudonym, :mod:`linewise.features.pseudonym`) and a raw patient identifier such as
   ``SIM-000123`` or ``EX-001`` (letters, a hyphen, three or more digits that are not a year). The lock
   id names a lock, not a patient, and is checked for dates only.
 
@@ -32,8 +32,8 @@ from dataclasses import dataclass, fields, is_dataclass
 from types import MappingProxyType
 from typing import Any, Final
 
-from features.regimens import CANDIDATE_CLASSES
-from training.text_guard import check_aggregate_text, check_dates
+from linewise.features.regimens import CANDIDATE_CLASSES
+from linewise.training.text_guard import check_aggregate_text, check_dates
 
 #: A lock source that describes invented data.
 _SIMULATED: Final = re.compile(r"simulat|synthetic|invented", re.IGNORECASE)

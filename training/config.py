@@ -81,7 +81,7 @@ def load_training_config(path: Path | None = None) -> TrainingConfig:
         text = (
             source.read_text(encoding="utf-8")
             if source is not None
-            else files("training").joinpath("default.yaml").read_text(encoding="utf-8")
+            else files("linewise.training").joinpath("default.yaml").read_text(encoding="utf-8")
         )
         content = yaml.safe_load(text)
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:

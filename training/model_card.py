@@ -1,8 +1,8 @@
 """The model card of a training run, in Markdown, with the headings of TRIPOD+AI.
 
-:func:`model_card` renders a :class:`training.card_facts.ModelCardFacts`, which holds aggregated facts
-only (counts, shares, metrics with their intervals, settings) and is checked for exact dates and
-identifiers when built (see :mod:`training.card_facts`). The rendered card is checked for exact dates
+:func:`model_card` renders a :class:`linewise.training.card_facts.ModelCardFacts`, which holds aggregated
+facts only (counts, shares, metrics with their intervals, settings) and is checked for exact dates and
+identifiers when built (see :mod:`linewise.training.card_facts`). The rendered card is checked for exact dates
 once more. The card repeats nothing at the level of a patient.
 """
 
@@ -12,8 +12,8 @@ import math
 from collections.abc import Sequence
 from typing import Final
 
-from training.card_facts import HyperValue, ModelCardFacts
-from training.text_guard import check_dates
+from linewise.training.card_facts import HyperValue, ModelCardFacts
+from linewise.training.text_guard import check_dates
 
 #: The section headings of every card, in order (TRIPOD+AI items, grouped).
 SECTIONS: Final = (

@@ -7,7 +7,7 @@ state, no interactive backend). The caller saves it (``fig.savefig(path)``, or
 Only aggregated information is drawn: group means, curves of groups of at least ``min_group``
 decisions, counts, means of absolute SHAP values. No figure shows a patient key, a date or a
 per-patient annotation; every label that comes from the caller goes through
-:func:`training.text_guard.check_aggregate_text`.
+:func:`linewise.training.text_guard.check_aggregate_text`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.patches import Patch
 from sksurv.nonparametric import kaplan_meier_estimator
 
-from training.text_guard import check_aggregate_text
+from linewise.training.text_guard import check_aggregate_text
 
-#: Readable names of the endpoints of :mod:`models.recommender`; other names are used as given.
+#: Readable names of the endpoints of :mod:`linewise.models.recommender`; other names are used as given.
 ENDPOINT_LABELS: Final = {"pfs": "rwPFS", "os": "OS"}
 #: Times (months) of the numbers at risk in the Kaplan-Meier legend.
 AT_RISK_TIMES: Final = (0.0, 12.0, 24.0)
@@ -54,7 +54,7 @@ def calibration_figure(table: pd.DataFrame, time: float, endpoint: str) -> Figur
     Parameters
     ----------
     table : pandas.DataFrame
-        The output of :func:`models.evaluation.calibration_table`: columns ``group``, ``n``,
+        The output of :func:`linewise.models.evaluation.calibration_table`: columns ``group``, ``n``,
         ``predicted``, ``observed``, ``observed_lower``, ``observed_upper``.
     time : float
         The time of the table, months.

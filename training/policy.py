@@ -1,7 +1,7 @@
 """Judge the recommender on locks: load and pseudonymise two locks (and a truth table), then evaluate.
 
 This is the orchestration behind ``linewise evaluate-policy`` and the recommender benchmark; the
-figures themselves come from :func:`models.policy_evaluation.evaluate_policy`.
+figures themselves come from :func:`linewise.models.policy_evaluation.evaluate_policy`.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from typing import Any
 
 import pandas as pd
 
-from features.examples import build_examples
-from features.loader import load_lock
-from features.pseudonym import pseudonymize
-from models.policy_evaluation import MIN_BOOTSTRAP, check_refits, evaluate_policy
-from training.lock_digest import lock_digest, session_key
+from linewise.features.examples import build_examples
+from linewise.features.loader import load_lock
+from linewise.features.pseudonym import pseudonymize
+from linewise.models.policy_evaluation import MIN_BOOTSTRAP, check_refits, evaluate_policy
+from linewise.training.lock_digest import lock_digest, session_key
 
 
 def evaluate_locks(
@@ -30,7 +30,7 @@ def evaluate_locks(
     """Validate two locks, build their examples and run :func:`evaluate_policy`.
 
     Both locks are pseudonymised with one key derived from the training lock's digest
-    (:func:`training.lock_digest.session_key`), so that the same locks give the same figures (the
+    (:func:`linewise.training.lock_digest.session_key`), so that the same locks give the same figures (the
     examples are ordered by pseudonym, and row order reaches the models' subsampling); the truth's
     raw identifiers are mapped with the same key. The pseudonyms never leave the function.
 
@@ -52,14 +52,14 @@ def evaluate_locks(
 
     Raises
     ------
-    features.errors.LockValidationError
+    linewise.features.errors.LockValidationError
         If a lock breaks the contract.
     FileNotFoundError
         If the truth file does not exist.
     ValueError
         If the test lock holds the same data (same digest) as the training lock or as the lock the
         registered model was trained on (the figures would be in-sample), or the intervals to judge
-        have too few refits (:func:`models.policy_evaluation.check_refits`).
+        have too few refits (:func:`linewise.models.policy_evaluation.check_refits`).
     """
     check_refits(settings.get("n_bootstrap", MIN_BOOTSTRAP), settings.get("model"))  # before reading locks
     train_digest = lock_digest(Path(train_lock)) if Path(train_lock).is_dir() else None

@@ -1,12 +1,12 @@
 """The whole recommender as one MLflow pyfunc model: a patient's JSON history in, every option scored out.
 
-:class:`RecommenderModel` wraps a fitted :class:`models.recommender.TreatmentRecommender` with the
+:class:`RecommenderModel` wraps a fitted :class:`linewise.models.recommender.TreatmentRecommender` with the
 feature pipeline of :mod:`features`, so that ``mlflow.pyfunc.load_model("models:/linewise@champion")``
 in a fresh process scores a patient history with nothing but the linewise package installed
 (``mlflow models serve --env-manager local``). Input: a DataFrame with one string column ``patient``,
-each cell one document of :mod:`features.patient`. Output: one row per input row and option (16 per
+each cell one document of :mod:`linewise.features.patient`. Output: one row per input row and option (16 per
 patient) for the patient's latest decision, with the columns of
-:data:`training.decision_scores.OUTPUT_COLUMNS` (the same table ``linewise score-lock`` writes).
+:data:`linewise.models.output_table.OUTPUT_COLUMNS` (the same table ``linewise score-lock`` writes).
 
 Layout of a logged model (MLflow 3: ``<experiment artifact root>/models/<model id>/artifacts/``)::
 
@@ -14,7 +14,7 @@ Layout of a logged model (MLflow 3: ``<experiment artifact root>/models/<model i
     recommender_model.py          the model as code (MLflow "models from code"): no pickled wrapper
     artifacts/recommender.joblib  the fitted TreatmentRecommender without its SHAP explainer
     artifacts/metadata.json       :func:`model_metadata`: lock, run, features, options, versions
-    input_example.json            one synthetic patient (:func:`synthetic_input_example`)
+    input_example.json            one synthetic patient (``linewise.model_input_example``)
     serving_input_example.json    the same in the scoring server's ``dataframe_split`` format
     requirements.txt, python_env.yaml, conda.yaml
                                   linewise and its runtime dependencies, pinned as installed; linewise
@@ -22,7 +22,7 @@ Layout of a logged model (MLflow 3: ``<experiment artifact root>/models/<model i
 
 The SHAP explainer is not pickled: a ``shap.TreeExplainer`` holds a converted copy of the trees whose
 pickled form is no documented shap format. It is a deterministic function of the rwPFS model, so
-:meth:`RecommenderModel.load_context` rebuilds it with :func:`models.explain.make_explainer`.
+:meth:`RecommenderModel.load_context` rebuilds it with :func:`linewise.models.explain.make_explainer`.
 """
 
 from __future__ import annotations
@@ -46,19 +46,21 @@ from mlflow.types import ColSpec, DataType, Schema
 from packaging.requirements import Requirement
 from sklearn.utils.validation import check_is_fitted
 
-from features.errors import LockValidationError, Violation
-from features.examples import FEATURES, build_examples
-from features.loader import load_lock
-from features.patient import export_patients
-from models.candidates import OPTIONS
-from models.explain import make_explainer
-from models.recommender import (
-    MODEL_COLUMNS,
-    TreatmentRecommender,
+from linewise.features.errors import LockValidationError, Violation
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import load_patient
+from linewise.models.candidates import OPTIONS
+from linewise.models.explain import make_explainer
+from linewise.models.output_table import (
+    FORMAT_VERSION,
+    OUTPUT_COLUMNS,
+    OUTPUT_TYPES,
+    check_model_format,
+    empty_output,
+    latest_decision,
+    score_decisions,
 )
-from simulation.config import SimulationConfig, load_config
-from simulation.simulate import simulate_lock
-from training.decision_scores import OUTPUT_COLUMNS, OUTPUT_TYPES, empty_output, score_latest_decision
+from linewise.models.recommender import MODEL_COLUMNS, TreatmentRecommender
 
 with warnings.catch_warnings():
     # MLflow 3.17 warns while importing mlflow.pyfunc: mlflow/types/responses.py infers a schema from a
@@ -67,8 +69,6 @@ with warnings.catch_warnings():
     import mlflow.pyfunc
     from mlflow.pyfunc import PythonModel, PythonModelContext
 
-#: Version of this model's layout and output; bumped when either changes.
-FORMAT_VERSION: Final = 1
 #: The one input column: a patient JSON document per row.
 INPUT_COLUMN: Final = "patient"
 #: Keys of the ``metadata`` argument of :func:`log_recommender` (``training_run_id`` is optional).
@@ -76,11 +76,11 @@ METADATA_KEYS: Final = ("lock_id", "lock_date", "lock_digest", "training_run_id"
 _ARTIFACTS: Final = {"recommender": "recommender.joblib", "metadata": "metadata.json"}
 _MODEL_CODE_FILE: Final = "recommender_model.py"
 # MLflow's "models from code": the model is this script, not a pickled wrapper
-_MODEL_CODE: Final = '''"""linewise's recommender as an MLflow model from code (see training.pyfunc)."""
+_MODEL_CODE: Final = '''"""linewise's recommender as an MLflow model from code (linewise.training.pyfunc)."""
 
 from mlflow.models import set_model
 
-from training.pyfunc import RecommenderModel
+from linewise.training.pyfunc import RecommenderModel
 
 set_model(RecommenderModel())
 '''
@@ -89,11 +89,11 @@ set_model(RecommenderModel())
 def model_signature() -> ModelSignature:
     """Return the signature: a string column ``patient`` in, the output table's columns out.
 
-    The output columns are :data:`training.decision_scores.OUTPUT_COLUMNS`.
+    The output columns are :data:`linewise.models.output_table.OUTPUT_COLUMNS`.
     """
     return ModelSignature(
         inputs=Schema([ColSpec(DataType.string, INPUT_COLUMN)]),
-        outputs=Schema([ColSpec(kind, name) for name, kind in OUTPUT_TYPES]),
+        outputs=Schema([ColSpec(DataType[kind], name) for name, kind in OUTPUT_TYPES]),
     )
 
 
@@ -151,26 +151,26 @@ class RecommenderModel(PythonModel):
         context : PythonModelContext
             Unused (the artifacts were read by :meth:`load_context`).
         model_input : DataFrame
-            A string column ``patient``: one JSON document of :mod:`features.patient` per row.
+            A string column ``patient``: one JSON document of :mod:`linewise.features.patient` per row.
         params : dict, optional
             Unused; the model takes no parameters.
 
         Returns
         -------
         DataFrame
-            16 rows per input row, columns :data:`training.decision_scores.OUTPUT_COLUMNS`: ``row``
+            16 rows per input row, columns :data:`linewise.models.output_table.OUTPUT_COLUMNS`: ``row``
             (position of the input row), the decision's keys, the option, every summary of
-            :func:`models.recommender.options_table` (months; a median not reached by 36 months is
+            :func:`linewise.models.recommender.options_table` (months; a median not reached by 36 months is
             NaN, never infinite, and MLflow's scoring server writes NaN as the JSON token ``NaN``),
             ``propensity``, ``support``, ``rank`` (1 = recommended; ``-1`` for an unsupported option,
             which is never ranked), ``shap_top`` and ``contrast_top`` (JSON texts, see
-            :func:`training.decision_scores.explanation_json`) and ``model_scale`` (what the SHAP
+            :func:`linewise.models.output_table.explanation_json`) and ``model_scale`` (what the SHAP
             values add up to).
 
         Raises
         ------
         ValueError
-            If ``patient`` is missing or not text; a :class:`features.errors.LockValidationError` (a
+            If ``patient`` is missing or not text; a :class:`linewise.features.errors.LockValidationError` (a
             ``ValueError``) with the loader's message if a document breaks the patient-file contract;
             a ``ValueError`` if a patient has no decision to score (no progression while alive).
         """
@@ -189,6 +189,71 @@ class RecommenderModel(PythonModel):
         if self._recommender is None:
             raise ValueError("the model's context is not loaded: load it with mlflow.pyfunc.load_model")
         return self._recommender
+
+
+def score_latest_decision(
+    recommender: TreatmentRecommender, document: dict[str, Any], *, row: int = 0, source: str = "row 0"
+) -> pd.DataFrame:
+    """Score one patient document's latest decision under every option (the model's per-row work).
+
+    Parameters
+    ----------
+    recommender : TreatmentRecommender
+        Fitted, with its explainer.
+    document : dict
+        A parsed patient document (:mod:`linewise.features.patient`).
+    row : int
+        Value of the ``row`` column.
+    source : str
+        Name of the document in error messages.
+
+    Returns
+    -------
+    DataFrame
+        16 rows, columns :data:`linewise.models.output_table.OUTPUT_COLUMNS`.
+
+    Raises
+    ------
+    LockValidationError
+        If the document breaks the patient-file contract (the loader's message).
+    ValueError
+        If the patient has no decision to score.
+    """
+    examples = build_examples(load_patient(document, source=source))
+    if examples.empty:
+        raise ValueError(
+            f"{source} (patient {document.get('patient_key')}) has no decision to score: "
+            "no progression recorded while alive up to as_of"
+        )
+    return score_decisions(recommender, latest_decision(examples), np.array([row]))
+
+
+def load_recommender_model(uri: str) -> RecommenderModel:
+    """Load a logged or registered linewise model through MLflow, after checking its format.
+
+    Parameters
+    ----------
+    uri : str
+        Any MLflow model URI (``models:/linewise@champion``, ``runs:/...``).
+
+    Returns
+    -------
+    RecommenderModel
+        With its context loaded.
+
+    Raises
+    ------
+    linewise.models.output_table.ModelFormatError
+        If the model was written by another layout of linewise (retrain it) or is not a linewise model;
+        checked from the model's metadata before any of its code or pickles is loaded.
+    mlflow.exceptions.MlflowException, OSError
+        If the model cannot be found or read.
+    """
+    check_model_format(mlflow.models.get_model_info(uri).metadata, uri)
+    loaded = mlflow.pyfunc.load_model(uri).unwrap_python_model()
+    if not isinstance(loaded, RecommenderModel):
+        raise TypeError(f"{uri} is not a linewise recommender (found {type(loaded).__name__})")
+    return loaded
 
 
 def _parse(text: Any, source: str) -> dict[str, Any]:
@@ -313,7 +378,7 @@ def log_recommender(
     metadata : dict
         Lock fields (:func:`model_metadata`).
     input_example_document : dict
-        A **synthetic** patient document (:func:`synthetic_input_example`), never a real patient's;
+        A **synthetic** patient document (``linewise.model_input_example``), never a real patient's;
         it is stored with the model and must be scorable.
     name : str
         The model's name in the run.
@@ -354,48 +419,3 @@ def log_recommender(
             registered_model_name=registered_model_name,
         )
     return info
-
-
-def synthetic_input_example(
-    seed: int = 0, *, patients: int = 40, config: SimulationConfig | None = None
-) -> dict[str, Any]:
-    """Return a simulated patient's document to store as the model's input example.
-
-    A lock of ``patients`` simulated patients is written to a temporary folder and exported with a
-    pseudonym key drawn from ``seed`` (not the site's key); the patient chosen is the first, by key,
-    whose latest decision is open, else the first with a decision. The same seed gives the same
-    document.
-
-    Parameters
-    ----------
-    seed : int
-        Seed of the simulation and of the pseudonym key.
-    patients : int
-        Size of the simulated lock.
-    config : SimulationConfig, optional
-        Simulator configuration (default: the bundled one).
-
-    Returns
-    -------
-    dict
-        A patient document (:mod:`features.patient`).
-
-    Raises
-    ------
-    ValueError
-        If no simulated patient has a decision (too few patients).
-    """
-    key = np.random.default_rng(seed).bytes(32)
-    with tempfile.TemporaryDirectory(prefix="linewise-example-") as folder:
-        lock = Path(folder) / "lock"
-        simulate_lock(
-            patients, seed, lock, Path(folder) / "truth", config or load_config(), lock_id=f"example-{seed}"
-        )
-        examples = build_examples(load_lock(lock, key))
-        if examples.empty:
-            raise ValueError(f"none of {patients} simulated patients has a decision; simulate more")
-        latest = examples.sort_values(["patient_key", "decision_day", "line_number"], kind="stable")
-        latest = latest.groupby("patient_key", sort=True).tail(1)
-        open_first = latest.sort_values(["open_decision", "patient_key"], ascending=[False, True])
-        chosen = str(open_first["patient_key"].iloc[0])
-        return export_patients(lock, key, [chosen])[chosen]

@@ -1,6 +1,6 @@
 """The small hyperparameter search: every candidate of every family, judged on the validation part.
 
-Each candidate is a :class:`models.recommender.TreatmentRecommender` without bootstrap, fitted on the
+Each candidate is a :class:`linewise.models.recommender.TreatmentRecommender` without bootstrap, fitted on the
 training part with one shared propensity model; its score is Harrell's C of the rwPFS model for the
 option actually taken, on the validation decisions. The best candidate over all families wins (ties:
 the first listed).
@@ -14,12 +14,12 @@ from typing import Any
 
 import pandas as pd
 
-from features.examples import FEATURES
-from models.candidates import option_index, with_treatment
-from models.option_propensity import OptionPropensityModel
-from models.recommender import TreatmentRecommender, training_decisions
-from models.target import make_target
-from training.config import TrainingConfig
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import option_index, with_treatment
+from linewise.models.option_propensity import OptionPropensityModel
+from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.target import make_target
+from linewise.training.config import TrainingConfig
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.config import SplitConfig
+from linewise.training.config import SplitConfig
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 :func:`check_aggregate_text` refuses text that holds an exact date (other than the ones allowed, such
 as the lock date) or a token that looks like a patient identifier: a 16-character hexadecimal token
-(the length of a pseudonym, :mod:`features.pseudonym`) or a raw identifier such as ``SIM-000123``.
+(the length of a pseudonym, :mod:`linewise.features.pseudonym`) or a raw identifier such as ``SIM-000123``.
 Error messages name the text's role and the kind of pattern, never the text.
 """
 

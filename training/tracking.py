@@ -67,7 +67,7 @@ def lock_dataset(lock_id: str, lock_date: str, digest: str, counts: Mapping[str,
     lock_id, lock_date : str
         From the manifest.
     digest : str
-        :func:`training.lock_digest.lock_digest`.
+        :func:`linewise.training.lock_digest.lock_digest`.
     counts : mapping
         Patients, centres, decisions and the split sizes.
 

@@ -12,8 +12,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features import LockValidationError, LockWarning, example_lock_path, load_lock
-from features.schema import TABLES, Kind
+from linewise.features import LockValidationError, LockWarning, example_lock_path, load_lock
+from linewise.features.schema import TABLES, Kind
 from tests.conftest import TEST_KEY
 from tests.lockedit import read_rows, set_cell
 
@@ -109,7 +109,7 @@ def test_text_in_a_number_column_is_always_reported(place: tuple[str, int, str, 
 @given(place=places(kinds={Kind.NUMBER, Kind.INTEGER}), excess=st.integers(min_value=1, max_value=10_000))
 def test_out_of_range_numbers_are_always_reported(place: tuple[str, int, str, Kind], excess: int) -> None:
     table, row, column, _ = place
-    from features.schema import TABLES_BY_NAME
+    from linewise.features.schema import TABLES_BY_NAME
 
     spec = TABLES_BY_NAME[table].column(column)
     assert spec.high is not None

@@ -7,9 +7,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import load_lock, pseudonymize
-from features.decisions import derive_decisions
-from features.regimens import regimen_class
+from linewise.features import load_lock, pseudonymize
+from linewise.features.decisions import derive_decisions
+from linewise.features.regimens import regimen_class
 from tests.lockedit import row_of, set_cell
 
 M = 30.4375  # days per month

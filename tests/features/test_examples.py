@@ -13,11 +13,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from features import LockValidationError, load_lock, pseudonymize
-from features.examples import FEATURES, build_examples
-from features.patient import export_patients, load_patient
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features import LockValidationError, load_lock, pseudonymize
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import export_patients, load_patient
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 M = 30.4375
 KEY = b"examples-test-key-012345"
@@ -244,7 +244,7 @@ def test_decision_year_is_calendar_time(lock: Path, key: bytes) -> None:
 
 
 def test_a_patient_who_died_is_never_an_open_decision(lock: Path, key: bytes) -> None:
-    from features.decisions import derive_decisions
+    from linewise.features.decisions import derive_decisions
     from tests.lockedit import row_of, set_cell
 
     row = row_of(lock, "patients", patient_id="EX-006")

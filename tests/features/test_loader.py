@@ -9,8 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import DataLock, load_lock
-from features.schema import TABLES
+from linewise.features import DataLock, load_lock
+from linewise.features.schema import TABLES
 from tests.lockedit import read_rows
 
 # Hand-computed from the example lock's CSV files (calendar arithmetic done independently of the loader).

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from features.patient import cut_document, export_patients
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features.patient import cut_document, export_patients
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from features.pseudonym import KEY_ENV, KEY_FILE_ENV, PseudonymKeyError, pseudonymize, resolve_key
+from linewise.features.pseudonym import KEY_ENV, KEY_FILE_ENV, PseudonymKeyError, pseudonymize, resolve_key
 
 # Expected values from openssl, not from the code under test:
 #   printf 'PALMARES-0042' | openssl dgst -sha256 -hmac 'another key of enough length'

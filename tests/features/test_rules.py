@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from features import RULES, LockValidationError, load_lock
+from linewise.features import RULES, LockValidationError, load_lock
 from tests.lockedit import add_column, append_row, drop_column, read_rows, row_of, set_cell, write_rows
 
 
@@ -398,7 +398,7 @@ def test_overlap_tolerance_is_a_parameter(lock: Path, key: bytes) -> None:
 
 
 def test_unknown_column_is_kept_and_warned(lock: Path, key: bytes) -> None:
-    from features import LockWarning
+    from linewise.features import LockWarning
 
     add_column(lock, "metastases", "confirmed_by", "ct")
     with pytest.warns(LockWarning, match="'confirmed_by' is not in the data-lock contract"):

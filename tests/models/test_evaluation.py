@@ -10,9 +10,9 @@ from lifelines import KaplanMeierFitter
 from lifelines.utils import concordance_index
 from sksurv.metrics import concordance_index_ipcw, cumulative_dynamic_auc, integrated_brier_score
 
-from models.evaluation import calibration_table, survival_at, survival_metrics
-from models.survival import time_grid
-from models.target import make_target
+from linewise.models.evaluation import calibration_table, survival_at, survival_metrics
+from linewise.models.survival import time_grid
+from linewise.models.target import make_target
 
 GRID = time_grid(0.5, 36.0)
 

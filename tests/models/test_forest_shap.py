@@ -9,15 +9,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import load_lock
-from features.examples import FEATURES, build_examples
-from models.candidates import OPTIONS, counterfactual_rows
-from models.forest_shap import forest_rmst_shap, forest_survival_shap
-from models.recommender import TreatmentRecommender, training_decisions
-from models.survival import RandomSurvivalForestModel
-from models.target import make_target
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features import load_lock
+from linewise.features.examples import FEATURES, build_examples
+from linewise.models.candidates import OPTIONS, counterfactual_rows
+from linewise.models.forest_shap import forest_rmst_shap, forest_survival_shap
+from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.survival import RandomSurvivalForestModel
+from linewise.models.target import make_target
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 TIMES = (6.0, 12.0, 24.0)
 

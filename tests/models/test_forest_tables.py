@@ -7,8 +7,8 @@ import pickle
 import numpy as np
 import pytest
 
-from models.survival import RandomSurvivalForestModel
-from models.target import make_target
+from linewise.models.survival import RandomSurvivalForestModel
+from linewise.models.target import make_target
 
 
 def _data(seed: int) -> tuple[np.ndarray, np.ndarray]:

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from lifelines import KaplanMeierFitter
 
-from models.ipcw import censoring_survival, ipcw_restricted_time
-from models.target import make_target
+from linewise.models.ipcw import censoring_survival, ipcw_restricted_time
+from linewise.models.target import make_target
 
 # ---------------------------------------------------------------- censoring Kaplan-Meier
 

@@ -6,9 +6,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.candidates import OPTIONS
-from models.policy_evaluation import _truth_figures
-from models.recommender import BASELINE_INDEX, OptionPredictions
+from linewise.models.candidates import OPTIONS
+from linewise.models.policy_evaluation import _truth_figures
+from linewise.models.recommender import BASELINE_INDEX, OptionPredictions
 
 
 def test_difference_coverage_counts_supported_options_and_leaves_tbp_out() -> None:

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from models.policy_truth import policy_truth_metrics, truth_precision
+from linewise.models.policy_truth import policy_truth_metrics, truth_precision
 
 # 3 decisions x 4 options: (candidate, local_therapy, true, predicted, lower, upper, supported)
 HAND_TABLE = {

@@ -11,9 +11,9 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.integrate import quad
 
-from models.ipcw import ipcw_restricted_time
-from models.policy_value import aipw_policy_value, direct_policy_value, ipw_policy_value
-from models.target import make_target
+from linewise.models.ipcw import ipcw_restricted_time
+from linewise.models.policy_value import aipw_policy_value, direct_policy_value, ipw_policy_value
+from linewise.models.target import make_target
 
 # ---------------------------------------------------------------- a hand-computed example
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.propensity import PropensityModel
+from linewise.models.propensity import PropensityModel
 
 CANDIDATES = ("tbp", "chemo", "et_mono", "adc")
 

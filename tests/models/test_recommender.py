@@ -10,18 +10,19 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import load_lock
-from features.examples import FEATURES, build_examples
-from models.candidates import BASELINE, OPTIONS, TREATMENT_COLUMNS, counterfactual_rows, option_index
-from models.explain import best_sides
-from models.option_propensity import OptionPropensityModel
-from models.policy_evaluation import evaluate_policy
-from models.recommender import TreatmentRecommender, training_decisions
-from models.survival import BoostedCoxModel, cox_gradient
-from models.target import make_target
-from models.weights import balancing_weights
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features import load_lock
+from linewise.features.examples import FEATURES, build_examples
+from linewise.models.candidates import BASELINE, OPTIONS, TREATMENT_COLUMNS, counterfactual_rows, option_index
+from linewise.models.explain import best_sides
+from linewise.models.option_propensity import OptionPropensityModel
+from linewise.models.policy_evaluation import evaluate_policy
+from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.summaries import UNRANKED
+from linewise.models.survival import BoostedCoxModel, cox_gradient
+from linewise.models.target import make_target
+from linewise.models.weights import balancing_weights
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 SMALL = {
     "boosted_cox": {"n_estimators": 60, "learning_rate": 0.1},
@@ -168,7 +169,7 @@ def test_interface_and_ranking(fitted: TreatmentRecommender, simulated: tuple[Pa
     assert (baseline["pfs_rmst24_vs_tbp"] == 0).all()
     for _, group in table.groupby(["patient_key", "line_number", "decision_day"]):
         supported = group[group["support"]]
-        assert group.loc[~group["support"], "rank"].isna().all()
+        assert (group.loc[~group["support"], "rank"] == UNRANKED).all()
         assert sorted(supported["rank"]) == list(range(1, len(supported) + 1))
         best = supported.loc[supported["rank"] == 1, "pfs_rmst24"].item()
         assert best == pytest.approx(supported["pfs_rmst24"].max())

@@ -8,8 +8,8 @@ from lifelines import NelsonAalenFitter
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
-from models.survival import BoostedCoxModel, RandomSurvivalForestModel, time_grid
-from models.target import SurvivalTargetError, make_target, to_xgboost_label
+from linewise.models.survival import BoostedCoxModel, RandomSurvivalForestModel, time_grid
+from linewise.models.target import SurvivalTargetError, make_target, to_xgboost_label
 
 FAMILIES = {
     "random_survival_forest": lambda: RandomSurvivalForestModel(
@@ -75,7 +75,7 @@ def test_breslow_equals_nelson_aalen_when_all_risks_are_equal() -> None:
 
 def test_breslow_baseline_is_weighted() -> None:
     """Zero-weight rows leave the Breslow baseline exactly as if they were dropped (same margins)."""
-    from models.survival import _breslow
+    from linewise.models.survival import _breslow
 
     _, y = _data(n=300, seed=4)
     margin = np.random.default_rng(1).normal(size=300)

@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import shap
 
-from models.explain import make_explainer
-from models.forest_shap import forest_as_shap_model, forest_survival_as_shap_model
-from models.survival import BoostedCoxModel, RandomSurvivalForestModel
-from models.target import make_target
-from models.tree_shap import supports, tree_shap_values
+from linewise.models.explain import make_explainer
+from linewise.models.forest_shap import forest_as_shap_model, forest_survival_as_shap_model
+from linewise.models.survival import BoostedCoxModel, RandomSurvivalForestModel
+from linewise.models.target import make_target
+from linewise.models.tree_shap import supports, tree_shap_values
 
 
 def _data() -> tuple[np.ndarray, np.ndarray]:

@@ -9,14 +9,14 @@ import pandas as pd
 import pytest
 from sksurv.metrics import concordance_index_censored
 
-from features import load_lock
-from features.decisions import KEYS
-from features.examples import build_examples
-from models.recommender import training_decisions
-from models.truth_ceiling import feature_ceiling_c_index
-from simulation.config import load_config
-from simulation.simulate import TRUTH_FILE, simulate_lock
-from training.policy import read_truth
+from linewise.features import load_lock
+from linewise.features.decisions import KEYS
+from linewise.features.examples import build_examples
+from linewise.models.recommender import training_decisions
+from linewise.models.truth_ceiling import feature_ceiling_c_index
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
+from linewise.training.policy import read_truth
 
 KEY = b"ceiling-test-key-0123456789abcde"
 

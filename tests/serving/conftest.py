@@ -15,14 +15,15 @@ from typing import Any
 import mlflow
 import pytest
 
-from features.examples import build_examples
-from features.loader import load_lock
-from features.patient import export_patients
-from models.recommender import TreatmentRecommender
-from serving.scoring import ScoringModel, load_scoring_model
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
-from training.pyfunc import log_recommender, synthetic_input_example
+from linewise.features.examples import build_examples
+from linewise.features.loader import load_lock
+from linewise.features.patient import export_patients
+from linewise.model_input_example import synthetic_input_example
+from linewise.models.recommender import TreatmentRecommender
+from linewise.serving.scoring import ScoringModel, load_scoring_model
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
+from linewise.training.pyfunc import log_recommender
 
 from ..conftest import TEST_KEY
 

@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from features.examples import build_examples
-from features.loader import load_lock
 from linewise.cli import app
-from serving.app import create_app
-from serving.batch import BATCH_COLUMNS, read_provenance
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features.examples import build_examples
+from linewise.features.loader import load_lock
+from linewise.serving.app import create_app
+from linewise.serving.batch import BATCH_COLUMNS, read_provenance
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 from ..conftest import TEST_KEY
 from .conftest import Served
@@ -31,6 +31,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TOKEN = "batch-test-token-0123456789"
+VERSION = "0.0.test"
 
 REQUIRED = (
     "patient_key",
@@ -112,7 +113,9 @@ def service(served: Served) -> Any:
         mlflow.set_tracking_uri(served.store)
         mlflow.set_registry_uri(served.store)
         try:
-            application = create_app("models:/linewise@champion", token=TOKEN, reload_interval_s=0.0)
+            application = create_app(
+                "models:/linewise@champion", version=VERSION, token=TOKEN, reload_interval_s=0.0
+            )
             with TestClient(application) as client:
                 yield client
         finally:

@@ -20,12 +20,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from features.examples import FEATURES, build_examples
-from features.patient import load_patient
 from linewise.cli import app
-from models.candidates import OPTIONS
-from serving.report import render_context, render_report, report_context
-from serving.scoring import ScoringError, patient_curves, score_patient
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import load_patient
+from linewise.models.candidates import OPTIONS
+from linewise.serving.report import render_context, render_report, report_context
+from linewise.serving.scoring import ScoringError, patient_curves, score_patient
 
 from .conftest import Served
 

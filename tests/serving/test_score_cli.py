@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from features.examples import build_examples
-from features.patient import load_patient
 from linewise.cli import app
+from linewise.features.examples import build_examples
+from linewise.features.patient import load_patient
 
 from .conftest import Served
 

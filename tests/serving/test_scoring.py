@@ -7,8 +7,8 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from features import LockValidationError
-from serving.scoring import ScoringError, patient_curves, score_patient
+from linewise.features import LockValidationError
+from linewise.serving.scoring import ScoringError, patient_curves, score_patient
 
 from .conftest import Served
 

@@ -30,11 +30,12 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from serving.app import create_app
-from serving.report import render_report
-from serving.schemas import ScoreResponse
-from serving.scoring import score_patient
-from training.pyfunc import log_recommender, synthetic_input_example
+from linewise.model_input_example import synthetic_input_example
+from linewise.serving.app import create_app
+from linewise.serving.report import render_report
+from linewise.serving.schemas import ScoreResponse
+from linewise.serving.scoring import score_patient
+from linewise.training.pyfunc import log_recommender
 
 from ..servers import free_port, stop
 from .conftest import NAME, SQLALCHEMY_NOLOAD, Served
@@ -45,6 +46,7 @@ with warnings.catch_warnings():
     from fastapi.testclient import TestClient
 
 TOKEN = "service-test-token-0123456789"
+VERSION = "0.0.test"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHAMPION = f"models:/{NAME}@champion"
 PROTECTED = [
@@ -57,7 +59,7 @@ PROTECTED = [
 
 def _app(served: Served, **kwargs: Any) -> FastAPI:
     options: dict[str, Any] = {"token": TOKEN, "reload_interval_s": 0.0, "model": served.model} | kwargs
-    return create_app(CHAMPION, **options)
+    return create_app(CHAMPION, version=VERSION, **options)
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +116,7 @@ def test_the_openapi_document_declares_bearer_security(client: TestClient) -> No
 
 def test_without_token_the_app_must_be_local_only(served: Served) -> None:
     with pytest.raises(ValueError, match="token is required unless"):
-        create_app(CHAMPION, token=None)
+        create_app(CHAMPION, version=VERSION, token=None)
     with TestClient(_app(served, token=None, local_only=True)) as local:
         assert local.get("/v1/model").status_code == 200
 
@@ -342,7 +344,7 @@ def test_an_unexpected_error_is_a_500_with_only_the_request_id(
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"boom {document['patient_key']}")
 
-    monkeypatch.setattr("serving.app.score_patient", broken)
+    monkeypatch.setattr("linewise.serving.app.score_patient", broken)
     with TestClient(_app(served)) as broken_client, caplog.at_level(logging.INFO, logger="linewise.serve"):
         response = broken_client.post("/v1/score", json={"patient": document}, headers=AUTH)
     assert response.status_code == 500
@@ -379,7 +381,7 @@ def test_reload_follows_the_alias_and_scoring_goes_on(served: Served, store: str
     assert first is not None
     document = _open(served)
     try:
-        with TestClient(create_app(CHAMPION, token=TOKEN, reload_interval_s=0)) as service:
+        with TestClient(create_app(CHAMPION, version=VERSION, token=TOKEN, reload_interval_s=0)) as service:
             assert service.get("/v1/model", headers=AUTH).json()["version"] == first
             unchanged = service.post("/v1/model/reload", headers=AUTH).json()
             assert unchanged["changed"] is False and unchanged["version"] == first
@@ -401,7 +403,7 @@ def test_reload_follows_the_alias_and_scoring_goes_on(served: Served, store: str
             again = service.post("/v1/model/reload", headers=AUTH).json()
             assert again["changed"] is False and again["version"] == second
         registry.set_registered_model_alias(NAME, "champion", first)
-        with TestClient(create_app(CHAMPION, token=TOKEN, reload_interval_s=0.2)) as polled:
+        with TestClient(create_app(CHAMPION, version=VERSION, token=TOKEN, reload_interval_s=0.2)) as polled:
             assert polled.get("/v1/model", headers=AUTH).json()["version"] == first
             registry.set_registered_model_alias(NAME, "champion", second)
             deadline = time.monotonic() + 30
@@ -417,7 +419,7 @@ def test_reload_follows_the_alias_and_scoring_goes_on(served: Served, store: str
 
 # Built at import (schemathesis parametrizes at collection); its model is set by the fixture below
 # before the first request starts the app. The reload endpoint is left out: it reads the registry.
-SCHEMA_APP = create_app(CHAMPION, token=TOKEN, reload_interval_s=0)
+SCHEMA_APP = create_app(CHAMPION, version=VERSION, token=TOKEN, reload_interval_s=0)
 schema = schemathesis.openapi.from_dict(SCHEMA_APP.openapi()).exclude(path="/v1/model/reload")
 schema.app = SCHEMA_APP
 

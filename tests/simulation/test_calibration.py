@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from simulation.calibration import TargetResult, calibrate, load_targets
-from simulation.config import SimulationConfig, load_config
-from simulation.simulate import simulate_lock
+from linewise.simulation.calibration import TargetResult, calibrate, load_targets
+from linewise.simulation.config import SimulationConfig, load_config
+from linewise.simulation.simulate import simulate_lock
 
 PATIENTS = 2500
 SEED = 5
@@ -155,8 +155,8 @@ def test_bundled_targets_match_shared_evidence() -> None:
 
 def _first_line_truth(root: Path) -> pd.DataFrame:
     """First-line progressions of the baseline lock with their covariates and log median ratios."""
-    from features import load_lock, pseudonymize
-    from features.examples import build_examples
+    from linewise.features import load_lock, pseudonymize
+    from linewise.features.examples import build_examples
 
     key = b"modifier-test-key-01234"
     examples = build_examples(load_lock(root / "baseline" / "lock", key))

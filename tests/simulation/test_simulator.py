@@ -10,14 +10,14 @@ import pandas as pd
 import pytest
 from scipy.stats import sem
 
-from features import load_lock, pseudonymize
-from features.decisions import derive_decisions
-from features.regimens import CANDIDATE_CLASSES
-from features.schema import TABLES
-from simulation.config import SimulationConfigError, load_config
-from simulation.outcomes import scale_for_median, weibull_median, weibull_rmst
-from simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
-from simulation.truth import TRUTH_COLUMNS, monte_carlo_standard_error
+from linewise.features import load_lock, pseudonymize
+from linewise.features.decisions import derive_decisions
+from linewise.features.regimens import CANDIDATE_CLASSES
+from linewise.features.schema import TABLES
+from linewise.simulation.config import SimulationConfigError, load_config
+from linewise.simulation.outcomes import scale_for_median, weibull_median, weibull_rmst
+from linewise.simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
+from linewise.simulation.truth import TRUTH_COLUMNS, monte_carlo_standard_error
 
 KEY = b"simulator-test-key-0123"
 
@@ -137,7 +137,7 @@ def test_outputs_that_exist_are_refused_and_nothing_is_written(tmp_path: Path) -
 
 
 def test_config_rejects_unknown_and_out_of_range_keys(tmp_path: Path) -> None:
-    from simulation.config import default_config_path
+    from linewise.simulation.config import default_config_path
 
     text = default_config_path().read_text()
     (tmp_path / "typo.yaml").write_text(text.replace("frailty_sd:", "fraility_sd:"))

@@ -8,11 +8,11 @@ import re
 
 import pytest
 
-from features.examples import FEATURES
-from models.candidates import OPTIONS, TREATMENT_COLUMNS
-from training.card_facts import Metric, ModelCardFacts, SubgroupMetric
-from training.model_card import SECTIONS, model_card
-from training.text_guard import check_aggregate_text
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import OPTIONS, TREATMENT_COLUMNS
+from linewise.training.card_facts import Metric, ModelCardFacts, SubgroupMetric
+from linewise.training.model_card import SECTIONS, model_card
+from linewise.training.text_guard import check_aggregate_text
 
 POSITIVITY = {option.label: 0.01 * (i + 1) for i, option in enumerate(OPTIONS)}
 

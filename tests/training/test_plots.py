@@ -12,10 +12,10 @@ from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 
-from models.evaluation import calibration_table
-from models.target import make_target
-from training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
-from training.text_guard import DATE_PATTERN, IDENTIFIER_PATTERNS
+from linewise.models.evaluation import calibration_table
+from linewise.models.target import make_target
+from linewise.training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
+from linewise.training.text_guard import DATE_PATTERN, IDENTIFIER_PATTERNS
 
 SurvivalData = tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]
 GROUP_SIZES = {"tbp": 80, "chemo": 60, "adc": 40, "oral_serd": 12, "et_mono": 10}

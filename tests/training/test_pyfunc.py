@@ -24,16 +24,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import LockValidationError, load_lock
-from features.decisions import KEYS
-from features.examples import FEATURES, build_examples
-from features.patient import export_patients, load_patient
-from models.recommender import MODEL_COLUMNS, TreatmentRecommender, options_table
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.features import LockValidationError, load_lock
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import export_patients, load_patient
+from linewise.model_input_example import synthetic_input_example
+from linewise.models.output_table import OUTPUT_COLUMNS, SUMMARY_COLUMNS
+from linewise.models.recommender import MODEL_COLUMNS, TreatmentRecommender, options_table
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
+from linewise.training.pyfunc import log_recommender
 from tests.servers import free_port, stop
-from training.decision_scores import OUTPUT_COLUMNS, SUMMARY_COLUMNS
-from training.pyfunc import log_recommender, synthetic_input_example
 
 NAME = "linewise"
 KEY = b"pyfunc-test-key-0123456789abcdef"
@@ -43,7 +44,8 @@ RAW_ID = re.compile(rb"SIM-\d")
 # SQLAlchemy 2.1 deprecates the `noload` strategy that MLflow 3.17's tracking store configures when the
 # store module is first imported; the only third-party warning of these tests in this process.
 SQLALCHEMY_NOLOAD = r"The ``noload`` loader strategy is deprecated"
-# a fresh interpreter sees the import-time warnings pytest's configuration (and training.pyfunc) filter
+# a fresh interpreter sees the import-time warnings that pytest's configuration (and
+# linewise.training.pyfunc) filter
 FRESH_PROCESS_FILTERS = """
 import warnings
 warnings.simplefilter("error")

@@ -10,13 +10,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import load_lock
-from features.examples import build_examples
-from training.config import SplitConfig, TrainingConfigError, load_training_config
-from training.lock_digest import lock_digest, session_key
-from training.registry import CHALLENGER, CHAMPION, decide_alias
-from training.split import split_examples
-from training.tracking import DEFAULT_TRACKING_URI, artifact_root, tracking_uri
+from linewise.features import load_lock
+from linewise.features.examples import build_examples
+from linewise.training.config import SplitConfig, TrainingConfigError, load_training_config
+from linewise.training.lock_digest import lock_digest, session_key
+from linewise.training.registry import CHALLENGER, CHAMPION, decide_alias
+from linewise.training.split import split_examples
+from linewise.training.tracking import DEFAULT_TRACKING_URI, artifact_root, tracking_uri
 
 
 def test_default_config_reads_and_bad_files_fail_with_their_name(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ Stages: validate the lock (nothing is logged if it breaks the contract), build t
 split by patient (or centre, or date), search the hyperparameters of each family on the validation
 part, refit the winner on training + validation with its bootstrap intervals (and the naive model
 beside it), assess on the test part, then log everything to MLflow, register the model and set its
-alias by the champion rule (:mod:`training.registry`).
+alias by the champion rule (:mod:`linewise.training.registry`).
 
 MLflow's tracking URI is whatever the caller configured (``linewise train`` uses
 ``MLFLOW_TRACKING_URI`` or ``sqlite:///mlruns/mlflow.db``).
@@ -20,15 +20,15 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from features.examples import build_examples
-from features.loader import DataLock, load_lock
-from models.policy_evaluation import assess
-from models.recommender import TreatmentRecommender, training_decisions
-from training.assessment import c_index_interval, positivity_table, subgroup_table
-from training.config import TrainingConfig
-from training.lock_digest import lock_digest, session_key
-from training.search import SearchResult, search
-from training.split import Split, split_examples
+from linewise.features.examples import build_examples
+from linewise.features.loader import DataLock, load_lock
+from linewise.models.policy_evaluation import assess
+from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.training.assessment import c_index_interval, positivity_table, subgroup_table
+from linewise.training.config import TrainingConfig
+from linewise.training.lock_digest import lock_digest, session_key
+from linewise.training.search import SearchResult, search
+from linewise.training.split import Split, split_examples
 
 STAGES: Final = ("validate", "examples", "split", "search", "fit", "assess", "log")
 
@@ -75,7 +75,7 @@ def fit_on_lock(
 
     Raises
     ------
-    features.errors.LockValidationError
+    linewise.features.errors.LockValidationError
         If the lock breaks the contract (before anything else happens).
     """
     notify = progress or (lambda stage: None)

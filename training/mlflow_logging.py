@@ -17,20 +17,20 @@ import mlflow
 import numpy as np
 from matplotlib.figure import Figure
 
-from features.examples import FEATURES
-from models.candidates import TREATMENT_COLUMNS, option_index, with_treatment
-from models.evaluation import calibration_table, survival_at
-from models.policy_evaluation import assess
-from models.recommender import MODEL_COLUMNS, training_decisions
-from models.target import make_target
-from training.card_facts import Metric, ModelCardFacts, SubgroupMetric
-from training.config import TrainingConfig
-from training.model_card import model_card
-from training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
-from training.pyfunc import RecommenderModel, log_recommender
-from training.registry import CHAMPION, SELECTION_METRIC, Comparison, decide_alias
-from training.tracking import lock_dataset
-from training.train import TrainedRecommender
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import TREATMENT_COLUMNS, option_index, with_treatment
+from linewise.models.evaluation import calibration_table, survival_at
+from linewise.models.policy_evaluation import assess
+from linewise.models.recommender import MODEL_COLUMNS, training_decisions
+from linewise.models.target import make_target
+from linewise.training.card_facts import Metric, ModelCardFacts, SubgroupMetric
+from linewise.training.config import TrainingConfig
+from linewise.training.fitting import TrainedRecommender
+from linewise.training.model_card import model_card
+from linewise.training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
+from linewise.training.pyfunc import load_recommender_model, log_recommender
+from linewise.training.registry import CHAMPION, SELECTION_METRIC, Comparison, decide_alias
+from linewise.training.tracking import lock_dataset
 
 #: Test decisions explained for the SHAP summary plot.
 SHAP_SUMMARY_DECISIONS = 300
@@ -64,13 +64,13 @@ def log_training(
     Parameters
     ----------
     trained : TrainedRecommender
-        From :func:`training.train.fit_on_lock`.
+        From :func:`linewise.training.fitting.fit_on_lock`.
     config : TrainingConfig
         The configuration it was trained with.
     input_example : dict
         A synthetic patient document stored with the model.
     experiment_id : str
-        Where the run goes (:func:`training.tracking.ensure_experiment`).
+        Where the run goes (:func:`linewise.training.tracking.ensure_experiment`).
     progress : callable, optional
         Called with ``"register"`` before registering.
 
@@ -129,9 +129,7 @@ def _compare_with_champion(client: mlflow.MlflowClient, name: str, trained: Trai
     except mlflow.exceptions.MlflowException:
         return decide_alias(new_value, None, None)
     try:
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}@{CHAMPION}").unwrap_python_model()
-        if not isinstance(loaded, RecommenderModel):
-            raise TypeError(f"the champion is a {type(loaded).__name__}, not a linewise recommender")
+        loaded = load_recommender_model(f"models:/{name}/{champion.version}")
         figures = assess(loaded.recommender, trained.part("development"), trained.part("test"))
     except (ValueError, TypeError, KeyError) as err:
         return decide_alias(new_value, None, str(champion.version), f"the champion could not score: {err}")

@@ -1,10 +1,11 @@
-"""Score one patient with a registered model: the JSON that ``linewise score`` prints.
+"""The score document of one patient: the JSON that ``linewise score --json`` prints and the API returns.
 
-The model is loaded only through MLflow (``models:/linewise@champion`` by default); its rows (one per
-option of the patient's latest decision) are regrouped into one document per patient:
-``candidates`` in rank order (supported options first), each with rwPFS and OS summaries and their
-intervals, the difference from TBP, the support flag and the top SHAP contributions; the TBP versus
-best switch explanation; and the model's provenance (registered version, lock id and date).
+A registered model's rows (one per option of the patient's latest decision,
+:data:`linewise.models.output_table.OUTPUT_COLUMNS`) are regrouped into one document: ``candidates``
+in rank order (supported options first; an unsupported option has ``rank`` null), each with rwPFS and
+OS summaries and their intervals, the difference from TBP, the support flag and the top SHAP
+contributions; the TBP versus best switch explanation; and the model's provenance (registered version,
+lock id and date).
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from typing import Any, Final
 
 import pandas as pd
 
+from linewise.models.summaries import DIFFERENCES, SUMMARIES, UNRANKED
+
 DEFAULT_MODEL_URI: Final = "models:/linewise@champion"
 ENDPOINT_NAMES: Final = {"pfs": "rwpfs", "os": "os"}
-SUMMARIES: Final = ("median", "rmst12", "rmst24", "rmst12_vs_tbp", "rmst24_vs_tbp")
 
 
 def _number(value: Any) -> float | None:
@@ -38,23 +40,23 @@ def candidates_document(scores: pd.DataFrame) -> list[dict[str, Any]]:
     list of dict
         One entry per option; numbers not reached by 36 months (medians) are null.
     """
-    ordered = scores.assign(_order=scores["rank"].where(scores["rank"] > 0, 99)).sort_values(
-        ["_order", "option"], kind="stable"
-    )
+    ordered = scores.assign(
+        _order=scores["rank"].where(scores["rank"] != UNRANKED, len(scores) + 1)
+    ).sort_values(["_order", "option"], kind="stable")
     out = []
     for row in ordered.to_dict("records"):
         entry: dict[str, Any] = {
             "option": row["option"],
             "candidate": row["candidate"],
             "local_therapy": bool(row["local_therapy"]),
-            "rank": int(row["rank"]) if int(row["rank"]) > 0 else None,
+            "rank": None if int(row["rank"]) == UNRANKED else int(row["rank"]),
             "support": bool(row["support"]),
             "propensity": _number(row["propensity"]),
         }
         for endpoint, name in ENDPOINT_NAMES.items():
             entry[name] = {
                 f"{summary}{bound}": _number(row[f"{endpoint}_{summary}{bound}"])
-                for summary in SUMMARIES
+                for summary in (*SUMMARIES, *DIFFERENCES)
                 for bound in ("", "_lower", "_upper")
             }
         entry["explanation"] = json.loads(row["shap_top"])

@@ -1,66 +1,98 @@
 """The recommender's output table: every option of a decision scored and explained, one row each.
 
 :func:`score_decisions` is the work shared by the registered MLflow model
-(:class:`training.pyfunc.RecommenderModel`), ``linewise score-lock`` (:mod:`serving.batch`) and the
-scoring of one patient (:mod:`serving.scoring`): 16 rows per decision with the columns of
-:data:`OUTPUT_COLUMNS`. :func:`score_latest_decision` scores a patient document's latest decision.
+(:class:`linewise.training.pyfunc.RecommenderModel`), ``linewise score-lock``
+(:mod:`linewise.serving.batch`) and the scoring of one patient (:mod:`linewise.serving.scoring`): 16 rows
+per decision with the columns of :data:`OUTPUT_COLUMNS`. The table lives here, beside the recommender,
+because both training (which logs the model and its signature) and serving (which reads the model's
+rows) use it.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from mlflow.types import DataType
 
-from features.decisions import KEYS
-from features.examples import FEATURES, build_examples
-from features.patient import load_patient
-from models.candidates import OPTIONS, counterfactual_rows
-from models.explain import Explanation
-from models.recommender import ENDPOINTS, SUMMARIES, OptionPredictions, TreatmentRecommender, options_table
+from linewise.features.decisions import KEYS
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import OPTIONS, counterfactual_rows
+from linewise.models.explain import Explanation
+from linewise.models.recommender import OptionPredictions, TreatmentRecommender, options_table
+from linewise.models.summaries import DIFFERENCES, ENDPOINTS, SUMMARIES
 
-#: ``rank`` of an option flagged as unsupported (never recommended).
-UNSUPPORTED_RANK: Final = -1
+#: Version of the registered model's layout (code, artifacts, module paths) and of this table; a model
+#: whose metadata carries another version is refused at loading, with the advice to retrain.
+FORMAT_VERSION: Final = 2
 #: Contributions listed in ``shap_top`` and ``contrast_top``.
 TOP_CONTRIBUTIONS: Final = 5
-#: Summary columns of :func:`models.recommender.options_table`, in its order.
+#: Summary columns of :func:`linewise.models.recommender.options_table`, in its order.
 SUMMARY_COLUMNS: Final = tuple(
     f"{endpoint}_{summary}{bound}"
     for endpoint in ENDPOINTS
-    for summary in (*SUMMARIES, *(f"{s}_vs_tbp" for s in SUMMARIES if s.startswith("rmst")))
+    for summary in (*SUMMARIES, *DIFFERENCES)
     for bound in ("", "_lower", "_upper")
 )
 _LEADING: Final = (
-    ("row", DataType.long),
-    ("patient_key", DataType.string),
-    ("line_number", DataType.long),
-    ("decision_day", DataType.long),
-    ("candidate", DataType.string),
-    ("local_therapy", DataType.boolean),
-    ("option", DataType.string),
+    ("row", "long"),
+    ("patient_key", "string"),
+    ("line_number", "long"),
+    ("decision_day", "long"),
+    ("candidate", "string"),
+    ("local_therapy", "boolean"),
+    ("option", "string"),
 )
 _TRAILING: Final = (
-    ("propensity", DataType.double),
-    ("support", DataType.boolean),
-    ("rank", DataType.long),
-    ("shap_top", DataType.string),
-    ("contrast_top", DataType.string),
-    ("model_scale", DataType.string),
+    ("propensity", "double"),
+    ("support", "boolean"),
+    ("rank", "long"),
+    ("shap_top", "string"),
+    ("contrast_top", "string"),
+    ("model_scale", "string"),
 )
-#: (name, MLflow type) of every output column, in order (the model's signature).
-OUTPUT_TYPES: Final = (*_LEADING, *((c, DataType.double) for c in SUMMARY_COLUMNS), *_TRAILING)
-#: Columns of :func:`score_decisions` (and of :meth:`training.pyfunc.RecommenderModel.predict`), in order.
+#: (name, type) of every output column, in order; the types are the names of MLflow's column types
+#: (``mlflow.types.DataType``), which the model's signature uses.
+OUTPUT_TYPES: Final = (*_LEADING, *((c, "double") for c in SUMMARY_COLUMNS), *_TRAILING)
+#: Columns of :func:`score_decisions` (and of the registered model's ``predict``), in order.
 OUTPUT_COLUMNS: Final = tuple(name for name, _ in OUTPUT_TYPES)
-#: pandas dtype of each MLflow column type (an empty table keeps the columns' types).
-_DTYPES: Final = {
-    DataType.long: "int64",
-    DataType.string: "object",
-    DataType.boolean: "bool",
-    DataType.double: "float64",
-}
+#: pandas dtype of each column type (an empty table keeps the columns' types).
+_DTYPES: Final = {"long": "int64", "string": "object", "boolean": "bool", "double": "float64"}
+
+
+class ModelFormatError(ValueError):
+    """A logged model that this version of linewise does not read (another layout, or not linewise's)."""
+
+
+def check_model_format(metadata: Mapping[str, Any] | None, uri: str) -> None:
+    """Refuse a model whose metadata does not carry this layout's :data:`FORMAT_VERSION`.
+
+    Call it on the ``metadata`` of the model's ``MLmodel`` file (``mlflow.models.get_model_info``)
+    before loading the model: a model of another layout imports modules and unpickles classes under
+    names that this package does not have.
+
+    Parameters
+    ----------
+    metadata : mapping or None
+        The model's MLflow metadata.
+    uri : str
+        The model's URI, named in the message.
+
+    Raises
+    ------
+    ModelFormatError
+        One line: retrain for a linewise model of another format; not a linewise model otherwise.
+    """
+    found = (metadata or {}).get("format_version")
+    if found is None:
+        raise ModelFormatError(f"{uri} is not a linewise recommender (its metadata has no format_version)")
+    if str(found) != str(FORMAT_VERSION):
+        raise ModelFormatError(
+            f"{uri} was saved by another layout of linewise (model format {found}; this version reads "
+            f"format {FORMAT_VERSION}); retrain it with `linewise train`"
+        )
 
 
 def empty_output() -> pd.DataFrame:
@@ -74,7 +106,7 @@ def latest_decision(examples: pd.DataFrame) -> pd.DataFrame:
     Parameters
     ----------
     examples : DataFrame
-        One patient's rows of :func:`features.examples.build_examples`, at least one.
+        One patient's rows of :func:`linewise.features.examples.build_examples`, at least one.
 
     Returns
     -------
@@ -82,43 +114,6 @@ def latest_decision(examples: pd.DataFrame) -> pd.DataFrame:
         One row.
     """
     return examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
-
-
-def score_latest_decision(
-    recommender: TreatmentRecommender, document: dict[str, Any], *, row: int = 0, source: str = "row 0"
-) -> pd.DataFrame:
-    """Score one patient document's latest decision under every option (the model's per-row work).
-
-    Parameters
-    ----------
-    recommender : TreatmentRecommender
-        Fitted, with its explainer.
-    document : dict
-        A parsed patient document (:mod:`features.patient`).
-    row : int
-        Value of the ``row`` column.
-    source : str
-        Name of the document in error messages.
-
-    Returns
-    -------
-    DataFrame
-        16 rows, columns :data:`OUTPUT_COLUMNS`.
-
-    Raises
-    ------
-    LockValidationError
-        If the document breaks the patient-file contract (the loader's message).
-    ValueError
-        If the patient has no decision to score.
-    """
-    examples = build_examples(load_patient(document, source=source))
-    if examples.empty:
-        raise ValueError(
-            f"{source} (patient {document.get('patient_key')}) has no decision to score: "
-            "no progression recorded while alive up to as_of"
-        )
-    return score_decisions(recommender, latest_decision(examples), np.array([row]))
 
 
 def score_decisions(
@@ -134,7 +129,7 @@ def score_decisions(
     recommender : TreatmentRecommender
         Fitted, with its explainer.
     decisions : DataFrame
-        Rows of :func:`features.examples.build_examples` (their keys and :data:`FEATURES`).
+        Rows of :func:`linewise.features.examples.build_examples` (their keys and :data:`FEATURES`).
     rows : array-like of int
         Value of the ``row`` column for each decision.
     predictions : OptionPredictions, optional
@@ -171,7 +166,7 @@ def score_decisions(
         out[column] = np.where(np.isinf(values), np.nan, values)
     out["propensity"] = table["propensity"].to_numpy(float)
     out["support"] = table["support"].to_numpy(bool)
-    out["rank"] = table["rank"].fillna(UNSUPPORTED_RANK).astype("int64").to_numpy()
+    out["rank"] = table["rank"].to_numpy(np.int64)
     shap_top: list[str] = []
     contrast_top: list[str] = []
     for i in range(len(features)):
@@ -226,7 +221,7 @@ def explanation_json(explanation: Explanation, rows: np.ndarray) -> tuple[list[s
     explanation : Explanation
         Of one decision's 16 options (:meth:`TreatmentRecommender.explain`).
     rows : ndarray of shape (16, p)
-        The decision under every option (:func:`models.candidates.counterfactual_rows`).
+        The decision under every option (:func:`linewise.models.candidates.counterfactual_rows`).
 
     Returns
     -------

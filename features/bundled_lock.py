@@ -16,4 +16,4 @@ def example_lock_path() -> Path:
         treatment beyond progression with radiotherapy, a CDK4/6i switch, chemotherapy, an oral
         SERD, a death, an ongoing line and censoring.
     """
-    return Path(str(files("features") / "example_lock"))
+    return Path(str(files("linewise.features") / "example_lock"))

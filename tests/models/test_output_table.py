@@ -15,26 +15,26 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from features import load_lock
-from features.examples import FEATURES, build_examples
-from features.patient import export_patients
-from models.candidates import OPTIONS, counterfactual_rows
-from models.explain import Explanation
-from models.recommender import TreatmentRecommender
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
-from training.decision_scores import (
+from linewise.features import load_lock
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import export_patients
+from linewise.models.candidates import OPTIONS, counterfactual_rows
+from linewise.models.explain import Explanation
+from linewise.models.output_table import (
     OUTPUT_COLUMNS,
     OUTPUT_TYPES,
     SUMMARY_COLUMNS,
     TOP_CONTRIBUTIONS,
-    UNSUPPORTED_RANK,
     empty_output,
     explanation_json,
     latest_decision,
     score_decisions,
-    score_latest_decision,
 )
+from linewise.models.recommender import TreatmentRecommender
+from linewise.models.summaries import UNRANKED
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
+from linewise.training.pyfunc import score_latest_decision  # the registered model's per-row work
 
 KEY = b"decision-scores-test-key-0123456"
 PANDAS_TYPE = {"long": "int64", "string": "object", "boolean": "bool", "double": "float64"}
@@ -71,7 +71,7 @@ def test_the_table_lays_out_predict_options(fitted: Fitted) -> None:
 
     assert tuple(out.columns) == OUTPUT_COLUMNS
     assert {name: str(out[name].dtype) for name, _ in OUTPUT_TYPES} == {
-        name: PANDAS_TYPE[kind.name] for name, kind in OUTPUT_TYPES
+        name: PANDAS_TYPE[kind] for name, kind in OUTPUT_TYPES
     }
     k = len(OPTIONS)
     assert len(out) == 3 * k
@@ -100,7 +100,7 @@ def test_ranks_order_the_supported_options_by_rwpfs_rmst24(fitted: Fitted) -> No
     out = score_decisions(fitted.recommender, _decisions(fitted, 4), np.arange(4))
     assert (~out["support"]).any(), "the fixture's threshold should leave some option unsupported"
     for _, block in out.groupby("row"):
-        assert (block.loc[~block["support"], "rank"] == UNSUPPORTED_RANK).all()
+        assert (block.loc[~block["support"], "rank"] == UNRANKED).all()
         supported = block[block["support"]]
         by_value = supported.sort_values("pfs_rmst24", ascending=False, kind="stable")
         assert list(by_value["rank"]) == list(range(1, len(supported) + 1))

@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from linewise.cli import app
-from simulation.config import load_config
-from simulation.simulate import simulate_lock
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
 
 SMALL_CONFIG = """\
 n_bootstrap: 2
@@ -167,7 +167,7 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
 
 def _first_key(lock: Path) -> str:
     """The pseudonym (test key) of the lock's first patient with a progression."""
-    from features.pseudonym import pseudonymize
+    from linewise.features.pseudonym import pseudonymize
     from tests.conftest import TEST_KEY
 
     progressions = pd.read_csv(lock / "progressions.csv")
