@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from linewise import __version__, data_commands, demo_command, model_commands, serving_commands
+from linewise.cli_support import reporting_numerical_warnings
 
 app = typer.Typer(
     name="linewise",
@@ -45,19 +46,19 @@ def _root(
 
 
 # registered in the order ``linewise --help`` lists them
-app.command()(data_commands.validate)
-app.command("pseudonymize")(data_commands.pseudonymize_command)
-app.command()(data_commands.simulate)
-app.command()(data_commands.calibrate)
-app.command()(data_commands.features)
-app.command("evaluate-policy")(model_commands.evaluate_policy_command)
-app.command()(model_commands.train)
-app.command()(serving_commands.score)
-app.command()(serving_commands.report)
-app.command("export-patient")(data_commands.export_patient)
-app.command("score-lock")(serving_commands.score_lock_command)
-app.command()(demo_command.demo)
-app.command()(serving_commands.serve)
+app.command()(reporting_numerical_warnings(data_commands.validate))
+app.command("pseudonymize")(reporting_numerical_warnings(data_commands.pseudonymize_command))
+app.command()(reporting_numerical_warnings(data_commands.simulate))
+app.command()(reporting_numerical_warnings(data_commands.calibrate))
+app.command()(reporting_numerical_warnings(data_commands.features))
+app.command("evaluate-policy")(reporting_numerical_warnings(model_commands.evaluate_policy_command))
+app.command()(reporting_numerical_warnings(model_commands.train))
+app.command()(reporting_numerical_warnings(serving_commands.score))
+app.command()(reporting_numerical_warnings(serving_commands.report))
+app.command("export-patient")(reporting_numerical_warnings(data_commands.export_patient))
+app.command("score-lock")(reporting_numerical_warnings(serving_commands.score_lock_command))
+app.command()(reporting_numerical_warnings(demo_command.demo))
+app.command()(reporting_numerical_warnings(serving_commands.serve))
 
 
 def main() -> None:

@@ -7,9 +7,11 @@ exit with status 2 (:data:`EXIT_BAD_INPUT`), without a traceback.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import os
 import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, NoReturn
@@ -64,6 +66,39 @@ def date_option(value: str | None, command: str) -> dt.date | None:
         return dt.date.fromisoformat(value)
     except ValueError:
         fail(f"linewise {command}: --as-of must be a date YYYY-MM-DD")
+
+
+def reporting_numerical_warnings(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap a command so that each numerical warning it raises is printed as one line, never an error.
+
+    :class:`linewise.models.exceptions.NumericalWarning` (weights truncated, nobody at risk before the
+    horizon) says that a result was computed with a safeguard; the command goes on, and each distinct
+    message is printed once to standard error as ``linewise: warning: ...``, without a file and line.
+    """
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        from linewise.models.exceptions import NumericalWarning
+
+        caught: list[warnings.WarningMessage] = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", NumericalWarning)
+                return command(*args, **kwargs)
+        finally:
+            shown: set[str] = set()
+            for warning in caught:
+                text = str(warning.message)
+                if not issubclass(warning.category, NumericalWarning):
+                    # recorded instead of shown: hand it back to the caller's filters
+                    warnings.warn_explicit(
+                        warning.message, warning.category, warning.filename, warning.lineno
+                    )
+                elif text not in shown:
+                    shown.add(text)
+                    typer.echo(f"linewise: warning: {text}", err=True)
+
+    return run
 
 
 def quiet_mlflow() -> None:

@@ -51,7 +51,9 @@ def censoring_survival(
     events = np.bincount(inverse, weights=weights * event, minlength=unique_times.size)
     censored = np.bincount(inverse, weights=weights * ~event, minlength=unique_times.size)
     at_risk = np.cumsum((events + censored)[::-1])[::-1]
-    at_risk_of_censoring = at_risk - events  # events at a tied time happen before the censorings
+    # events at a tied time happen before the censorings; at least the censored are at risk (a floor
+    # against the rounding of float weights, where the subtraction can lose a tiny censored weight)
+    at_risk_of_censoring = np.maximum(at_risk - events, censored)
     hazard = np.divide(censored, at_risk_of_censoring, out=np.zeros_like(censored), where=censored > 0)
     survival_after = np.cumprod(1.0 - np.clip(hazard, 0.0, 1.0))
     survival_before = np.concatenate([[1.0], survival_after])
@@ -123,7 +125,11 @@ def check_sample_weight(sample_weight: np.ndarray | None, n: int, *, minimum_pos
         if not np.all(np.isfinite(weights)) or np.any(weights < 0):
             raise ValueError("sample_weight must be finite and non-negative")
     if np.sum(weights > 0) < minimum_positive:
-        raise ValueError(f"need at least {minimum_positive} row(s) of positive weight")
+        found = int(np.sum(weights > 0))
+        raise ValueError(
+            f"sample_weight needs at least {minimum_positive} row(s) of positive weight, found {found} "
+            "(the other weights are zero)"
+        )
     return weights
 
 

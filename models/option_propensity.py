@@ -9,7 +9,8 @@ choice in question. Anything else is reported as "insufficient evidence".
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Real
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator
@@ -17,7 +18,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from linewise.features.regimens import CANDIDATE_CLASSES
 from linewise.models.candidates import OPTIONS, with_treatment
@@ -35,14 +38,22 @@ class OptionPropensityModel(BaseEstimator):
         Inverse regularisation of both logistic regressions.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "min_support": [Interval(Real, 0, 1, closed="neither")],
+        "C": [Interval(Real, 0, None, closed="neither")],
+    }
+
     def __init__(self, *, min_support: float = DEFAULT_MIN_SUPPORT, C: float = 1.0) -> None:
         self.min_support = min_support
         self.C = C
 
     def fit(self, X: Any, options: np.ndarray) -> OptionPropensityModel:
-        """Fit on features and the index in :data:`OPTIONS` of the option taken."""
-        features = np.asarray(X, dtype=float)
+        """Fit on features (NaN for missing) and the index in :data:`OPTIONS` of the option taken."""
+        self._validate_params()
+        features = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         options = np.asarray(options, dtype=np.int64)
+        if options.shape != (len(features),) or options.min() < 0 or options.max() >= len(OPTIONS):
+            raise ValueError(f"options must hold one index in 0..{len(OPTIONS) - 1} per row of X")
         classes = np.asarray(CANDIDATE_CLASSES, dtype=object)[options // 2]
         self.class_model_ = PropensityModel(CANDIDATE_CLASSES, C=self.C, min_support=self.min_support).fit(
             features, classes
@@ -55,13 +66,18 @@ class OptionPropensityModel(BaseEstimator):
             StandardScaler(),
             LogisticRegression(C=self.C, max_iter=2000),
         ).fit(with_treatment(features, options - local), local)
-        self.n_features_in_ = features.shape[1]
         return self
+
+    def __sklearn_tags__(self) -> Tags:
+        """Missing feature values (NaN) are allowed: the pipelines impute them."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def class_and_local(self, X: Any) -> tuple[np.ndarray, np.ndarray]:
         """``P(class | x)`` (n, 8) and ``P(local therapy given | x, class)`` (n, 8)."""
         check_is_fitted(self, "local_model_")
-        features = np.asarray(X, dtype=float)
+        features = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
         klass = self.class_model_.predict_proba(features)
         count = len(CANDIDATE_CLASSES)
         classes = np.tile(2 * np.arange(count), len(features))

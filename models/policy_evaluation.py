@@ -29,10 +29,11 @@ from linewise.models.recommender import (
 )
 from linewise.models.target import make_target
 
-TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24")
+#: Columns of the truth that the evaluation reads; ``os_rmst24_se`` is the Monte Carlo standard error of
+#: each true OS RMST24 (the rwPFS truth is a closed form).
+TRUTH_COLUMNS: Final = ("pfs_scale", "pfs_rmst24", "os_rmst24", "os_rmst24_se")
 #: Fewest bootstrap refits whose intervals have a width to judge.
 MIN_BOOTSTRAP: Final = 2
-#: Monte Carlo standard error of each true OS RMST24, in truths simulated since it was added.
 OS_TRUTH_ERROR: Final = "os_rmst24_se"
 
 
@@ -227,9 +228,11 @@ def _truth_figures(
 ) -> dict[str, Any]:
     """Ground-truth figures of the adjusted and naive models (simulated locks only)."""
     keys = test[list(KEYS)].reset_index(drop=True)
-    error_column = [OS_TRUTH_ERROR] if OS_TRUTH_ERROR in truth.columns else []
+    absent = [column for column in TRUTH_COLUMNS if column not in truth.columns]
+    if absent:
+        raise ValueError(f"the truth table lacks the column(s) {absent}: simulate it with linewise simulate")
     joined = options_table(keys, predictions["ipw"])[[*KEYS, "candidate", "local_therapy"]].merge(
-        truth[[*KEYS, "candidate", "local_therapy", *TRUTH_COLUMNS, *error_column]],
+        truth[[*KEYS, "candidate", "local_therapy", *TRUTH_COLUMNS]],
         on=[*KEYS, "candidate", "local_therapy"],
         how="left",
         validate="one_to_one",
@@ -253,12 +256,9 @@ def _truth_figures(
     }
     for endpoint, label in (("pfs", "rwpfs"), ("os", "os")):
         column = f"{endpoint}_rmst24"
-        if endpoint == "pfs":  # a closed form
-            standard_error: np.ndarray | None = None
-        elif error_column:
-            standard_error = joined[OS_TRUTH_ERROR].to_numpy(float).reshape(n, k)
-        else:  # a truth simulated before the error was recorded
-            standard_error = np.full((n, k), np.nan)
+        standard_error = (
+            None if endpoint == "pfs" else joined[OS_TRUTH_ERROR].to_numpy(float).reshape(n, k)
+        )  # rwPFS: a closed form
         precision = truth_precision(joined[column].to_numpy(float).reshape(n, k), standard_error)
         figures.update({f"{metric}_{label}_rmst24": figure for metric, figure in precision.items()})
         truth_long = pd.DataFrame(

@@ -23,11 +23,13 @@ predictions, not the outcome model's error).
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 from typing import Final, Literal
 
 import numpy as np
 
+from linewise.models.exceptions import WeightTruncationWarning
 from linewise.models.ipcw import check_horizon, check_sample_weight, ipcw_restricted_time
 
 #: Two-sided 95% standard normal quantile, for the Wald interval.
@@ -134,6 +136,11 @@ def aipw_policy_value(
     ValueError
         On inconsistent shapes, options outside ``0 .. k-1``, invalid propensities, negative or
         non-finite predictions, a non-positive horizon, an invalid ``clip`` or invalid weights.
+
+    Warns
+    -----
+    linewise.models.exceptions.WeightTruncationWarning
+        When a follower's propensity is below ``clip`` (the count is also ``n_clipped``).
     """
     inputs = _PolicyInputs.validated(policy, observed, propensity, y, horizon, clip, sample_weight)
     predicted = _policy_outcome(outcome_prediction, inputs)
@@ -161,7 +168,7 @@ def ipw_policy_value(
     """Inverse-propensity-weighted value of ``policy``: the mean of ``1{observed = d} / e(d) * Y*``.
 
     The Horvitz-Thompson form (weights not normalised); consistent only when the propensities are.
-    Parameters as in :func:`aipw_policy_value`, without the outcome model.
+    Parameters, errors and warnings as in :func:`aipw_policy_value`, without the outcome model.
 
     Returns
     -------
@@ -254,13 +261,21 @@ class _PolicyInputs:
         followed = chosen == taken
         policy_probability = probability[np.arange(n), chosen]
         followed_weight = np.where(followed, 1.0 / np.maximum(policy_probability, clip), 0.0)
+        n_clipped = int(np.sum(followed & (policy_probability < clip)))
+        if n_clipped:
+            warnings.warn(
+                f"{n_clipped} of {int(followed.sum())} decisions that followed the policy had a propensity "
+                f"below {clip}; it was raised to {clip}, which truncates their weights at {1 / clip:g}",
+                WeightTruncationWarning,
+                stacklevel=3,
+            )
         return cls(
             policy=chosen,
             n_options=k,
             followed_weight=followed_weight,
             restricted_time=ipcw_restricted_time(y, horizon, sample_weight=weights),
             sample_weight=weights,
-            n_clipped=int(np.sum(followed & (policy_probability < clip))),
+            n_clipped=n_clipped,
         )
 
     @property

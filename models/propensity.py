@@ -9,7 +9,8 @@ patient was rarely given to patients like this one, and is reported as "insuffic
 
 from __future__ import annotations
 
-from typing import Any
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
@@ -18,7 +19,9 @@ from sklearn.impute import SimpleImputer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import Interval
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 #: Default positivity threshold: a candidate given to fewer than 1 in 20 comparable patients.
 DEFAULT_MIN_SUPPORT = 0.05
@@ -40,6 +43,13 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         Positivity threshold for :meth:`support`.
     """
 
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "candidates": [tuple, list],
+        "C": [Interval(Real, 0, None, closed="neither")],
+        "cv": [Interval(Integral, 2, None, closed="left")],
+        "min_support": [Interval(Real, 0, 1, closed="neither")],
+    }
+
     def __init__(
         self,
         candidates: tuple[str, ...],
@@ -54,9 +64,9 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         self.min_support = min_support
 
     def fit(self, X: Any, y: Any, sample_weight: np.ndarray | None = None) -> PropensityModel:
-        """Fit on decision features ``X`` and the action taken ``y`` (candidate codes)."""
-        if not 0 < self.min_support < 1:
-            raise ValueError(f"min_support must be in (0, 1), found {self.min_support}")
+        """Fit on decision features ``X`` (NaN for missing) and the action taken ``y`` (candidate codes)."""
+        self._validate_params()
+        features = validate_data(self, X, dtype=np.float64, ensure_all_finite="allow-nan")
         actions = np.asarray(y, dtype=object)
         unknown = sorted(set(actions) - set(self.candidates))
         if unknown:
@@ -73,15 +83,21 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         fit_params = (
             {} if sample_weight is None else {"sample_weight": np.asarray(sample_weight, dtype=float)}
         )
-        self.model_.fit(np.asarray(X, dtype=float), actions, **fit_params)
+        self.model_.fit(features, actions, **fit_params)
         self.classes_ = np.asarray(self.candidates, dtype=object)
-        self.n_features_in_ = np.asarray(X).shape[1]
         return self
+
+    def __sklearn_tags__(self) -> Tags:
+        """Missing feature values (NaN) are allowed: the pipeline imputes them."""
+        tags = super().__sklearn_tags__()
+        tags.input_tags.allow_nan = True
+        return tags
 
     def predict_proba(self, X: Any) -> np.ndarray:
         """Probability of each candidate (columns in ``candidates`` order), rows summing to 1."""
         check_is_fitted(self, "model_")
-        fitted = self.model_.predict_proba(np.asarray(X, dtype=float))
+        features = validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
+        fitted = self.model_.predict_proba(features)
         out = np.zeros((fitted.shape[0], len(self.candidates)))
         position = {c: i for i, c in enumerate(self.candidates)}
         for column, name in enumerate(self.model_.classes_):

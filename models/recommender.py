@@ -26,13 +26,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from numbers import Integral, Real
+from typing import Any, ClassVar, Final
 
 import numpy as np
 import pandas as pd
 from scipy.stats import norm
 from sklearn.base import BaseEstimator, clone
-from sklearn.utils.validation import check_is_fitted
+from sklearn.frozen import FrozenEstimator
+from sklearn.utils._param_validation import HasMethods, Interval, Options, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES
@@ -130,11 +133,46 @@ class TreatmentRecommender(BaseEstimator):
         Seed of the bootstrap and the models.
     n_jobs : int
         Bootstrap refits run in this many threads (results do not depend on it).
-    propensity : OptionPropensityModel, optional
-        An already fitted propensity model to use as is (for example, shared by the candidates of a
-        hyperparameter search, which differ only in their outcome models); by default one is fitted
-        with ``min_support``.
+    propensity : estimator, optional
+        The propensity model of the options: an unfitted
+        :class:`~linewise.models.option_propensity.OptionPropensityModel` (cloned and fitted here), or
+        a fitted one wrapped in :class:`sklearn.frozen.FrozenEstimator`, used as it is (for example,
+        shared by the candidates of a hyperparameter search, which differ only in their outcome
+        models). ``clone`` keeps a frozen model, so a clone fits with the same propensities. Its own
+        ``min_support`` decides support. By default an ``OptionPropensityModel(min_support)`` is fitted.
+
+    Attributes
+    ----------
+    propensity_ : OptionPropensityModel or FrozenEstimator
+        The propensity model used.
+    models_ : dict
+        The outcome model of each endpoint (``"pfs"``, ``"os"``), fitted on every decision.
+    replicates_ : dict
+        The bootstrap refits of each endpoint's model.
+    explainer_, explanation_scale_, higher_is_better_
+        The SHAP explainer of the rwPFS model and what its values add up to.
+    time_grid_ : ndarray
+        Months at which survival is predicted.
+    n_training_decisions_ : int
+    weights_summary_ : dict
+        Smallest and largest balancing weight.
+    n_features_in_ : int
+        ``len(FEATURES)``: predictions take the features in
+        :data:`linewise.features.examples.FEATURES` order, or a DataFrame with those columns.
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "family": [StrOptions(set(FAMILIES))],
+        "weighting": [StrOptions(set(WEIGHTINGS))],
+        # 0 (no intervals) or at least 2: one refit has no spread, and its intervals would have no width
+        "n_bootstrap": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
+        "interval": [Interval(Real, 0, 1, closed="neither")],
+        "min_support": [Interval(Real, 0, 1, closed="neither")],
+        "model_params": [dict, None],
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+        "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "propensity": [HasMethods(["fit", "class_and_local", "proba_and_support"]), None],
+    }
 
     def __init__(
         self,
@@ -147,7 +185,7 @@ class TreatmentRecommender(BaseEstimator):
         model_params: dict[str, Any] | None = None,
         random_state: int = 0,
         n_jobs: int = 2,
-        propensity: OptionPropensityModel | None = None,
+        propensity: OptionPropensityModel | FrozenEstimator | None = None,
     ) -> None:
         self.family = family
         self.weighting = weighting
@@ -176,31 +214,27 @@ class TreatmentRecommender(BaseEstimator):
 
         Raises
         ------
+        sklearn.utils._param_validation.InvalidParameterError
+            A ``ValueError``: if a parameter breaks :attr:`_parameter_constraints` (for example
+            ``n_bootstrap=1``, whose single refit has no spread).
         ValueError
-            If a setting is invalid (family, weighting, interval outside (0, 1), ``n_bootstrap`` of 1 or
-            negative) or no decision has a candidate action.
+            If no decision has a candidate action.
+
+        Warns
+        -----
+        linewise.models.exceptions.WeightTruncationWarning
+            If an option actually given has a propensity below the weights' floor.
+        linewise.models.exceptions.EmptyRiskSetWarning
+            If nobody (or no patient drawn by a bootstrap refit) is followed up to the grid's horizon.
         """
-        if self.family not in FAMILIES:
-            raise ValueError(f"family must be one of {FAMILIES}, found {self.family!r}")
-        if self.weighting not in WEIGHTINGS:
-            raise ValueError(f"weighting must be one of {WEIGHTINGS}, found {self.weighting!r}")
-        if not 0 < self.interval < 1:
-            raise ValueError(f"interval must be in (0, 1), found {self.interval}")
-        if self.n_bootstrap < 0 or self.n_bootstrap == 1:
-            raise ValueError(
-                f"n_bootstrap must be 0 (no intervals) or at least 2 (one refit has no spread), "
-                f"found {self.n_bootstrap}"
-            )
+        self._validate_params()
         decisions = training_decisions(examples)
         if decisions.empty:
             raise ValueError("no decision with a candidate action to learn from")
-        X = decisions[list(FEATURES)].to_numpy(float)
+        X = validate_data(self, decisions[list(FEATURES)].to_numpy(float), ensure_all_finite="allow-nan")
         observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
-        if self.propensity is not None:
-            check_is_fitted(self.propensity, "local_model_")
-            self.propensity_ = self.propensity
-        else:
-            self.propensity_ = OptionPropensityModel(min_support=self.min_support).fit(X, observed)
+        template = self.propensity or OptionPropensityModel(min_support=self.min_support)
+        self.propensity_ = clone(template).fit(X, observed)  # a FrozenEstimator clones to itself
         class_propensity, _ = self.propensity_.class_and_local(X)
         weight = balancing_weights(class_propensity, observed // 2, self.weighting)
         design = with_treatment(X, observed)
@@ -230,8 +264,6 @@ class TreatmentRecommender(BaseEstimator):
         self.time_grid_ = self.models_["pfs"].time_grid_
         self.n_training_decisions_ = len(decisions)
         self.weights_summary_ = {"min": float(weight.min()), "max": float(weight.max())}
-        self.n_features_in_ = X.shape[1]
-        self.feature_names_in_ = np.asarray(FEATURES, dtype=object)
         return self
 
     def predict_options(self, X: Any) -> OptionPredictions:
@@ -239,17 +271,22 @@ class TreatmentRecommender(BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, len(FEATURES))
-            Decision features in :data:`linewise.features.examples.FEATURES` order.
+        X : DataFrame or array-like of shape (n, len(FEATURES))
+            Decision features: a DataFrame with the columns of
+            :data:`linewise.features.examples.FEATURES` (in any order; others are ignored), or an array
+            in that order. Missing values are NaN.
 
         Returns
         -------
         OptionPredictions
+
+        Raises
+        ------
+        ValueError
+            If a feature column is missing, the width is not ``len(FEATURES)`` or a value is infinite.
         """
         check_is_fitted(self, "models_")
-        features = np.asarray(X, dtype=float)
-        if features.ndim != 2 or features.shape[1] != len(FEATURES):
-            raise ValueError(f"X must have shape (n, {len(FEATURES)}), found {features.shape}")
+        features = self._features(X)
         n, k = len(features), len(OPTIONS)
         rows = counterfactual_rows(features)
         alpha = (1.0 - self.interval) / 2.0
@@ -311,6 +348,17 @@ class TreatmentRecommender(BaseEstimator):
             support=support,
         )
 
+    def _features(self, X: Any) -> np.ndarray:
+        """Validate prediction features (scikit-learn's ``validate_data`` against the fitted width)."""
+        if isinstance(X, pd.DataFrame):
+            missing = [name for name in FEATURES if name not in X.columns]
+            if missing:
+                raise ValueError(f"X lacks {len(missing)} feature column(s), first {missing[0]!r}")
+            X = X[list(FEATURES)].to_numpy(float)
+        return np.asarray(
+            validate_data(self, X, reset=False, dtype=np.float64, ensure_all_finite="allow-nan")
+        )
+
     def explain(self, x: Any, predictions: OptionPredictions | None = None) -> Explanation:
         """Exact SHAP values of one decision's options and of TBP versus the best switch (rwPFS model).
 
@@ -326,7 +374,7 @@ class TreatmentRecommender(BaseEstimator):
         Explanation
         """
         check_is_fitted(self, "models_")
-        features = np.asarray(x, dtype=float).reshape(1, -1)
+        features = self._features(np.asarray(x, dtype=float).reshape(1, -1))
         predictions = predictions or self.predict_options(features)
         sides = best_sides(predictions.summary["pfs_rmst24"][0], predictions.support[0])
         rows = counterfactual_rows(features)
@@ -365,9 +413,7 @@ class TreatmentRecommender(BaseEstimator):
             Also when a time is not a grid time.
         """
         check_is_fitted(self, "models_")
-        features = np.asarray(x, dtype=float).reshape(1, -1)
-        if features.shape[1] != len(FEATURES):
-            raise ValueError(f"x must have {len(FEATURES)} features, found {features.shape[1]}")
+        features = self._features(np.asarray(x, dtype=float).reshape(1, -1))
         return explain_survival_options(
             self.models_["pfs"], counterfactual_rows(features), MODEL_COLUMNS, times
         )

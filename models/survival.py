@@ -16,17 +16,29 @@ from ``grid_step`` to ``horizon`` in steps of ``grid_step`` (0.5 to 36 months by
 
 from __future__ import annotations
 
-from typing import Any
+import warnings
+from numbers import Integral, Real
+from typing import Any, ClassVar
 
 import numpy as np
 import xgboost as xgb
 from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils import Tags
+from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.metrics import concordance_index_censored
 
+from linewise.models.exceptions import EmptyRiskSetWarning
 from linewise.models.forest_tables import LeafTables
+from linewise.models.ipcw import check_sample_weight
 from linewise.models.target import check_target, make_target
+
+#: Constraints shared by both families: the time grid (months).
+_GRID_CONSTRAINTS: dict[str, list[Any]] = {
+    "grid_step": [Interval(Real, 0, None, closed="neither")],
+    "horizon": [Interval(Real, 0, None, closed="neither")],
+}
 
 
 def time_grid(step: float, horizon: float) -> np.ndarray:
@@ -36,11 +48,32 @@ def time_grid(step: float, horizon: float) -> np.ndarray:
     return np.round(np.arange(1, int(np.floor(horizon / step + 1e-9)) + 1) * step, 10)
 
 
-def _features(X: Any) -> np.ndarray:
-    array = np.asarray(X, dtype=float)
-    if array.ndim != 2:
-        raise ValueError(f"X must be 2-d, found shape {array.shape}")
-    return array
+def _checked(model: BaseEstimator, X: Any, *, reset: bool) -> np.ndarray:
+    """Validate features the scikit-learn way: 2-d, float, NaN allowed (missing), no infinity.
+
+    ``reset=True`` at fit records ``n_features_in_``; ``reset=False`` at prediction checks against it.
+    """
+    return np.asarray(validate_data(model, X, reset=reset, dtype=np.float64, ensure_all_finite="allow-nan"))
+
+
+def _checked_weights(sample_weight: Any, features: np.ndarray, time: np.ndarray) -> np.ndarray:
+    """Case weights: one per row, finite, non-negative, not all zero (unit weights when None)."""
+    if len(time) != len(features):
+        raise ValueError(f"X has {len(features)} rows and y has {len(time)}")
+    return check_sample_weight(sample_weight, len(time))
+
+
+def _warn_if_nobody_at_risk(time: np.ndarray, weight: np.ndarray | None, grid: np.ndarray) -> None:
+    """Warn when the grid reaches past the last follow-up time of positive weight."""
+    kept = time if weight is None else time[np.asarray(weight) > 0]
+    last = float(kept.max())
+    if last < grid[-1]:
+        warnings.warn(
+            f"nobody is at risk after {last:.2f} months: survival from there to the {grid[-1]:g}-month "
+            "horizon is carried forward flat",
+            EmptyRiskSetWarning,
+            stacklevel=3,
+        )
 
 
 def rmst_from_curves(survival: np.ndarray, grid: np.ndarray, horizon: float) -> np.ndarray:
@@ -77,6 +110,12 @@ class _SurvivalMixin:
     """Curves on the grid, RMST, median and concordance from ``predict_survival_function``."""
 
     time_grid_: np.ndarray
+
+    def __sklearn_tags__(self) -> Tags:
+        """Missing feature values (NaN) are allowed; the target is a survival array, not a number."""
+        tags: Tags = super().__sklearn_tags__()  # type: ignore[misc]
+        tags.input_tags.allow_nan = True
+        return tags
 
     def predict_survival_function(self, X: Any) -> np.ndarray:  # pragma: no cover - defined by subclasses
         raise NotImplementedError
@@ -131,9 +170,27 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
     time_grid_ : ndarray
     leaf_tables_ : linewise.models.forest_tables.LeafTables
         Each leaf's survival on the grid and risk score: predictions gather them instead of going
-        through scikit-survival (same numbers, about 10 times faster for a decision's rows). A model
-        pickled before this attribute existed builds it on its first prediction.
+        through scikit-survival (same numbers, about 10 times faster for a decision's rows).
+    n_features_in_ : int
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "min_samples_leaf": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0.0, 0.5, closed="right"),
+        ],
+        "max_features": [
+            Interval(Integral, 1, None, closed="left"),
+            Interval(RealNotInt, 0.0, 1.0, closed="right"),
+            StrOptions({"sqrt", "log2"}),
+            None,
+        ],
+        "max_depth": [Interval(Integral, 1, None, closed="left"), None],
+        **_GRID_CONSTRAINTS,
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    }
 
     def __init__(
         self,
@@ -159,10 +216,19 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
     def fit(
         self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None
     ) -> RandomSurvivalForestModel:
-        """Fit the forest on times rounded up to the grid (times beyond the horizon are kept as they are)."""
+        """Fit the forest on times rounded up to the grid (times beyond the horizon are kept as they are).
+
+        Warns
+        -----
+        linewise.models.exceptions.EmptyRiskSetWarning
+            If no row of positive weight is followed up to the horizon.
+        """
+        self._validate_params()
         grid = time_grid(self.grid_step, self.horizon)
-        features = _features(X)
+        features = _checked(self, X, reset=True)
         event, time = check_target(y)
+        weight = None if sample_weight is None else _checked_weights(sample_weight, features, time)
+        _warn_if_nobody_at_risk(time, weight, grid)
         rounded = np.where(time <= self.horizon, np.ceil(time / self.grid_step - 1e-9) * self.grid_step, time)
         self.forest_ = RandomSurvivalForest(
             n_estimators=self.n_estimators,
@@ -171,18 +237,10 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
             max_depth=self.max_depth,
             random_state=self.random_state,
             n_jobs=self.n_jobs,
-        ).fit(features, make_target(rounded, event), sample_weight=sample_weight)
+        ).fit(features, make_target(rounded, event), sample_weight=weight)
         self.time_grid_ = grid
         self.leaf_tables_ = LeafTables(self.forest_, grid)
-        self.n_features_in_ = features.shape[1]
         return self
-
-    def _tables(self) -> LeafTables:
-        """Return the leaf tables, built here for a forest fitted (and pickled) before they existed."""
-        tables = getattr(self, "leaf_tables_", None)
-        if tables is None:
-            tables = self.leaf_tables_ = LeafTables(self.forest_, self.time_grid_)
-        return tables
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk score: the forest's ensemble cumulative hazard (higher means shorter survival).
@@ -190,7 +248,7 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
         Equal to scikit-survival's ``RandomSurvivalForest.predict``, read from :attr:`leaf_tables_`.
         """
         check_is_fitted(self, "forest_")
-        return self._tables().predict_risk(_features(X))
+        return self.leaf_tables_.predict_risk(_checked(self, X, reset=False))
 
     def predict_survival_function(self, X: Any) -> np.ndarray:
         """Survival probabilities on :attr:`time_grid_`, shape (n, len(grid)).
@@ -202,7 +260,7 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
         check_is_fitted(self, "forest_")
         # Fortran order, as the grid columns selected from scikit-survival's curves came: the RMST's
         # matrix product rounds differently by layout (1e-14), and the numbers stay exactly as they were
-        return np.asfortranarray(self._tables().predict_survival(_features(X)))
+        return np.asfortranarray(self.leaf_tables_.predict_survival(_checked(self, X, reset=False)))
 
 
 class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
@@ -216,7 +274,27 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         The shared time grid (months).
     random_state : int
         Seed of XGBoost's sampling.
+
+    Attributes
+    ----------
+    booster_ : xgboost.Booster
+    baseline_cumulative_hazard_ : ndarray
+        Breslow's cumulative baseline hazard at each grid time.
+    time_grid_ : ndarray
+    n_features_in_ : int
     """
+
+    _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
+        "n_estimators": [Interval(Integral, 0, None, closed="left")],
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "max_depth": [Interval(Integral, 1, None, closed="left")],
+        "min_child_weight": [Interval(Real, 0, None, closed="left")],
+        "subsample": [Interval(Real, 0, 1, closed="right")],
+        "colsample_bytree": [Interval(Real, 0, 1, closed="right")],
+        "reg_lambda": [Interval(Real, 0, None, closed="left")],
+        **_GRID_CONSTRAINTS,
+        "random_state": [Interval(Integral, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -244,15 +322,19 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         self.random_state = random_state
 
     def fit(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> BoostedCoxModel:
-        """Boost the Cox partial likelihood, then estimate the baseline cumulative hazard (Breslow)."""
-        if self.n_estimators < 0 or self.learning_rate <= 0:
-            raise ValueError("n_estimators must be >= 0 and learning_rate > 0")
+        """Boost the Cox partial likelihood, then estimate the baseline cumulative hazard (Breslow).
+
+        Warns
+        -----
+        linewise.models.exceptions.EmptyRiskSetWarning
+            If no row of positive weight is followed up to the horizon.
+        """
+        self._validate_params()
         grid = time_grid(self.grid_step, self.horizon)
-        features = _features(X)
+        features = _checked(self, X, reset=True)
         event, time = check_target(y)
-        weight = np.ones(len(time)) if sample_weight is None else np.asarray(sample_weight, dtype=float)
-        if weight.shape != time.shape or np.any(weight < 0) or not np.all(np.isfinite(weight)):
-            raise ValueError("sample_weight must be finite, non-negative, one per row")
+        weight = _checked_weights(sample_weight, features, time)
+        _warn_if_nobody_at_risk(time, weight, grid)
         data = xgb.DMatrix(features, weight=weight)  # the weights shape the histogram bins only
         params = {
             "eta": self.learning_rate,
@@ -275,14 +357,15 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         margin = self.booster_.predict(data, output_margin=True)
         self.baseline_cumulative_hazard_ = _breslow(time, event, weight, margin, grid)
         self.time_grid_ = grid
-        self.n_features_in_ = features.shape[1]
         return self
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk score: the log hazard ratio."""
         check_is_fitted(self, "booster_")
         # in place, with the booster's one thread: no DMatrix to build for the few rows of a decision
-        return np.asarray(self.booster_.inplace_predict(_features(X), predict_type="margin"))
+        return np.asarray(
+            self.booster_.inplace_predict(_checked(self, X, reset=False), predict_type="margin")
+        )
 
     def predict_survival_function(self, X: Any) -> np.ndarray:
         """Survival ``exp(-H0(t) exp(eta))`` on :attr:`time_grid_`."""

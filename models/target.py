@@ -1,4 +1,8 @@
-"""The one survival target type (scikit-survival's structured array) and its XGBoost adapter."""
+"""The one survival target type: scikit-survival's structured (event, time) array, built and checked here.
+
+The boosted Cox model passes times, events and weights to its own objective
+(:func:`linewise.models.survival.cox_gradient`), so no XGBoost label format is needed.
+"""
 
 from __future__ import annotations
 
@@ -57,9 +61,3 @@ def check_target(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     if not event.any():
         raise SurvivalTargetError("the target has no observed event")
     return event, time
-
-
-def to_xgboost_label(y: np.ndarray) -> np.ndarray:
-    """Return XGBoost's ``survival:cox`` label: the time, negated when censored."""
-    event, time = check_target(y)
-    return np.where(event, time, -time)

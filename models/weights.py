@@ -7,14 +7,19 @@
   ``(1 / e(option | x)) / sum_k (1 / e_k(x))``, which emphasise patients who could have received any
   option.
 
-Weights are rescaled to mean 1.
+Weights are rescaled to mean 1. A propensity of the option actually given below
+:data:`PROPENSITY_FLOOR` is raised to it, with a
+:class:`linewise.models.exceptions.WeightTruncationWarning`.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Final
 
 import numpy as np
+
+from linewise.models.exceptions import WeightTruncationWarning
 
 WEIGHTINGS: Final = ("none", "ipw", "overlap")
 #: Propensities below this are raised to it before inverting.
@@ -46,6 +51,11 @@ def balancing_weights(
     ------
     ValueError
         On an unknown ``kind`` or mismatched shapes.
+
+    Warns
+    -----
+    WeightTruncationWarning
+        When the propensity of an option actually given is below :data:`PROPENSITY_FLOOR`.
     """
     if kind not in WEIGHTINGS:
         raise ValueError(f"weighting must be one of {WEIGHTINGS}, found {kind!r}")
@@ -61,6 +71,14 @@ def balancing_weights(
         return np.ones(len(observed))
     floored = np.maximum(propensity, PROPENSITY_FLOOR)
     own = floored[np.arange(len(observed)), observed]
+    below = int(np.sum(propensity[np.arange(len(observed)), observed] < PROPENSITY_FLOOR))
+    if below:
+        warnings.warn(
+            f"{below} of {len(observed)} decisions received an option whose propensity is below "
+            f"{PROPENSITY_FLOOR}; it was raised to {PROPENSITY_FLOOR}, which truncates their weights",
+            WeightTruncationWarning,
+            stacklevel=2,
+        )
     if kind == "ipw":
         marginal = np.bincount(observed, minlength=propensity.shape[1]) / max(len(observed), 1)
         weight = marginal[observed] / own

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import typer
 
 from tests.conftest import TEST_KEY
 from tests.lockedit import set_cell
@@ -233,3 +234,32 @@ def test_export_patient_round_trip(lock: Path, tmp_path: Path) -> None:
     assert not (tmp_path / "q.json").exists()
     bad_date = run("export-patient", str(lock), "--patient", key, "--as-of", "01/01/2022", "--out", str(out))
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
+
+
+def test_numerical_warnings_print_as_one_line_each_and_others_pass_through() -> None:
+    import warnings
+
+    from typer.testing import CliRunner
+
+    from linewise.cli_support import reporting_numerical_warnings
+    from linewise.models.exceptions import EmptyRiskSetWarning, WeightTruncationWarning
+
+    def command() -> None:
+        warnings.warn("3 of 9 decisions ... truncates their weights", WeightTruncationWarning, stacklevel=1)
+        warnings.warn("3 of 9 decisions ... truncates their weights", WeightTruncationWarning, stacklevel=1)
+        warnings.warn("nobody is at risk after 20.00 months", EmptyRiskSetWarning, stacklevel=1)
+        warnings.warn("something else", DeprecationWarning, stacklevel=1)
+        typer.echo("done")
+
+    app = typer.Typer()
+    app.command()(reporting_numerical_warnings(command))
+    with warnings.catch_warnings(record=True) as passed:
+        warnings.simplefilter("always")
+        result = CliRunner().invoke(app, [])
+    assert result.exit_code == 0
+    assert result.stdout == "done\n"
+    assert result.stderr.splitlines() == [
+        "linewise: warning: 3 of 9 decisions ... truncates their weights",
+        "linewise: warning: nobody is at risk after 20.00 months",
+    ]
+    assert [(w.category, str(w.message)) for w in passed] == [(DeprecationWarning, "something else")]

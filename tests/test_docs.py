@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import ast
+import importlib.util
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from linewise.features import RULES
 from linewise.features import vocabulary as voc
@@ -74,3 +79,110 @@ def test_every_score_lock_column_is_documented() -> None:
     summaries = {c for c in BATCH_COLUMNS if c.startswith(("pfs_", "os_"))}
     assert "{pfs,os}_{median,rmst12,rmst24,rmst12_vs_tbp,rmst24_vs_tbp}" in section
     assert {c for c in BATCH_COLUMNS if f"`{c}`" not in named} == summaries
+
+
+# ------------------------------------------------------------------ figures come from the benchmarks' JSON
+
+
+def _doc_tables() -> Any:
+    """``benchmarks/doc_tables.py``, the script that writes the docs' tables (benchmarks is no package)."""
+    spec = importlib.util.spec_from_file_location("doc_tables", ROOT / "benchmarks" / "doc_tables.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+DOC_TABLES = _doc_tables()
+DOCUMENTS = DOC_TABLES.documents(ROOT)
+#: A decimal number, with thousands separators allowed (1,024.5), not part of a word or version.
+DECIMAL = re.compile(r"(?<![\w.])-?\d{1,3}(?:,\d{3})*\.\d+(?![\w.])|(?<![\w.,])-?\d+\.\d+(?![\w.])")
+#: A measured time or size: a number followed by a unit.
+MEASURED = re.compile(r"(?<![\w.])(\d[\d,]*(?:\.\d+)?)\s?(ms|seconds|minutes|MiB|MB|GB|requests/s|req/s)\b")
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[p.name for p in DOCUMENTS])
+def test_every_table_is_what_its_json_gives(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    assert DOC_TABLES.rewrite(text) == text, f"run benchmarks/doc_tables.py: {path.name} is stale"
+
+
+def test_every_benchmark_has_exactly_one_table() -> None:
+    named = [m["name"] for path in DOCUMENTS for m in DOC_TABLES.BLOCK.finditer(path.read_text())]
+    results = sorted(p.stem for p in (ROOT / "benchmarks" / "results").glob("*.json"))
+    assert sorted(named) == results
+    assert sorted(DOC_TABLES.RENDERERS) == results
+
+
+#: The folders that install as the package (``linewise/`` links to the others).
+PACKAGE_FOLDERS = ("linewise", "features", "models", "training", "serving", "simulation")
+
+
+def _literals() -> set[float]:
+    """Every number the code and its bundled settings hold: what prose may quote outside the tables."""
+    numbers: set[float] = set()
+    folders = [ROOT / name for name in PACKAGE_FOLDERS]
+    for source in (path for folder in folders for path in folder.rglob("*.py")):
+        for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Constant) and type(node.value) in (int, float):
+                numbers.add(float(node.value))
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            for item in value.values():
+                walk(item)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item)
+        elif isinstance(value, int | float) and not isinstance(value, bool):
+            numbers.add(float(value))
+        elif isinstance(value, str):
+            numbers.update(float(m.replace(",", "")) for m in DECIMAL.findall(value))
+
+    for settings in (path for folder in folders for path in folder.rglob("*.yaml")):
+        walk(yaml.safe_load(settings.read_text(encoding="utf-8")))
+    return numbers
+
+
+LITERALS = _literals()
+
+
+def _outside_tables(text: str) -> str:
+    """The prose: the text without the generated tables and without version numbers (Python 3.11)."""
+    return re.sub(r"(?:Python|version) \d+\.\d+", "", DOC_TABLES.BLOCK.sub("", text))
+
+
+@pytest.mark.parametrize("path", DOCUMENTS, ids=[p.name for p in DOCUMENTS])
+def test_no_measured_figure_outside_the_tables(path: Path) -> None:
+    # outside the generated tables, a decimal number must be a setting of the code or its configuration
+    # (a threshold, a default, a published target), never a measurement typed in by hand
+    prose = _outside_tables(path.read_text(encoding="utf-8"))
+    stray = [m for m in DECIMAL.findall(prose) if float(m.replace(",", "")) not in LITERALS]
+    assert stray == [], f"{path.name}: figures not from benchmarks/results (put them in a table): {stray}"
+    measured = [
+        f"{n} {unit}" for n, unit in MEASURED.findall(prose) if float(n.replace(",", "")) not in LITERALS
+    ]
+    assert measured == [], f"{path.name}: measured times or sizes outside the tables: {measured}"
+
+
+def test_the_figure_rules_can_fail() -> None:
+    assert DECIMAL.findall("capture 0.792 against 0.05, 1,024.5 courses, v3.11 and 1e-12") == [
+        "0.792",
+        "0.05",
+        "1,024.5",
+    ]
+    assert MEASURED.findall("took 24.6 ms and 7 seconds, 3 MiB") == [
+        ("24.6", "ms"),
+        ("7", "seconds"),
+        ("3", "MiB"),
+    ]
+    assert 0.792 not in LITERALS and 0.05 in LITERALS  # a measured capture, and the default support
+
+
+@pytest.mark.parametrize("path", [*DOCUMENTS, *sorted(ROOT.glob("*/__init__.py"))], ids=lambda p: p.name)
+def test_docs_state_todays_facts(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    diary = [
+        word for word in ("not built yet", "2026-", "scratch script", "not kept", "was tried") if word in text
+    ]
+    assert diary == []

@@ -1,9 +1,9 @@
 """The small hyperparameter search: every candidate of every family, judged on the validation part.
 
-Each candidate is a :class:`linewise.models.recommender.TreatmentRecommender` without bootstrap, fitted on the
-training part with one shared propensity model; its score is Harrell's C of the rwPFS model for the
-option actually taken, on the validation decisions. The best candidate over all families wins (ties:
-the first listed).
+Each candidate is a :class:`linewise.models.recommender.TreatmentRecommender` without bootstrap, fitted
+on the training part with one shared propensity model (passed as a ``FrozenEstimator``, so that a clone
+of a candidate keeps it); its score is Harrell's C of the rwPFS model for the option actually taken, on
+the validation decisions. The best candidate over all families wins (ties: the first listed).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+from sklearn.frozen import FrozenEstimator
 
 from linewise.features.examples import FEATURES
 from linewise.models.candidates import option_index, with_treatment
@@ -86,7 +87,7 @@ def search(train: pd.DataFrame, validation: pd.DataFrame, config: TrainingConfig
                 min_support=config.min_support,
                 model_params=dict(params),
                 random_state=config.seed,
-                propensity=propensity,
+                propensity=FrozenEstimator(propensity),
             ).fit(train)
             rows.append(
                 {

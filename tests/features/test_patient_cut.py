@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,9 @@ import pytest
 from linewise.features.patient import cut_document, export_patients
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
+
+#: A fixed pseudonym key: the same patients, in the same order, on every run.
+KEY = b"patient-cut-test-key------------"
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +24,7 @@ def simulated_lock(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("day", ["2019-03-31", "2021-06-30", "2023-01-15", "2025-01-31"])
 def test_cut_document_matches_the_export_cut(simulated_lock: Path, day: str) -> None:
-    key = secrets.token_bytes(32)
+    key = KEY
     full = export_patients(simulated_lock, key)
     as_of = dt.date.fromisoformat(day)
     expected = export_patients(simulated_lock, key, as_of=as_of)  # cut from the lock's text tables
@@ -33,7 +35,7 @@ def test_cut_document_matches_the_export_cut(simulated_lock: Path, day: str) -> 
 
 
 def test_cut_document_refuses_a_later_date(simulated_lock: Path) -> None:
-    document = next(iter(export_patients(simulated_lock, secrets.token_bytes(32)).values()))
+    document = next(iter(export_patients(simulated_lock, KEY).values()))
     with pytest.raises(ValueError, match="is after the document's as_of 2025-01-31"):
         cut_document(document, dt.date(2026, 1, 1))
     with pytest.raises(ValueError, match="no as_of date"):

@@ -477,14 +477,14 @@ def test_date_year_typo_is_one_clean_violation(lock: Path, key: bytes) -> None:
 
 def test_invalid_end_date_is_not_also_an_ongoing_line(lock: Path, key: bytes) -> None:
     set_cell(lock, "lines", 1, "end_date", "2022-06-31")
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"lines\.csv row 1, column end_date") as caught:
         load_lock(lock, key)
     assert _only(caught.value) == [("lines.csv", 1, "end_date", "type-date")]
 
 
 def test_word_for_a_line_number_is_one_violation(lock: Path, key: bytes) -> None:
     set_cell(lock, "lines", 2, "line_number", "two")
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"lines\.csv row 2, column line_number") as caught:
         load_lock(lock, key)
     assert _only(caught.value) == [("lines.csv", 2, "line_number", "type-integer")]
 
@@ -496,7 +496,7 @@ def test_swapped_columns_never_echo_ids_or_dates(lock: Path, key: bytes) -> None
     header, rows = read_rows(lock, "metastases")
     rows[0] = {"patient_id": "bone", "site": "EX-001", "date_detected": "2020-03-10"}
     write_rows(lock, "metastases", header, rows)
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"metastases\.csv row 1, column") as caught:
         load_lock(lock, key)
     _assert_clean(caught.value, lock)
     values = {v.value for v in caught.value.violations}
@@ -506,7 +506,7 @@ def test_swapped_columns_never_echo_ids_or_dates(lock: Path, key: bytes) -> None
 @pytest.mark.parametrize("value", ["2+_ISH_pos", "2+ fish pos", "3+"])
 def test_her2_positive_in_any_spelling(lock: Path, key: bytes, value: str) -> None:
     set_cell(lock, "patients", 5, "her2_ihc", value)
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"patients\.csv row 5, column her2_ihc") as caught:
         load_lock(lock, key)
     assert _only(caught.value) == [("patients.csv", 5, "her2_ihc", "her2-negative")]
 
@@ -520,7 +520,7 @@ def test_ambiguous_her2_gets_no_negative_suggestion(lock: Path, key: bytes) -> N
 
 def test_no_misleading_drug_suggestion(lock: Path, key: bytes) -> None:
     set_cell(lock, "lines", 19, "drugs", "trastuzumab")
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"lines\.csv row 19, column drugs") as caught:
         load_lock(lock, key)
     assert "deruxtecan" not in caught.value.violations[0].message
 
@@ -539,7 +539,7 @@ def test_parquet_unsigned_overflow_is_a_range_violation(lock: Path, key: bytes) 
     table = pa.table({"patient_id": frame["patient_id"], "date": frame["date"], "ecog": ecog})
     (lock / "performance_status.csv").unlink()
     pq.write_table(table, lock / "performance_status.parquet")
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"performance_status\.parquet row 1, column") as caught:
         load_lock(lock, key)
     assert _only(caught.value) == [("performance_status.parquet", 1, "ecog", "range")]
 
@@ -554,7 +554,7 @@ def test_parquet_far_future_date_is_a_clean_date_violation(lock: Path, key: byte
     )
     typed.loc[0, "end_date"] = dt.date(2320, 6, 30)
     _as_parquet(lock, "lines", typed)
-    with pytest.raises(LockValidationError) as caught:
+    with pytest.raises(LockValidationError, match=r"lines\.parquet row 1, column end_date") as caught:
         load_lock(lock, key)
     assert _only(caught.value) == [("lines.parquet", 1, "end_date", "type-date")]
     _assert_clean(caught.value, lock)

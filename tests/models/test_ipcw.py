@@ -89,3 +89,11 @@ def test_censoring_survival_rejects_bad_weights() -> None:
         censoring_survival(time, event, np.array([1.0]), sample_weight=np.array([1.0, -1.0]))
     with pytest.raises(ValueError, match="positive weight"):
         censoring_survival(time, event, np.array([1.0]), sample_weight=np.zeros(2))
+
+
+def test_a_tiny_censored_weight_tied_with_an_event_keeps_the_censoring_hazard_exact() -> None:
+    # at t = 2: events weigh 1, censorings 1e-17. In floats 1 + 1e-17 == 1, so "at risk minus events"
+    # is 0; by hand the censored are the whole risk set of censoring: hazard 1e-17 / 1e-17 = 1, G(2+) = 0
+    time, event = np.array([2.0, 2.0]), np.array([True, False])
+    got = censoring_survival(time, event, np.array([2.0, 2.5]), sample_weight=np.array([1.0, 1e-17]))
+    np.testing.assert_array_equal(got, [1.0, 0.0])

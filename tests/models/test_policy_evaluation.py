@@ -52,6 +52,7 @@ def test_difference_coverage_counts_supported_options_and_leaves_tbp_out() -> No
             "pfs_scale": 10.0,
             "pfs_rmst24": true.ravel(),
             "os_rmst24": true.ravel(),
+            "os_rmst24_se": np.repeat([0.5, 1.5], k),  # root mean square sqrt(1.25)
         }
     )
     shuffled = truth.sample(frac=1.0, random_state=1)  # the truth's row order must not matter
@@ -62,16 +63,20 @@ def test_difference_coverage_counts_supported_options_and_leaves_tbp_out() -> No
     assert figures["naive_interval_coverage_90_vs_tbp_os_rmst24"] == pytest.approx(13 / 29)
     # the values themselves: every supported row is off by 0 or 3 -> 15 of 31 within the +/- 1 interval
     assert figures["interval_coverage_90_rwpfs_rmst24"] == pytest.approx(15 / 31)
-    # the truth's own precision: rwPFS is a closed form; this OS truth has no Monte Carlo error column
+    # the truth's own precision: rwPFS is a closed form; OS has a Monte Carlo error
     spread = float(np.sqrt(np.mean([np.var(row, ddof=1) for row in true])))
     assert figures["truth_spread_rwpfs_rmst24"] == pytest.approx(spread, rel=1e-12)
     assert figures["truth_spread_os_rmst24"] == pytest.approx(spread, rel=1e-12)
     assert figures["truth_standard_error_rwpfs_rmst24"] == 0.0
-    assert np.isnan(figures["truth_standard_error_os_rmst24"])
-    with_error = truth.assign(os_rmst24_se=np.repeat([0.5, 1.5], k))  # root mean square sqrt(1.25)
-    figures = _truth_figures(test, np.array([0, 0]), {"ipw": predictions, "none": predictions}, with_error)
     assert figures["truth_standard_error_os_rmst24"] == pytest.approx(np.sqrt(1.25), rel=1e-12)
     assert figures["truth_signal_spread_os_rmst24"] == pytest.approx(np.sqrt(spread**2 - 1.25), rel=1e-12)
+    with pytest.raises(ValueError, match=r"lacks the column\(s\) \['os_rmst24_se'\]"):
+        _truth_figures(
+            test,
+            np.array([0, 0]),
+            {"ipw": predictions, "none": predictions},
+            truth.drop(columns="os_rmst24_se"),
+        )
     lower["pfs_rmst24_vs_tbp"][1, 3] = np.nan
     with pytest.raises(ValueError, match="must be finite"):
         _truth_figures(test, np.array([0, 0]), {"ipw": predictions, "none": predictions}, truth)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from scipy.integrate import quad
 
+from linewise.models.exceptions import WeightTruncationWarning
 from linewise.models.ipcw import ipcw_restricted_time
 from linewise.models.policy_value import aipw_policy_value, direct_policy_value, ipw_policy_value
 from linewise.models.target import make_target
@@ -37,7 +39,8 @@ def test_four_rows_by_hand() -> None:
     propensity = np.array([[0.5, 0.5], [0.25, 0.75], [0.2, 0.8], [0.8, 0.2]])
     outcome = np.array([[5.0, 1.0], [6.0, 1.0], [1.0, 8.0], [1.0, 7.0]])
     np.testing.assert_allclose(ipcw_restricted_time(y, 10.0), [4.0, 0.0, 15.0, 12.0])
-    result = aipw_policy_value(policy, observed, propensity, outcome, y, 10.0, clip=0.25)
+    with pytest.warns(WeightTruncationWarning, match=r"1 of 3 decisions .* below 0\.25.* at 4$"):
+        result = aipw_policy_value(policy, observed, propensity, outcome, y, 10.0, clip=0.25)
     assert result.value == pytest.approx(13.1875, rel=1e-12)
     assert result.standard_error == pytest.approx(5.469017850583412, rel=1e-12)
     assert result.lower == pytest.approx(13.1875 - 1.959963984540054 * 5.469017850583412, rel=1e-12)
@@ -45,7 +48,10 @@ def test_four_rows_by_hand() -> None:
     assert result.ipw_value == pytest.approx(18.6875, rel=1e-12)
     assert result.direct_value == pytest.approx(6.5, rel=1e-12)
     assert (result.n, result.n_followed, result.n_clipped, result.max_weight) == (4, 3, 1, 4.0)
-    assert ipw_policy_value(policy, observed, propensity, y, 10.0, clip=0.25).value == pytest.approx(18.6875)
+    with pytest.warns(WeightTruncationWarning, match="1 of 3 decisions"):
+        assert ipw_policy_value(policy, observed, propensity, y, 10.0, clip=0.25).value == pytest.approx(
+            18.6875
+        )
     assert direct_policy_value(policy, outcome).value == pytest.approx(6.5)
 
 
@@ -270,7 +276,11 @@ def _inputs(draw: st.DrawFn) -> dict[str, object]:
 @settings(max_examples=150, deadline=None)
 @given(_inputs())
 def test_estimate_is_finite(inputs: dict[str, object]) -> None:
-    result = aipw_policy_value(**inputs)  # type: ignore[arg-type]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WeightTruncationWarning)
+        result = aipw_policy_value(**inputs)  # type: ignore[arg-type]
+    # a warning exactly when a follower's propensity was raised to the clip
+    assert [w.category for w in caught] == [WeightTruncationWarning] * (result.n_clipped > 0)
     values = [result.value, result.standard_error, result.lower, result.upper]
     assert np.all(np.isfinite([*values, result.ipw_value, result.direct_value, result.max_weight]))
     assert result.lower <= result.value <= result.upper

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +23,9 @@ from linewise.models.weights import balancing_weights
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 
+#: A fixed pseudonym key: the same patients, in the same order, on every run.
+KEY = b"recommender-test-key------------"
+
 SMALL = {
     "boosted_cox": {"n_estimators": 60, "learning_rate": 0.1},
     "random_survival_forest": {"n_estimators": 20, "min_samples_leaf": 20},
@@ -34,7 +36,7 @@ SMALL = {
 def simulated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, pd.DataFrame]:
     root = tmp_path_factory.mktemp("recommender")
     simulate_lock(700, 3, root / "lock", root / "truth", load_config())
-    return root, build_examples(load_lock(root / "lock", secrets.token_bytes(32)))
+    return root, build_examples(load_lock(root / "lock", KEY))
 
 
 @pytest.fixture(scope="module", params=list(SMALL))
@@ -115,6 +117,19 @@ def test_balancing_weights_by_hand() -> None:
     np.testing.assert_array_equal(balancing_weights(propensity, observed, "none"), np.ones(4))
     with pytest.raises(ValueError, match="weighting must be one of"):
         balancing_weights(propensity, observed, "matching")
+
+
+def test_a_propensity_below_the_floor_truncates_the_weight_and_warns() -> None:
+    from linewise.models.exceptions import WeightTruncationWarning
+    from linewise.models.weights import PROPENSITY_FLOOR
+
+    propensity = np.array([[0.9995, 0.0005], [0.5, 0.5], [0.5, 0.5], [0.5, 0.5]])
+    observed = np.array([1, 1, 0, 0])  # the first decision got an option of propensity 0.0005
+    with pytest.warns(WeightTruncationWarning, match=r"1 of 4 decisions .* below 0\.001"):
+        weights = balancing_weights(propensity, observed, "ipw", truncate_quantile=1.0)
+    # by hand: P(option) = 0.5 for both; weights 0.5 / max(0.0005, floor), 0.5 / 0.5, 1, 1
+    raw = np.array([0.5 / PROPENSITY_FLOOR, 1.0, 1.0, 1.0])
+    np.testing.assert_allclose(weights, raw / raw.mean())
 
 
 def test_counterfactual_rows_set_only_the_treatment_columns() -> None:
@@ -215,7 +230,11 @@ def test_best_sides_prefer_supported_options() -> None:
 
 @pytest.mark.parametrize("refits", [-1, 1])
 def test_one_bootstrap_refit_is_refused(simulated: tuple[Path, pd.DataFrame], refits: int) -> None:
-    with pytest.raises(ValueError, match="n_bootstrap must be 0 \\(no intervals\\) or at least 2"):
+    with pytest.raises(
+        ValueError,
+        match=r"n_bootstrap. parameter of TreatmentRecommender must be a int among \{0\} or an int in "
+        r"the range \[2, inf\)",
+    ):
         TreatmentRecommender(n_bootstrap=refits).fit(simulated[1])
 
 
@@ -243,7 +262,9 @@ def test_naive_and_adjusted_differ_only_by_weights(simulated: tuple[Path, pd.Dat
     a, b = naive.predict_options(X), adjusted.predict_options(X)
     np.testing.assert_array_equal(a.support, b.support)  # same propensity model
     assert np.abs(a.summary["pfs_rmst24"] - b.summary["pfs_rmst24"]).max() > 1e-3
-    with pytest.raises(ValueError, match="X must have shape"):
+    with pytest.raises(
+        ValueError, match="X has 10 features, but TreatmentRecommender is expecting 64 features"
+    ):
         naive.predict_options(X[:, :10])
 
 
@@ -273,7 +294,8 @@ def test_evaluate_policy_command_end_to_end(tmp_path: Path) -> None:
         ],
     )
     assert result.exit_code == 0, result.output
-    figures = json.loads(result.output)
+    figures = json.loads(result.stdout)  # numerical warnings, if any, go to standard error
+    assert all(line.startswith("linewise: warning: ") for line in result.stderr.splitlines())
     for key in (
         "capture_rwpfs_rmst24",
         "naive_capture_rwpfs_rmst24",
@@ -317,3 +339,27 @@ def _stem(key: str) -> str:
             key = key.removesuffix(suffix)
             break
     return key.removesuffix("_all")
+
+
+def test_a_clone_with_a_frozen_shared_propensity_fits_with_the_same_propensities(
+    simulated: tuple[Path, pd.DataFrame],
+) -> None:
+    from sklearn.base import clone
+    from sklearn.frozen import FrozenEstimator
+
+    _, examples = simulated
+    decisions = training_decisions(examples)
+    X = decisions[list(FEATURES)].to_numpy(float)
+    observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
+    shared = OptionPropensityModel().fit(X, observed)
+    settings = {"n_bootstrap": 0, "model_params": SMALL["boosted_cox"]}
+    original = TreatmentRecommender(propensity=FrozenEstimator(shared), **settings)
+    fitted = clone(original).fit(examples)  # the clone keeps the fitted model: no NotFittedError
+    # the propensities of the fitted clone are the shared model's own, computed here directly
+    np.testing.assert_array_equal(fitted.predict_options(X[:20]).propensity, shared.predict_proba(X[:20]))
+    # an unfrozen template is refitted on the examples instead, and is left unfitted itself
+    template = OptionPropensityModel(min_support=0.2)
+    refitted = TreatmentRecommender(propensity=template, **settings).fit(examples)
+    assert not hasattr(template, "local_model_")
+    expected = clone(template).fit(X, observed).proba_and_support(X[:20])[1]
+    np.testing.assert_array_equal(refitted.predict_options(X[:20]).support, expected)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 from lifelines import NelsonAalenFitter
 from sklearn.base import clone
 from sklearn.exceptions import NotFittedError
 
+from linewise.models.exceptions import EmptyRiskSetWarning
 from linewise.models.survival import BoostedCoxModel, RandomSurvivalForestModel, time_grid
-from linewise.models.target import SurvivalTargetError, make_target, to_xgboost_label
+from linewise.models.target import SurvivalTargetError, make_target
 
 FAMILIES = {
     "random_survival_forest": lambda: RandomSurvivalForestModel(
@@ -25,7 +28,7 @@ def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     X = rng.normal(size=(n, 3))
     scale = 10.0 * np.exp(-0.8 * X[:, 0])
     time = scale * rng.weibull(1.3, n)
-    censor = rng.uniform(2, 40, n)
+    censor = rng.uniform(2, 48, n)
     return X, make_target(np.maximum(np.minimum(time, censor), 0.05), time <= censor)
 
 
@@ -33,7 +36,7 @@ def _data(n: int = 600, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
 def test_interface_contract(family) -> None:
     X, y = _data()
     model = family()
-    with pytest.raises(NotFittedError):
+    with pytest.raises(NotFittedError, match="is not fitted yet"):
         model.predict(X)
     assert model.fit(X, y) is model
     grid = model.time_grid_
@@ -112,6 +115,52 @@ def test_bad_targets_and_parameters() -> None:
         model.predict_rmst(X, 48.0)
 
 
-def test_xgboost_label_adapter() -> None:
-    y = make_target(np.array([1.0, 2.0, 3.0]), np.array([True, False, True]))
-    np.testing.assert_array_equal(to_xgboost_label(y), [1.0, -2.0, 3.0])
+def test_weight_two_boosts_like_a_duplicated_row() -> None:
+    """The Cox objective counts a case weight as copies: weight 2 on a row = the row twice."""
+    from linewise.models.survival import cox_gradient
+
+    rng = np.random.default_rng(5)
+    time = rng.choice([1.0, 2.0, 3.0, 4.0], size=30)  # ties on purpose (Breslow)
+    event = rng.random(30) < 0.7
+    margin = rng.normal(size=30)
+    weight = np.ones(30)
+    weight[[3, 11]] = 2.0
+    gradient, hessian = cox_gradient(margin, time, event, weight)
+    copies = np.r_[np.arange(30), 3, 11]  # rows 3 and 11 once more, unit weights
+    g_copies, h_copies = cox_gradient(margin[copies], time[copies], event[copies], np.ones(32))
+    # a weighted row's gradient is the sum over its copies; the others are unchanged
+    summed_g = np.bincount(copies, weights=g_copies, minlength=30)
+    summed_h = np.bincount(copies, weights=h_copies, minlength=30)
+    np.testing.assert_allclose(gradient, summed_g, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(hessian, summed_h, rtol=1e-12, atol=1e-12)
+
+
+def test_weights_predict_like_copies() -> None:
+    """Without row subsampling, weights 0, 1, 2 predict as dropping, keeping and doubling rows."""
+    X, y = _data(n=200, seed=6)
+    weight = np.random.default_rng(7).integers(0, 3, 200).astype(float)
+    copies = np.repeat(np.arange(200), weight.astype(int))
+    settings = {"n_estimators": 20, "subsample": 1.0, "colsample_bytree": 1.0}
+    weighted = BoostedCoxModel(**settings).fit(X, y, sample_weight=weight)
+    copied = BoostedCoxModel(**settings).fit(X[copies], y[copies])
+    # XGBoost's leaf values are float32: agreement to its precision, not to the last bit
+    np.testing.assert_allclose(weighted.predict(X), copied.predict(X), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(
+        weighted.predict_survival_function(X[:20]), copied.predict_survival_function(X[:20]), atol=1e-6
+    )
+
+
+@pytest.mark.parametrize("family", FAMILIES.values(), ids=FAMILIES.keys())
+def test_a_grid_past_the_last_follow_up_warns_that_nobody_is_at_risk(family) -> None:
+    X, y = _data(n=200, seed=8)
+    short = make_target(np.minimum(y["time"], 20.0), y["event"] & (y["time"] < 20.0))  # nobody past 20
+    last = float(short["time"].max())
+    with pytest.warns(EmptyRiskSetWarning, match=rf"nobody is at risk after {last:.2f} months.*36-month"):
+        family().fit(X, short)
+    # weights count: zero-weight rows do not keep anyone at risk
+    weight = np.where(y["time"] >= 30.0, 0.0, 1.0)
+    with pytest.warns(EmptyRiskSetWarning, match="nobody is at risk after"):
+        family().fit(X, y, sample_weight=weight)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", EmptyRiskSetWarning)
+        family().fit(X, y)  # followed past 36 months: no warning

@@ -50,5 +50,5 @@ def test_a_patient_without_decision_and_a_late_as_of_are_scoring_errors(served: 
     late = dt.date.fromisoformat(document["as_of"]) + dt.timedelta(days=1)
     with pytest.raises(ScoringError, match="after"):
         score_patient(served.model, document, late)
-    with pytest.raises(LockValidationError):
+    with pytest.raises(LockValidationError, match="schema_version"):
         score_patient(served.model, {**document, "schema_version": 2})
