@@ -28,8 +28,8 @@ import pandas as pd
 from linewise.features import load_lock
 from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES, build_examples
-from linewise.models.candidates import OPTIONS
-from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.candidates import OPTIONS, training_decisions
+from linewise.models.recommender import TreatmentRecommender
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
 from linewise.training.lock_digest import lock_digest, session_key

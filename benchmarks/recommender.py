@@ -42,9 +42,9 @@ from pydantic import ValidationError
 from linewise.cli_support import json_safe
 from linewise.features import load_lock
 from linewise.features.examples import FEATURES, build_examples
-from linewise.models.candidates import option_index
+from linewise.models.candidates import option_index, training_decisions
 from linewise.models.option_propensity import OptionPropensityModel
-from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.recommender import TreatmentRecommender
 from linewise.models.truth_ceiling import feature_ceiling_c_index
 from linewise.simulation.config import SimulationConfig, load_config
 from linewise.simulation.simulate import TRUTH_FILE, simulate_lock

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any, Final, NamedTuple
 
 import numpy as np
+import pandas as pd
 
 from linewise.features.regimens import CANDIDATE_CLASSES
 
@@ -81,3 +82,11 @@ def counterfactual_rows(X: Any) -> np.ndarray:
     repeated = np.repeat(features, len(OPTIONS), axis=0)
     options = np.tile(np.arange(len(OPTIONS)), len(features))
     return with_treatment(repeated, options)
+
+
+def training_decisions(examples: pd.DataFrame) -> pd.DataFrame:
+    """Decisions the models learn from: an action among the candidates and a positive follow-up."""
+    action = examples["action"].astype("string")
+    keep = action.isin(CANDIDATE_CLASSES).fillna(False).to_numpy(bool)
+    keep &= (examples["pfs_time"] > 0).to_numpy(bool) & (examples["os_time"] > 0).to_numpy(bool)
+    return examples.loc[keep].reset_index(drop=True)

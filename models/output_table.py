@@ -21,7 +21,8 @@ from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES
 from linewise.models.candidates import OPTIONS, counterfactual_rows
 from linewise.models.explain import Explanation
-from linewise.models.recommender import OptionPredictions, TreatmentRecommender, options_table
+from linewise.models.option_predictions import OptionPredictions, options_table
+from linewise.models.recommender import TreatmentRecommender
 from linewise.models.summaries import DIFFERENCES, ENDPOINTS, SUMMARIES
 
 #: Version of the registered model's layout (code, artifacts, module paths) and of this table; a model
@@ -29,7 +30,7 @@ from linewise.models.summaries import DIFFERENCES, ENDPOINTS, SUMMARIES
 FORMAT_VERSION: Final = 2
 #: Contributions listed in ``shap_top`` and ``contrast_top``.
 TOP_CONTRIBUTIONS: Final = 5
-#: Summary columns of :func:`linewise.models.recommender.options_table`, in its order.
+#: Summary columns of :func:`linewise.models.option_predictions.options_table`, in its order.
 SUMMARY_COLUMNS: Final = tuple(
     f"{endpoint}_{summary}{bound}"
     for endpoint in ENDPOINTS
@@ -170,7 +171,7 @@ def score_decisions(
     shap_top: list[str] = []
     contrast_top: list[str] = []
     for i in range(len(features)):
-        explanation = recommender.explain(features[i], _one(predictions, i))
+        explanation = recommender.explain(features[i], predictions.decision(i))
         per_option, contrast = explanation_json(explanation, counterfactual_rows(features[i : i + 1]))
         shap_top.extend(per_option)
         contrast_top.extend([contrast] * len(OPTIONS))
@@ -178,22 +179,6 @@ def score_decisions(
     out["contrast_top"] = contrast_top
     out["model_scale"] = recommender.explanation_scale_
     return out[list(OUTPUT_COLUMNS)]
-
-
-def _one(predictions: OptionPredictions, i: int) -> OptionPredictions:
-    """Return the predictions of decision ``i`` alone (what :meth:`TreatmentRecommender.explain` reads)."""
-    pick = slice(i, i + 1)
-    return OptionPredictions(
-        grid=predictions.grid,
-        curves={key: value[pick] for key, value in predictions.curves.items()},
-        curve_lower={key: value[pick] for key, value in predictions.curve_lower.items()},
-        curve_upper={key: value[pick] for key, value in predictions.curve_upper.items()},
-        summary={key: value[pick] for key, value in predictions.summary.items()},
-        lower={key: value[pick] for key, value in predictions.lower.items()},
-        upper={key: value[pick] for key, value in predictions.upper.items()},
-        propensity=predictions.propensity[pick],
-        support=predictions.support[pick],
-    )
 
 
 def _number(value: float) -> float | None:

@@ -1,23 +1,18 @@
 """The recommender: every option's rwPFS and OS for a decision, adjusted, with intervals and support.
 
-Design (chosen by measurement against the simulator's ground truth, ``docs/models.md``):
-
-- **one outcome model per endpoint with the option as input** (an "S-learner"): the decision
-  features followed by the treatment columns of :mod:`linewise.models.candidates`; counterfactual predictions
-  set those columns to each option in turn. On the benchmark lock it captured more of the oracle's
-  gain than one model per class (a "T-learner"), whose small classes (300-400 decisions) are fitted
-  on too few patients;
-- **inverse-probability weights** of the candidate class actually given, from the class factor of
-  :class:`linewise.models.option_propensity.OptionPropensityModel` (``weighting``; ``"none"`` is the naive
-  baseline reported beside it). Local therapy is a choice within the class and is not weighted: its
-  small propensities made the weights noisier and captured less (measured, ``docs/models.md``);
-- **intervals** from a patient-level bootstrap: ``n_bootstrap`` refits on patients drawn with
-  replacement (a patient's decisions stay together); the interval is the normal bootstrap interval
-  ``estimate +/- z * SD(replicates)`` (clipped to [0, 1] for curves, [0, horizon] for RMST), so it
-  always contains the estimate; medians, which may be infinite, use the replicates' order statistics
-  widened to contain the estimate. They describe the uncertainty of the model's estimate for
-  patients with these features, not the spread of individual outcomes;
-- **support**: an option whose propensity factors fall below ``min_support`` is flagged and never
+- **One outcome model per endpoint with the option as input** (an S-learner): the decision features
+  followed by the treatment columns of :mod:`linewise.models.candidates`; counterfactual predictions
+  set those columns to each option in turn, so the prognostic part is shared by every option, also
+  the rarely given ones.
+- **Inverse-probability weights** of the candidate class actually given, from the class factor of
+  :class:`linewise.models.option_propensity.OptionPropensityModel` (``weighting``; ``"none"`` is the
+  naive baseline reported beside it). Local therapy is a choice within the class and is not
+  weighted: its small propensities would make the weights noisy.
+- **Intervals** from a patient-level bootstrap: ``n_bootstrap`` refits on patients drawn with
+  replacement (a patient's decisions stay together), by the rules of
+  :mod:`linewise.models.option_predictions`. They describe the uncertainty of the model's estimate
+  for patients with these recorded features, not the spread of individual outcomes.
+- **Support**: an option whose propensity factors fall below ``min_support`` is flagged and never
   ranked.
 """
 
@@ -25,7 +20,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from numbers import Integral, Real
 from typing import Any, ClassVar, Final
 
@@ -39,13 +33,13 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES
-from linewise.features.regimens import CANDIDATE_CLASSES
 from linewise.models.candidates import (
     BASELINE,
     OPTIONS,
     TREATMENT_COLUMNS,
     counterfactual_rows,
     option_index,
+    training_decisions,
     with_treatment,
 )
 from linewise.models.explain import (
@@ -57,9 +51,15 @@ from linewise.models.explain import (
     explain_survival_options,
     make_explainer,
 )
+from linewise.models.option_predictions import (
+    OptionPredictions,
+    normal_interval,
+    options_table,
+    order_statistic_interval,
+)
 from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.propensity import DEFAULT_MIN_SUPPORT
-from linewise.models.summaries import ENDPOINTS, UNRANKED
+from linewise.models.summaries import ENDPOINTS
 from linewise.models.survival import (
     BoostedCoxModel,
     RandomSurvivalForestModel,
@@ -75,40 +75,12 @@ MODEL_COLUMNS: Final = (*FEATURES, *TREATMENT_COLUMNS)
 BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
 
 
-def training_decisions(examples: pd.DataFrame) -> pd.DataFrame:
-    """Decisions the models learn from: an action among the candidates and a positive follow-up."""
-    action = examples["action"].astype("string")
-    keep = action.isin(CANDIDATE_CLASSES).fillna(False).to_numpy(bool)
-    keep &= (examples["pfs_time"] > 0).to_numpy(bool) & (examples["os_time"] > 0).to_numpy(bool)
-    return examples.loc[keep].reset_index(drop=True)
-
-
 def _family_model(family: str, params: dict[str, Any] | None, random_state: int) -> Any:
     if family == "boosted_cox":
         return BoostedCoxModel(random_state=random_state, **(params or {}))
     if family == "random_survival_forest":
         return RandomSurvivalForestModel(random_state=random_state, **(params or {}))
     raise ValueError(f"family must be one of {FAMILIES}, found {family!r}")
-
-
-@dataclass(frozen=True)
-class OptionPredictions:
-    """Predictions for ``n`` decisions and the 16 options.
-
-    ``curves[endpoint]`` holds survival on :attr:`grid`, shape (n, 16, grid); ``summary`` maps
-    ``"{endpoint}_{summary}"`` to the point estimate (n, 16); ``lower`` and ``upper`` the bootstrap
-    interval of the same; ``curve_lower``/``curve_upper`` the pointwise interval of the curves.
-    """
-
-    grid: np.ndarray
-    curves: dict[str, np.ndarray]
-    curve_lower: dict[str, np.ndarray]
-    curve_upper: dict[str, np.ndarray]
-    summary: dict[str, np.ndarray]
-    lower: dict[str, np.ndarray]
-    upper: dict[str, np.ndarray]
-    propensity: np.ndarray
-    support: np.ndarray
 
 
 class TreatmentRecommender(BaseEstimator):
@@ -292,20 +264,6 @@ class TreatmentRecommender(BaseEstimator):
         alpha = (1.0 - self.interval) / 2.0
         z = float(norm.ppf(1.0 - alpha))
 
-        def bounds(
-            point: np.ndarray, spread: np.ndarray, low: float = -np.inf, high: float = np.inf
-        ) -> tuple[np.ndarray, np.ndarray]:
-            # normal bootstrap interval around the full-data estimate: the replicates see about 63% of
-            # the patients each and sit shifted from it, so their percentiles can exclude the estimate
-            half = z * spread.std(axis=0, ddof=1) if len(spread) > 1 else np.zeros_like(point)
-            return np.clip(point - half, low, high), np.clip(point + half, low, high)
-
-        def median_bounds(point: np.ndarray, spread: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-            # medians may be infinite (not reached by 36 months): order statistics, widened to the estimate
-            lower = np.quantile(spread, alpha, axis=0, method="lower")
-            upper = np.quantile(spread, 1.0 - alpha, axis=0, method="higher")
-            return np.minimum(lower, point), np.maximum(upper, point)
-
         curves, curve_lower, curve_upper, summary, lower, upper = {}, {}, {}, {}, {}, {}
         grid = self.time_grid_
         for endpoint in ENDPOINTS:
@@ -315,7 +273,7 @@ class TreatmentRecommender(BaseEstimator):
             ]
             curves[endpoint] = point
             replicates = np.stack(stack[1:]) if len(stack) > 1 else point[None]
-            curve_lower[endpoint], curve_upper[endpoint] = bounds(point, replicates, 0.0, 1.0)
+            curve_lower[endpoint], curve_upper[endpoint] = normal_interval(point, replicates, z, 0.0, 1.0)
             values = {
                 "rmst12": [rmst_from_curves(s, grid, 12.0) for s in stack],
                 "rmst24": [rmst_from_curves(s, grid, 24.0) for s in stack],
@@ -326,15 +284,16 @@ class TreatmentRecommender(BaseEstimator):
                 summary[key] = estimate
                 spread = np.stack(others) if others else estimate[None]
                 if name == "median":
-                    lower[key], upper[key] = median_bounds(estimate, spread)
+                    lower[key], upper[key] = order_statistic_interval(estimate, spread, alpha)
                 else:
-                    lower[key], upper[key] = bounds(estimate, spread, 0.0, float(name.removeprefix("rmst")))
+                    horizon = float(name.removeprefix("rmst"))
+                    lower[key], upper[key] = normal_interval(estimate, spread, z, 0.0, horizon)
             for name in ("rmst12", "rmst24"):
                 key = f"{endpoint}_{name}_vs_tbp"
                 differences = [v - v[:, [BASELINE_INDEX]] for v in values[name]]
                 summary[key] = differences[0]
                 spread = np.stack(differences[1:]) if len(differences) > 1 else differences[0][None]
-                lower[key], upper[key] = bounds(differences[0], spread)
+                lower[key], upper[key] = normal_interval(differences[0], spread, z)
         propensity, support = self.propensity_.proba_and_support(features)
         return OptionPredictions(
             grid=grid,
@@ -436,24 +395,3 @@ class TreatmentRecommender(BaseEstimator):
         """
         predictions = self.predict_options(examples[list(FEATURES)].to_numpy(float))
         return options_table(examples[list(KEYS)], predictions)
-
-
-def options_table(keys: pd.DataFrame, predictions: OptionPredictions) -> pd.DataFrame:
-    """Lay :class:`OptionPredictions` out long: one row per decision and option, ranked."""
-    n, k = predictions.propensity.shape
-    table = keys.loc[keys.index.repeat(k)].reset_index(drop=True)
-    table["candidate"] = [o.candidate for o in OPTIONS] * n
-    table["local_therapy"] = [o.local_therapy for o in OPTIONS] * n
-    table["option"] = [o.label for o in OPTIONS] * n
-    for key, value in predictions.summary.items():
-        table[key] = value.ravel()
-        table[f"{key}_lower"] = predictions.lower[key].ravel()
-        table[f"{key}_upper"] = predictions.upper[key].ravel()
-    table["propensity"] = predictions.propensity.ravel()
-    table["support"] = predictions.support.ravel()
-    score = np.where(predictions.support, predictions.summary["pfs_rmst24"], -np.inf)
-    order = np.argsort(-score, axis=1, kind="stable")
-    rank = np.empty_like(order)
-    rank[np.arange(n)[:, None], order] = np.arange(1, k + 1)
-    table["rank"] = np.where(predictions.support, rank, UNRANKED).ravel().astype(np.int64)
-    return table

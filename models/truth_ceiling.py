@@ -16,8 +16,7 @@ from sksurv.metrics import concordance_index_censored
 
 from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES
-from linewise.models.candidates import OPTIONS, option_index, with_treatment
-from linewise.models.recommender import training_decisions
+from linewise.models.candidates import OPTIONS, option_index, training_decisions, with_treatment
 from linewise.models.summaries import ENDPOINTS
 
 
@@ -36,7 +35,7 @@ def feature_ceiling_c_index(
     train, test : DataFrame
         Decision examples (:func:`linewise.features.examples.build_examples`); as in fitting, only decisions
         with a candidate action and positive follow-up count
-        (:func:`linewise.models.recommender.training_decisions`). ``test`` is scored under the option taken.
+        (:func:`linewise.models.candidates.training_decisions`). ``test`` is scored under the option taken.
     train_truth : DataFrame
         The training lock's truth (:func:`linewise.training.policy.read_truth`), keyed by ``patient_key``,
         ``line_number``, ``decision_day``, ``candidate`` and ``local_therapy``, with

@@ -27,11 +27,12 @@ from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES, build_examples
 from linewise.features.patient import cut_document, load_patient
 from linewise.models.candidates import OPTIONS
+from linewise.models.option_predictions import OptionPredictions
 from linewise.models.output_table import check_model_format, latest_decision, score_decisions
-from linewise.models.recommender import OptionPredictions, TreatmentRecommender
+from linewise.models.recommender import TreatmentRecommender
 from linewise.serving.score_document import DEFAULT_MODEL_URI, score_document
 
-#: Provenance keys taken from the model's metadata (``linewise.training.pyfunc.model_metadata``).
+#: Provenance keys taken from the model's metadata (``linewise.training.model_metadata.model_metadata``).
 _METADATA_PROVENANCE: Final = (
     "lock_id",
     "lock_date",

@@ -9,7 +9,6 @@ each candidate is computed: the candidate at this decision, then usual practice.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -17,6 +16,7 @@ from linewise.simulation.cohort import NEW_SITE_ORDER, SITE_BITS, Centres, Cohor
 from linewise.simulation.config import SimulationConfig
 from linewise.simulation.outcomes import death_probability, episode_log_scale, first_line_log_scale
 from linewise.simulation.practice import choose_actions, choose_local_therapy
+from linewise.simulation.records import Records
 from linewise.simulation.state import (
     ADC,
     CDK_SAME,
@@ -60,34 +60,6 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 def _weibull(log_scale: np.ndarray, shape: float, uniform: np.ndarray) -> np.ndarray:
     return np.asarray(np.exp(log_scale) * (-np.log(uniform)) ** (1.0 / shape))
-
-
-@dataclass
-class Records:
-    """What happened, step by step: lists of column arrays, concatenated by :meth:`frame`."""
-
-    first_line: dict[str, np.ndarray] = field(default_factory=dict)
-    decisions: list[dict[str, np.ndarray]] = field(default_factory=list)
-    states: list[TrajectoryState] = field(default_factory=list)
-    progressions: list[dict[str, np.ndarray]] = field(default_factory=list)
-    tests: list[dict[str, np.ndarray]] = field(default_factory=list)
-    ecog: list[dict[str, np.ndarray]] = field(default_factory=list)
-
-    @staticmethod
-    def stack(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-        """Concatenate a list of column dicts."""
-        if not parts:
-            return {}
-        return {name: np.concatenate([part[name] for part in parts]) for name in parts[0]}
-
-    def decision_states(self) -> TrajectoryState:
-        """All recorded decision states, in the order of :attr:`decisions`."""
-        return TrajectoryState(
-            **{
-                f.name: np.concatenate([getattr(s, f.name) for s in self.states])
-                for f in fields(TrajectoryState)
-            }
-        )
 
 
 def _panel_probability(year: np.ndarray, config: SimulationConfig, kind: str) -> np.ndarray:

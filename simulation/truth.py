@@ -32,8 +32,9 @@ import pandas as pd
 from linewise.features.regimens import CANDIDATE_CLASSES
 from linewise.simulation.cohort import Centres, Cohort
 from linewise.simulation.config import SimulationConfig
-from linewise.simulation.engine import Records, floor_episode, simulate_survival
+from linewise.simulation.engine import floor_episode, simulate_survival
 from linewise.simulation.outcomes import episode_log_scale, weibull_median, weibull_rmst
+from linewise.simulation.records import Records
 from linewise.simulation.state import ACTION_INDEX, TrajectoryState
 from linewise.simulation.writer import DAYS_PER_MONTH, FollowUp
 

@@ -16,8 +16,9 @@ import pandas as pd
 from linewise.features.decisions import DAYS_PER_MONTH
 from linewise.simulation.cohort import HER2, HISTOLOGY, MENOPAUSE, NEW_SITE_ORDER, SITE_BITS, Cohort
 from linewise.simulation.config import SimulationConfig
-from linewise.simulation.engine import AI, EXTRA_DRUGS, FULVESTRANT, SERD, Records
+from linewise.simulation.engine import AI, EXTRA_DRUGS, FULVESTRANT, SERD
 from linewise.simulation.measurements import biomarker_table, lock_dates, lock_day, performance_table
+from linewise.simulation.records import Records
 from linewise.simulation.state import CDK_DRUGS, NONE, TBP
 
 _AI_DRUGS = ("letrozole", "anastrozole", "exemestane")

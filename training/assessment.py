@@ -12,8 +12,8 @@ import pandas as pd
 from sksurv.metrics import concordance_index_censored
 
 from linewise.features.examples import FEATURES
-from linewise.models.candidates import OPTIONS, option_index, with_treatment
-from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.candidates import OPTIONS, option_index, training_decisions, with_treatment
+from linewise.models.recommender import TreatmentRecommender
 
 #: Patient-level bootstrap resamples of the test part for the 95% interval of the C-index.
 C_INDEX_RESAMPLES: Final = 200

@@ -22,8 +22,9 @@ import pandas as pd
 
 from linewise.features.examples import build_examples
 from linewise.features.loader import DataLock, load_lock
+from linewise.models.candidates import training_decisions
 from linewise.models.policy_evaluation import assess
-from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.recommender import TreatmentRecommender
 from linewise.training.assessment import c_index_interval, positivity_table, subgroup_table
 from linewise.training.config import TrainingConfig
 from linewise.training.lock_digest import lock_digest, session_key

@@ -18,10 +18,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from linewise.features.examples import FEATURES
-from linewise.models.candidates import TREATMENT_COLUMNS, option_index, with_treatment
+from linewise.models.candidates import TREATMENT_COLUMNS, option_index, training_decisions, with_treatment
 from linewise.models.evaluation import calibration_table, survival_at
+from linewise.models.output_table import ModelFormatError
 from linewise.models.policy_evaluation import assess
-from linewise.models.recommender import MODEL_COLUMNS, training_decisions
+from linewise.models.recommender import MODEL_COLUMNS
 from linewise.models.target import make_target
 from linewise.training.card_facts import Metric, ModelCardFacts, SubgroupMetric
 from linewise.training.config import TrainingConfig
@@ -130,6 +131,9 @@ def _compare_with_champion(client: mlflow.MlflowClient, name: str, trained: Trai
         return decide_alias(new_value, None, None)
     try:
         loaded = load_recommender_model(f"models:/{name}/{champion.version}")
+    except ModelFormatError as err:
+        return decide_alias(new_value, None, str(champion.version), unservable=str(err))
+    try:
         figures = assess(loaded.recommender, trained.part("development"), trained.part("test"))
     except (ValueError, TypeError, KeyError) as err:
         return decide_alias(new_value, None, str(champion.version), f"the champion could not score: {err}")

@@ -28,8 +28,6 @@ pickled form is no documented shap format. It is a deterministic function of the
 from __future__ import annotations
 
 import copy
-import datetime as dt
-import importlib.metadata
 import json
 import tempfile
 import warnings
@@ -43,24 +41,21 @@ import pandas as pd
 from mlflow.models import ModelSignature
 from mlflow.models.model import ModelInfo
 from mlflow.types import ColSpec, DataType, Schema
-from packaging.requirements import Requirement
 from sklearn.utils.validation import check_is_fitted
 
 from linewise.features.errors import LockValidationError, Violation
 from linewise.features.examples import FEATURES, build_examples
 from linewise.features.patient import load_patient
-from linewise.models.candidates import OPTIONS
 from linewise.models.explain import make_explainer
 from linewise.models.output_table import (
-    FORMAT_VERSION,
-    OUTPUT_COLUMNS,
     OUTPUT_TYPES,
     check_model_format,
     empty_output,
     latest_decision,
     score_decisions,
 )
-from linewise.models.recommender import MODEL_COLUMNS, TreatmentRecommender
+from linewise.models.recommender import TreatmentRecommender
+from linewise.training.model_metadata import METADATA_KEYS, model_metadata, pip_requirements
 
 with warnings.catch_warnings():
     # MLflow 3.17 warns while importing mlflow.pyfunc: mlflow/types/responses.py infers a schema from a
@@ -71,8 +66,6 @@ with warnings.catch_warnings():
 
 #: The one input column: a patient JSON document per row.
 INPUT_COLUMN: Final = "patient"
-#: Keys of the ``metadata`` argument of :func:`log_recommender` (``training_run_id`` is optional).
-METADATA_KEYS: Final = ("lock_id", "lock_date", "lock_digest", "training_run_id")
 _ARTIFACTS: Final = {"recommender": "recommender.joblib", "metadata": "metadata.json"}
 _MODEL_CODE_FILE: Final = "recommender_model.py"
 # MLflow's "models from code": the model is this script, not a pickled wrapper
@@ -160,10 +153,11 @@ class RecommenderModel(PythonModel):
         DataFrame
             16 rows per input row, columns :data:`linewise.models.output_table.OUTPUT_COLUMNS`: ``row``
             (position of the input row), the decision's keys, the option, every summary of
-            :func:`linewise.models.recommender.options_table` (months; a median not reached by 36 months is
-            NaN, never infinite, and MLflow's scoring server writes NaN as the JSON token ``NaN``),
-            ``propensity``, ``support``, ``rank`` (1 = recommended; ``-1`` for an unsupported option,
-            which is never ranked), ``shap_top`` and ``contrast_top`` (JSON texts, see
+            :func:`linewise.models.option_predictions.options_table` (months; a median not reached by
+            36 months is NaN, never infinite, and MLflow's scoring server writes NaN as the JSON token
+            ``NaN``), ``propensity``, ``support``, ``rank`` (1 = recommended;
+            :data:`linewise.models.summaries.UNRANKED`, -1, for an unsupported option, which is never
+            ranked), ``shap_top`` and ``contrast_top`` (JSON texts, see
             :func:`linewise.models.output_table.explanation_json`) and ``model_scale`` (what the SHAP
             values add up to).
 
@@ -293,74 +287,6 @@ def _load_recommender(path: Path) -> TreatmentRecommender:
     return recommender
 
 
-def model_metadata(
-    recommender: TreatmentRecommender, metadata: dict[str, Any], training_run_id: str
-) -> dict[str, Any]:
-    """Return the metadata stored with the model: the caller's lock fields and what the model knows.
-
-    Parameters
-    ----------
-    recommender : TreatmentRecommender
-        Fitted.
-    metadata : dict
-        ``lock_id``, ``lock_date`` (ISO text or date) and ``lock_digest``; optionally
-        ``training_run_id`` (default: the argument below). No other key is accepted: nothing about
-        patients belongs here.
-    training_run_id : str
-        The run the model is logged in.
-
-    Returns
-    -------
-    dict
-        JSON-ready: ``format_version``, the lock fields, ``training_run_id``, ``package_version``,
-        the recommender's settings, ``explanation_scale``, ``features``, ``options`` (labels, output
-        order) and ``output_columns``.
-
-    Raises
-    ------
-    ValueError
-        If a key is missing or unknown, or a value is not text.
-    """
-    unknown = sorted(set(metadata) - set(METADATA_KEYS))
-    missing = [key for key in METADATA_KEYS[:3] if key not in metadata]
-    if unknown or missing:
-        raise ValueError(
-            f"metadata takes the keys {list(METADATA_KEYS)} (training_run_id optional), "
-            f"found unknown {unknown} and missing {missing}"
-        )
-    fields = {"training_run_id": training_run_id} | dict(metadata)
-    if isinstance(fields["lock_date"], dt.date):
-        fields["lock_date"] = fields["lock_date"].isoformat()
-    wrong = sorted(key for key, value in fields.items() if not isinstance(value, str) or not value)
-    if wrong:
-        raise ValueError(f"metadata values must be non-empty text, found otherwise for {wrong}")
-    return {
-        "format_version": FORMAT_VERSION,
-        **{key: fields[key] for key in METADATA_KEYS},
-        "package_version": importlib.metadata.version("linewise"),
-        "family": recommender.family,
-        "weighting": recommender.weighting,
-        "n_bootstrap": recommender.n_bootstrap,
-        "interval": recommender.interval,
-        "min_support": recommender.min_support,
-        "n_training_decisions": int(recommender.n_training_decisions_),
-        "explanation_scale": recommender.explanation_scale_,
-        "higher_is_better": bool(recommender.higher_is_better_),
-        "features": list(FEATURES),
-        "model_columns": list(MODEL_COLUMNS),
-        "options": [option.label for option in OPTIONS],
-        "output_columns": list(OUTPUT_COLUMNS),
-    }
-
-
-def _pip_requirements() -> list[str]:
-    """Linewise and its runtime dependencies, pinned at the installed versions."""
-    version = importlib.metadata.version
-    requirements = [Requirement(text) for text in importlib.metadata.requires("linewise") or []]
-    names = sorted({r.name for r in requirements if r.marker is None})
-    return [f"linewise=={version('linewise')}", *(f"{name}=={version(name)}" for name in names)]
-
-
 def log_recommender(
     recommender: TreatmentRecommender,
     metadata: dict[str, Any],
@@ -414,7 +340,7 @@ def log_recommender(
             artifacts={key: str(path) for key, path in paths.items()},
             signature=model_signature(),
             input_example=example,
-            pip_requirements=_pip_requirements(),
+            pip_requirements=pip_requirements(),
             metadata={key: full[key] for key in (*METADATA_KEYS, "format_version", "package_version")},
             registered_model_name=registered_model_name,
         )

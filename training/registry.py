@@ -5,7 +5,8 @@ test patients' decisions followed the model's recommendations (``aipw_rwpfs_rmst
 ``docs/models.md``), evaluated for both models on the **same** test decisions of the new lock. It
 needs no ground truth and measures what the recommender is for. A new version with a higher value takes
 the ``champion`` alias; otherwise it gets ``challenger``. The first version of a registered model is
-champion.
+champion, and so is a new version when the champion was saved by another layout of linewise: this
+installation cannot load it, so it cannot serve (:func:`linewise.models.output_table.check_model_format`).
 """
 
 from __future__ import annotations
@@ -42,7 +43,12 @@ class Comparison:
 
 
 def decide_alias(
-    new_value: float, champion_value: float | None, champion_version: str | None, failure: str | None = None
+    new_value: float,
+    champion_value: float | None,
+    champion_version: str | None,
+    failure: str | None = None,
+    *,
+    unservable: str | None = None,
 ) -> Comparison:
     """Apply the champion rule.
 
@@ -57,6 +63,9 @@ def decide_alias(
         The champion's version, when there is one.
     failure : str, optional
         Why the champion could not be evaluated (the new version then stays challenger).
+    unservable : str, optional
+        Why this installation cannot load the champion at all (another model format): the new version
+        then replaces it.
 
     Returns
     -------
@@ -64,6 +73,10 @@ def decide_alias(
     """
     if champion_version is None:
         return Comparison(CHAMPION, new_value, None, None, "no champion yet: the first version is champion")
+    if unservable is not None:
+        return Comparison(
+            CHAMPION, new_value, None, champion_version, f"the champion cannot be served: {unservable}"
+        )
     if failure is not None or champion_value is None or not math.isfinite(new_value):
         why = failure or "the selection metric could not be computed"
         return Comparison(CHALLENGER, new_value, champion_value, champion_version, f"not compared: {why}")

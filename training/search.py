@@ -16,9 +16,9 @@ import pandas as pd
 from sklearn.frozen import FrozenEstimator
 
 from linewise.features.examples import FEATURES
-from linewise.models.candidates import option_index, with_treatment
+from linewise.models.candidates import option_index, training_decisions, with_treatment
 from linewise.models.option_propensity import OptionPropensityModel
-from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.recommender import TreatmentRecommender
 from linewise.models.target import make_target
 from linewise.training.config import TrainingConfig
 

@@ -10,9 +10,9 @@ import pytest
 
 from linewise.features import load_lock
 from linewise.features.examples import FEATURES, build_examples
-from linewise.models.candidates import OPTIONS, counterfactual_rows
+from linewise.models.candidates import OPTIONS, counterfactual_rows, training_decisions
 from linewise.models.forest_shap import forest_rmst_shap, forest_survival_shap
-from linewise.models.recommender import TreatmentRecommender, training_decisions
+from linewise.models.recommender import TreatmentRecommender
 from linewise.models.survival import RandomSurvivalForestModel
 from linewise.models.target import make_target
 from linewise.simulation.config import load_config

@@ -6,6 +6,7 @@ ranks with a rule written here, and the explanation texts with a hand-built :cla
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -25,7 +26,6 @@ from linewise.models.output_table import (
     OUTPUT_TYPES,
     SUMMARY_COLUMNS,
     TOP_CONTRIBUTIONS,
-    empty_output,
     explanation_json,
     latest_decision,
     score_decisions,
@@ -69,6 +69,17 @@ def test_the_table_lays_out_predict_options(fitted: Fitted) -> None:
     out = score_decisions(fitted.recommender, decisions, rows)
     predictions = fitted.recommender.predict_options(decisions[list(FEATURES)].to_numpy(float))
 
+    assert list(out.columns[:7]) == [
+        "row", "patient_key", "line_number", "decision_day", "candidate", "local_therapy", "option"
+    ]  # fmt: skip
+    assert list(out.columns[-6:]) == [
+        "propensity",
+        "support",
+        "rank",
+        "shap_top",
+        "contrast_top",
+        "model_scale",
+    ]
     assert tuple(out.columns) == OUTPUT_COLUMNS
     assert {name: str(out[name].dtype) for name, _ in OUTPUT_TYPES} == {
         name: PANDAS_TYPE[kind] for name, kind in OUTPUT_TYPES
@@ -106,13 +117,19 @@ def test_ranks_order_the_supported_options_by_rwpfs_rmst24(fitted: Fitted) -> No
         assert list(by_value["rank"]) == list(range(1, len(supported) + 1))
 
 
-def test_given_predictions_give_the_same_table(fitted: Fitted) -> None:
+def test_given_predictions_are_the_ones_laid_out(fitted: Fitted) -> None:
     decisions = _decisions(fitted, 2)
     predictions = fitted.recommender.predict_options(decisions[list(FEATURES)].to_numpy(float))
-    pd.testing.assert_frame_equal(
-        score_decisions(fitted.recommender, decisions, [0, 1], predictions),
-        score_decisions(fitted.recommender, decisions, [0, 1]),
+    # other numbers than the model's: the table must show these, not predict again
+    shifted = {key: value + 100.0 for key, value in predictions.summary.items()}
+    support = predictions.support.copy()
+    support[:, 0] = ~support[:, 0]
+    given = dataclasses.replace(predictions, summary=shifted, support=support)
+    out = score_decisions(fitted.recommender, decisions, [0, 1], given)
+    np.testing.assert_array_equal(
+        out["pfs_rmst24"].to_numpy(), predictions.summary["pfs_rmst24"].ravel() + 100.0
     )
+    np.testing.assert_array_equal(out["support"].to_numpy(), support.ravel())
 
 
 def test_each_decisions_explanation_is_its_own(fitted: Fitted) -> None:
@@ -126,14 +143,23 @@ def test_each_decisions_explanation_is_its_own(fitted: Fitted) -> None:
         np.testing.assert_allclose(outputs, explanation.output, rtol=1e-12)
         contrast = json.loads(block["contrast_top"].iloc[0])
         assert contrast["difference"] == pytest.approx(explanation.contrast_output, rel=1e-12)
-        assert block["model_scale"].nunique() == 1
 
 
 def test_no_decision_gives_the_typed_empty_table(fitted: Fitted) -> None:
     out = score_decisions(fitted.recommender, fitted.examples.iloc[:0], [])
-    pd.testing.assert_frame_equal(out, empty_output())
     assert len(out) == 0
-    assert tuple(out.columns) == OUTPUT_COLUMNS
+    # types written by hand: the MLflow signature's long, string, boolean and double columns
+    by_hand = {
+        "row": "int64",
+        "patient_key": "object",
+        "local_therapy": "bool",
+        "pfs_rmst24": "float64",
+        "os_median_upper": "float64",
+        "support": "bool",
+        "rank": "int64",
+        "shap_top": "object",
+    }
+    assert {name: str(out[name].dtype) for name in by_hand} == by_hand
 
 
 def test_rows_must_match_the_decisions(fitted: Fitted) -> None:
@@ -246,7 +272,7 @@ def test_counterfactual_rows_feed_the_texts(fitted: Fitted) -> None:
     shap_top, _ = explanation_json(explanation, counterfactual_rows(x))
     for i, text in enumerate(shap_top):
         top = json.loads(text)["top"]
-        assert len(top) == TOP_CONTRIBUTIONS
+        assert len(top) == 5  # the five largest contributions
         magnitudes = [abs(c["shap"]) for c in top]
         assert magnitudes == sorted(magnitudes, reverse=True)
         assert max(magnitudes) == pytest.approx(np.abs(explanation.values[i]).max(), rel=1e-12)

@@ -7,8 +7,9 @@ import pandas as pd
 import pytest
 
 from linewise.models.candidates import OPTIONS
+from linewise.models.option_predictions import OptionPredictions
 from linewise.models.policy_evaluation import _truth_figures
-from linewise.models.recommender import BASELINE_INDEX, OptionPredictions
+from linewise.models.recommender import BASELINE_INDEX
 
 
 def test_difference_coverage_counts_supported_options_and_leaves_tbp_out() -> None:

@@ -12,7 +12,7 @@ from sksurv.metrics import concordance_index_censored
 from linewise.features import load_lock
 from linewise.features.decisions import KEYS
 from linewise.features.examples import build_examples
-from linewise.models.recommender import training_decisions
+from linewise.models.candidates import training_decisions
 from linewise.models.truth_ceiling import feature_ceiling_c_index
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import TRUTH_FILE, simulate_lock

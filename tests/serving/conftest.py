@@ -6,6 +6,7 @@ simulated: no real patient's data is used anywhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from linewise.features.loader import load_lock
 from linewise.features.patient import export_patients
 from linewise.model_input_example import synthetic_input_example
 from linewise.models.recommender import TreatmentRecommender
+from linewise.serving.report import render_report
 from linewise.serving.scoring import ScoringModel, load_scoring_model
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
@@ -29,6 +31,7 @@ from ..conftest import TEST_KEY
 
 NAME = "linewise"
 SQLALCHEMY_NOLOAD = r"The ``noload`` loader strategy is deprecated"
+GENERATED = dt.datetime(2025, 2, 3, 9, 30, tzinfo=dt.UTC)  # when the report of ``html`` says it was made
 
 
 @dataclass(frozen=True)
@@ -102,3 +105,15 @@ def store(served: Served, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     finally:
         mlflow.set_tracking_uri(None)  # type: ignore[arg-type]
         mlflow.set_registry_uri(None)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="session")
+def patient(served: Served) -> dict[str, Any]:
+    """The first open patient's document (the served model's own: read it, do not change it)."""
+    return next(iter(served.open_patients.values()))
+
+
+@pytest.fixture(scope="session")
+def html(served: Served, patient: dict[str, Any]) -> str:
+    """The report of ``patient``, made at ``GENERATED``: rendered once for the report's test modules."""
+    return render_report(served.model, patient, generated_at=GENERATED)

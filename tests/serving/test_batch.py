@@ -67,7 +67,7 @@ def test_one_row_per_open_decision_and_option_with_the_required_columns(
     served: Served, batch: pd.DataFrame
 ) -> None:
     assert list(batch.columns) == list(BATCH_COLUMNS)
-    assert set(REQUIRED) <= set(batch.columns)
+    assert set(REQUIRED) <= set(batch.columns)  # the columns docs/serving.md promises, written out here
     # the open decisions, counted independently from the lock's examples
     examples = build_examples(load_lock(served.lock, TEST_KEY.encode("utf-8")))
     expected = examples.loc[examples["open_decision"].astype(bool), ["patient_key", "line_number"]]
@@ -82,8 +82,6 @@ def test_one_row_per_open_decision_and_option_with_the_required_columns(
         assert (decision.loc[~decision["support"], "rank"] == -1).all()
         best = decision.loc[decision["rank"] == 1, "pfs_rmst24"].item()
         assert best == decision.loc[decision["support"], "pfs_rmst24"].max()
-        assert (decision["pfs_rmst24_lower"] <= decision["pfs_rmst24"] + 1e-12).all()
-        assert (decision["pfs_rmst24"] <= decision["pfs_rmst24_upper"] + 1e-12).all()
 
 
 # The batch path scores all open decisions in one matrix product, the single-patient path one row: the

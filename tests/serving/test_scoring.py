@@ -6,16 +6,22 @@ import datetime as dt
 
 import numpy as np
 import pytest
+from scipy.stats import norm
 
 from linewise.features import LockValidationError
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import load_patient
+from linewise.models.candidates import OPTIONS, counterfactual_rows
 from linewise.serving.scoring import ScoringError, patient_curves, score_patient
 
 from .conftest import Served
 
 
 def test_the_alias_is_resolved_to_the_version_it_points_at(served: Served) -> None:
-    assert served.model.resolved_uri == f"models:/linewise/{served.model.version}"
-    assert served.model.provenance["model_version"] == served.model.version
+    # the fixture's store is new and registers one version, which @champion points at
+    assert served.model.version == "1"
+    assert served.model.resolved_uri == "models:/linewise/1"
+    assert served.model.provenance["model_version"] == "1"
     assert served.model.provenance["lock_id"] == "sim-5-1000"
 
 
@@ -30,17 +36,25 @@ def test_score_patient_lists_every_option_once_ranked_first(served: Served) -> N
     assert result["patient_key"] == document["patient_key"]
 
 
-def test_curves_are_survival_functions_inside_their_bands(served: Served) -> None:
+def test_curves_are_the_models_survival_with_normal_bootstrap_bands(served: Served) -> None:
     document = next(iter(served.open_patients.values()))
     curves = patient_curves(served.model, document)
-    for endpoint in ("rwpfs", "os"):
-        assert len(curves[endpoint]) == 16
-        for curve in curves[endpoint].values():
-            survival = np.array(curve["survival"])
-            assert len(survival) == len(curves["grid"])
-            assert np.all(np.diff(survival) <= 1e-12) and survival[0] <= 1.0 and survival[-1] >= 0.0
-            assert np.all(np.array(curve["lower"]) <= survival + 1e-12)
-            assert np.all(np.array(curve["upper"]) >= survival - 1e-12)
+    recommender = served.model.recommender
+    examples = build_examples(load_patient(document))
+    latest = examples.sort_values(["decision_day", "line_number"]).tail(1)
+    rows = counterfactual_rows(latest[list(FEATURES)].to_numpy(float))
+    z = float(norm.ppf(0.95))  # the model's 90% interval
+    for endpoint, name in (("pfs", "rwpfs"), ("os", "os")):
+        # by hand: the full-data model's curve, +/- z SD of the refits' curves, clipped to [0, 1]
+        point = recommender.models_[endpoint].predict_survival_function(rows)
+        refits = np.stack([m.predict_survival_function(rows) for m in recommender.replicates_[endpoint]])
+        half = z * refits.std(axis=0, ddof=1)
+        assert list(curves[name]) == [option.label for option in OPTIONS]
+        for i, curve in enumerate(curves[name].values()):
+            np.testing.assert_allclose(curve["survival"], point[i], rtol=0, atol=1e-12)
+            np.testing.assert_allclose(curve["lower"], np.clip(point[i] - half[i], 0, 1), rtol=0, atol=1e-12)
+            np.testing.assert_allclose(curve["upper"], np.clip(point[i] + half[i], 0, 1), rtol=0, atol=1e-12)
+            assert np.all(np.diff(curve["survival"]) <= 1e-12)  # a survival function never rises
 
 
 def test_a_patient_without_decision_and_a_late_as_of_are_scoring_errors(served: Served) -> None:

@@ -1,4 +1,7 @@
-"""The scoring service: auth, the score document, limits, errors without patient data, reload, OpenAPI."""
+"""The scoring service in process: auth, the score document, limits, errors without patient data, OpenAPI.
+
+Reloading the model and the ``linewise serve`` command are in ``test_service_reload_and_serve.py``.
+"""
 
 from __future__ import annotations
 
@@ -6,18 +9,10 @@ import copy
 import datetime as dt
 import json
 import logging
-import os
 import re
-import subprocess
-import sys
-import time
-import warnings
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import httpx
-import mlflow
 import pytest
 import schemathesis
 from fastapi import FastAPI
@@ -30,25 +25,13 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from linewise.model_input_example import synthetic_input_example
 from linewise.serving.app import create_app
 from linewise.serving.report import render_report
 from linewise.serving.schemas import ScoreResponse
-from linewise.serving.scoring import score_patient
-from linewise.training.pyfunc import log_recommender
 
-from ..servers import free_port, stop
-from .conftest import NAME, SQLALCHEMY_NOLOAD, Served
+from .conftest import NAME, Served
+from .service_client import AUTH, CHAMPION, TOKEN, VERSION, TestClient, expected_score, open_patient
 
-with warnings.catch_warnings():
-    # Starlette 1.10 asks for httpx2 in its test client; httpx 0.28 (the pinned dev dependency) works
-    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
-    from fastapi.testclient import TestClient
-
-TOKEN = "service-test-token-0123456789"
-VERSION = "0.0.test"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
-CHAMPION = f"models:/{NAME}@champion"
 PROTECTED = [
     ("post", "/v1/score"),
     ("post", "/v1/report"),
@@ -68,14 +51,6 @@ def client(served: Served) -> Iterator[TestClient]:
         yield test_client
 
 
-def _open(served: Served) -> dict[str, Any]:
-    return copy.deepcopy(next(iter(served.open_patients.values())))
-
-
-def _expected(served: Served, document: dict[str, Any], as_of: dt.date | None = None) -> Any:
-    return json.loads(json.dumps(score_patient(served.model, document, as_of), allow_nan=False))
-
-
 # --- authentication --------------------------------------------------------------------------------
 
 
@@ -88,12 +63,12 @@ def _expected(served: Served, document: dict[str, Any], as_of: dt.date | None = 
 def test_protected_endpoints_need_the_token(
     client: TestClient, served: Served, method: str, path: str, headers: dict[str, str]
 ) -> None:
-    body = {"patient": _open(served)} if method == "post" else None
+    body = {"patient": open_patient(served)} if method == "post" else None
     response = client.request(method, path, json=body, headers=headers)
     assert response.status_code == 401
     assert response.headers["www-authenticate"] == "Bearer"
     assert response.json()["detail"] == "a valid bearer token is required"
-    assert _open(served)["patient_key"] not in response.text
+    assert open_patient(served)["patient_key"] not in response.text
 
 
 def test_health_is_open_and_says_only_status(client: TestClient) -> None:
@@ -129,7 +104,7 @@ def test_score_gives_the_document_of_score_patient(client: TestClient, served: S
     for document in documents:
         response = client.post("/v1/score", json={"patient": document}, headers=AUTH)
         assert response.status_code == 200, response.text
-        assert response.json() == _expected(served, document)
+        assert response.json() == expected_score(served, document)
         described = ScoreResponse.model_validate(response.json())  # the OpenAPI document describes it
         assert described.model_dump(exclude_unset=True) == response.json()
     # the earlier date: halfway from the first progression to as_of, so there is a decision to score
@@ -140,7 +115,7 @@ def test_score_gives_the_document_of_score_patient(client: TestClient, served: S
         "/v1/score", json={"patient": document, "as_of": earlier.isoformat()}, headers=AUTH
     )
     assert response.status_code == 200, response.text
-    assert response.json() == _expected(served, document, earlier)
+    assert response.json() == expected_score(served, document, earlier)
     assert response.json()["as_of"] == earlier.isoformat()
 
 
@@ -152,19 +127,20 @@ def test_every_response_carries_a_request_id(client: TestClient) -> None:
 
 def test_model_shows_the_version_and_provenance(client: TestClient, served: Served) -> None:
     state = client.get("/v1/model", headers=AUTH).json()
-    assert state["version"] == served.model.version
-    assert state["resolved_uri"] == f"models:/{NAME}/{served.model.version}"
+    # the fixture's new store registers one version, which @champion points at
+    assert state["version"] == "1"
+    assert state["resolved_uri"] == f"models:/{NAME}/1"
     assert state["provenance"]["lock_id"] == "sim-5-1000"
     assert state["last_reload_check"] is None
     assert dt.datetime.fromisoformat(state["loaded_at"]) <= dt.datetime.now(dt.UTC)
 
 
 def test_report_is_the_page_the_command_line_renders(client: TestClient, served: Served) -> None:
-    response = client.post("/v1/report", json={"patient": _open(served)}, headers=AUTH)
+    response = client.post("/v1/report", json={"patient": open_patient(served)}, headers=AUTH)
     assert response.status_code == 200, response.text
     assert response.headers["content-type"].startswith("text/html")
     stamp = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00")  # when it was made
-    expected = render_report(served.model, _open(served), source="patient")
+    expected = render_report(served.model, open_patient(served), source="patient")
     assert stamp.sub("<made>", response.text) == stamp.sub("<made>", expected)
 
 
@@ -172,7 +148,7 @@ def test_report_is_the_page_the_command_line_renders(client: TestClient, served:
 
 
 def test_bodies_over_the_limit_are_refused_by_content_length_and_while_chunked(served: Served) -> None:
-    document = _open(served)
+    document = open_patient(served)
     content = json.dumps({"patient": document}).encode()
     size = len(content)
     headers = {**AUTH, "Content-Type": "application/json"}
@@ -192,7 +168,7 @@ def test_bodies_over_the_limit_are_refused_by_content_length_and_while_chunked(s
     with TestClient(_app(served, max_body_bytes=size)) as exact:
         passed = exact.post("/v1/score", content=chunks(), headers=headers)
         assert passed.status_code == 200
-        assert passed.json() == _expected(served, document)
+        assert passed.json() == expected_score(served, document)
 
 
 # --- errors ----------------------------------------------------------------------------------------
@@ -235,7 +211,7 @@ def _with(document: dict[str, Any], table: str, field: str, value: Any, row: int
 def test_invalid_documents_get_field_level_422_without_their_values(
     client: TestClient, served: Served, table: str, field: str, value: Any, loc: list[Any], rule: str
 ) -> None:
-    bad = _with(_open(served), table, field, value)
+    bad = _with(open_patient(served), table, field, value)
     response = client.post("/v1/score", json={"patient": bad}, headers=AUTH)
     assert response.status_code == 422, response.text
     body = response.json()
@@ -261,7 +237,7 @@ def test_unscorable_patients_get_422_without_their_key(client: TestClient, serve
     assert response.status_code == 422
     assert response.json()["errors"][0]["rule"] == "not-scorable"
     assert undecided["patient_key"] not in response.text
-    document = _open(served)
+    document = open_patient(served)
     late = (dt.date.fromisoformat(document["as_of"]) + dt.timedelta(days=1)).isoformat()
     response = client.post("/v1/score", json={"patient": document, "as_of": late}, headers=AUTH)
     assert response.status_code == 422
@@ -302,7 +278,7 @@ def test_no_marker_is_echoed_or_logged_and_nothing_is_a_server_error(
     marker: str,
     in_as_of: bool,
 ) -> None:
-    document = _open(served)
+    document = open_patient(served)
     table, field, row = data.draw(st.sampled_from(_places(document)), label="place")
     bad = _with(document, table, field, marker, row)
     body: dict[str, Any] = {"patient": bad}
@@ -324,7 +300,7 @@ def test_no_marker_is_echoed_or_logged_and_nothing_is_a_server_error(
 def test_one_log_line_per_request_without_patient_data(
     client: TestClient, served: Served, caplog: pytest.LogCaptureFixture
 ) -> None:
-    document = _open(served)
+    document = open_patient(served)
     with caplog.at_level(logging.INFO, logger="linewise.serve"):
         client.post("/v1/score", json={"patient": document}, headers=AUTH)
         client.get("/v1/patients/" + document["patient_key"])
@@ -339,7 +315,7 @@ def test_one_log_line_per_request_without_patient_data(
 def test_an_unexpected_error_is_a_500_with_only_the_request_id(
     served: Served, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    document = _open(served)
+    document = open_patient(served)
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError(f"boom {document['patient_key']}")
@@ -355,63 +331,6 @@ def test_an_unexpected_error_is_a_500_with_only_the_request_id(
     }
     logged = "\n".join(r.getMessage() for r in caplog.records)
     assert "RuntimeError" in logged and document["patient_key"] not in logged
-
-
-# --- reload ----------------------------------------------------------------------------------------
-
-
-def _register_again(served: Served) -> str:
-    """Log the served recommender again as a new version of the registered model; return it."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=SQLALCHEMY_NOLOAD)
-        metadata = {"lock_id": "sim-5-1000-b", "lock_date": "2025-01-31", "lock_digest": "1" * 64}
-        experiment = mlflow.MlflowClient().get_experiment_by_name("serving")
-        assert experiment is not None
-        with mlflow.start_run(experiment_id=experiment.experiment_id):
-            info = log_recommender(
-                served.model.recommender, metadata, synthetic_input_example(5), registered_model_name=NAME
-            )
-    return str(info.registered_model_version)
-
-
-@pytest.mark.slow
-def test_reload_follows_the_alias_and_scoring_goes_on(served: Served, store: str) -> None:
-    registry = mlflow.MlflowClient()
-    first = served.model.version
-    assert first is not None
-    document = _open(served)
-    try:
-        with TestClient(create_app(CHAMPION, version=VERSION, token=TOKEN, reload_interval_s=0)) as service:
-            assert service.get("/v1/model", headers=AUTH).json()["version"] == first
-            unchanged = service.post("/v1/model/reload", headers=AUTH).json()
-            assert unchanged["changed"] is False and unchanged["version"] == first
-            second = _register_again(served)
-            registry.set_registered_model_alias(NAME, "champion", second)
-            moved = service.post("/v1/model/reload", headers=AUTH).json()
-            assert moved == {
-                "changed": True,
-                "previous_version": first,
-                "version": second,
-                "checked_at": moved["checked_at"],
-            }
-            state = service.get("/v1/model", headers=AUTH).json()
-            assert state["version"] == second and state["provenance"]["lock_id"] == "sim-5-1000-b"
-            assert state["last_reload_check"] == moved["checked_at"]
-            scored = service.post("/v1/score", json={"patient": document}, headers=AUTH)
-            assert scored.status_code == 200
-            assert scored.json()["model"]["model_version"] == second
-            again = service.post("/v1/model/reload", headers=AUTH).json()
-            assert again["changed"] is False and again["version"] == second
-        registry.set_registered_model_alias(NAME, "champion", first)
-        with TestClient(create_app(CHAMPION, version=VERSION, token=TOKEN, reload_interval_s=0.2)) as polled:
-            assert polled.get("/v1/model", headers=AUTH).json()["version"] == first
-            registry.set_registered_model_alias(NAME, "champion", second)
-            deadline = time.monotonic() + 30
-            while polled.get("/v1/model", headers=AUTH).json()["version"] != second:
-                assert time.monotonic() < deadline, "the poller did not pick up the moved alias"
-                time.sleep(0.2)
-    finally:
-        registry.set_registered_model_alias(NAME, "champion", first)
 
 
 # --- schemathesis ----------------------------------------------------------------------------------
@@ -443,86 +362,3 @@ def test_the_openapi_document_holds_no_server_errors(case: Any) -> None:
             response_schema_conformance,
         ],
     )
-
-
-# --- the command line ------------------------------------------------------------------------------
-
-
-def _linewise(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "linewise", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **env},
-        timeout=120,
-        check=False,
-    )
-
-
-def test_serve_refuses_to_start_without_a_token() -> None:
-    result = _linewise("serve", env={"LINEWISE_API_TOKEN": ""})
-    assert result.returncode == 2
-    assert result.stderr.strip().splitlines() == [
-        "linewise serve: LINEWISE_API_TOKEN is not set: set it to the bearer token clients must send, "
-        "or pass --local-only to serve this machine only without one"
-    ]
-
-
-@pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org"], ids=["any", "lan", "name"])
-def test_local_only_refuses_other_interfaces(host: str) -> None:
-    result = _linewise("serve", "--local-only", "--host", host, env={"LINEWISE_API_TOKEN": ""})
-    assert result.returncode == 2
-    assert "--local-only serves the loopback interface only" in result.stderr
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.slow
-def test_serve_with_a_missing_model_exits_2(store: str) -> None:
-    result = _linewise("serve", "--model", "models:/absent@champion", env={"LINEWISE_API_TOKEN": TOKEN})
-    assert result.returncode == 2
-    assert result.stderr.startswith("linewise serve: cannot load the model models:/absent@champion")
-    assert "Traceback" not in result.stderr
-
-
-@pytest.mark.slow
-def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: Path) -> None:
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    log = tmp_path / "server.log"
-    document = _open(served)
-    command = [sys.executable, "-m", "linewise", "serve", "--port", str(port), "--reload-interval", "0"]
-    with log.open("wb") as sink:
-        server = subprocess.Popen(
-            command,
-            cwd=tmp_path,
-            env={**os.environ, "LINEWISE_API_TOKEN": TOKEN},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        try:
-            with httpx.Client(base_url=base, timeout=30) as http:
-                deadline = time.monotonic() + 90
-                while True:
-                    assert server.poll() is None, log.read_text(errors="replace")[-3000:]
-                    try:
-                        if http.get("/v1/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, (
-                        "no /v1/health within 90 s:\n" + log.read_text()[-3000:]
-                    )
-                    time.sleep(0.3)
-                assert http.get("/v1/health").json() == {"status": "ok", "model_loaded": True}
-                refused = http.post("/v1/score", json={"patient": document})
-                scored = http.post("/v1/score", json={"patient": document}, headers=AUTH)
-        finally:
-            stop(server)
-    assert refused.status_code == 401
-    assert scored.status_code == 200
-    assert scored.json() == _expected(served, document)
-    text = log.read_text(errors="replace")
-    assert "POST /v1/score 200" in text and "POST /v1/score 401" in text
-    assert document["patient_key"] not in text and document["as_of"] not in text
-    assert "Traceback" not in text

@@ -184,11 +184,22 @@ def _raw_ids_and_dates(lock: Path) -> set[str]:
 
 
 def _synthetic_example_dates(store: Path) -> set[str]:
-    """Dates of the model's synthetic input example: invented by the simulator for the example itself."""
-    dates: set[str] = set()
-    for example in store.rglob("input_example.json"):
-        dates |= set(DATE.findall(example.read_text()))
-    return dates
+    """Dates of the model's input example, after checking that it is the simulated one, not a patient.
+
+    The example is made by :func:`synthetic_input_example` with the training seed (0 in the small
+    config): it is rebuilt here and must equal every stored example, so that only its invented dates
+    are exempt from the search for the locks' dates.
+    """
+    from linewise.model_input_example import synthetic_input_example
+
+    expected = synthetic_input_example(0)
+    stored = list(store.rglob("input_example.json"))
+    assert stored, "every logged model stores an input example"
+    for example in stored:
+        rows = json.loads(example.read_text())
+        documents = [json.loads(row[0]) for row in rows["data"]]
+        assert documents == [expected]
+    return set(DATE.findall(json.dumps(expected)))
 
 
 @pytest.mark.slow
@@ -233,3 +244,16 @@ def test_dates_found_by_the_helper_are_real(locks: Path) -> None:
     """The grep above can fail: the helper does find the lock's ids and dates."""
     secrets = _raw_ids_and_dates(locks / "first")
     assert any(s.startswith("SIM-") for s in secrets) and any(DATE.fullmatch(s) for s in secrets)
+
+
+@pytest.mark.slow
+def test_a_champion_of_the_old_layout_is_replaced_by_the_first_new_version(locks: Path, store: Path) -> None:
+    from tests.old_layout import register_champion
+
+    register_champion({"format_version": 1})  # version 1, which this linewise cannot load
+    trained = _train(locks / "second", locks / "small.yaml")
+    assert trained["alias"] == "champion" and trained["model_uri"] == "models:/linewise/2"
+    reason = trained["comparison"]["reason"]
+    assert reason.startswith("the champion cannot be served: models:/linewise/1 was saved by another layout")
+    assert trained["comparison"]["champion_value"] is None
+    assert str(mlflow.MlflowClient().get_model_version_by_alias("linewise", "champion").version) == "2"

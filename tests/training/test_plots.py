@@ -15,7 +15,6 @@ from matplotlib.text import Text
 from linewise.models.evaluation import calibration_table
 from linewise.models.target import make_target
 from linewise.training.plots import calibration_figure, kaplan_meier_by_action_figure, shap_summary_figure
-from linewise.training.text_guard import DATE_PATTERN, IDENTIFIER_PATTERNS
 
 SurvivalData = tuple[np.ndarray, np.ndarray, np.ndarray, list[str]]
 GROUP_SIZES = {"tbp": 80, "chemo": 60, "adc": 40, "oral_serd": 12, "et_mono": 10}
@@ -42,12 +41,20 @@ def _texts(figure: Figure) -> list[str]:
     return [text.get_text() for text in figure.findobj(Text) if text.get_text()]
 
 
+#: What a patient's data looks like in text, written here (not the plots' own guard): an ISO or day-first
+#: date, a 16-hex pseudonym, a simulated or example raw id.
+LEAKS = (
+    re.compile(r"\d{4}-\d{2}-\d{2}|\d{2}/\d{2}/\d{4}"),
+    re.compile(r"\b[0-9a-f]{16}\b"),
+    re.compile(r"\b(?:SIM|EX)-\d+\b"),
+)
+
+
 def _assert_aggregate_only(figure: Figure, keys: list[str]) -> None:
     texts = _texts(figure)
     assert texts
     for text in texts:
-        assert not DATE_PATTERN.search(text), text
-        assert not any(pattern.search(text) for pattern in IDENTIFIER_PATTERNS), text
+        assert not any(pattern.search(text) for pattern in LEAKS), text
         assert not any(key in text for key in keys), text
 
 

@@ -29,8 +29,9 @@ from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES, build_examples
 from linewise.features.patient import export_patients, load_patient
 from linewise.model_input_example import synthetic_input_example
+from linewise.models.option_predictions import options_table
 from linewise.models.output_table import OUTPUT_COLUMNS, SUMMARY_COLUMNS
-from linewise.models.recommender import MODEL_COLUMNS, TreatmentRecommender, options_table
+from linewise.models.recommender import MODEL_COLUMNS, TreatmentRecommender
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 from linewise.training.pyfunc import log_recommender

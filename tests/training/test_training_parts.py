@@ -62,7 +62,6 @@ def test_splits_keep_patients_and_units_together(by: str) -> None:
     examples, patients = _examples_and_patients()
     split = split_examples(examples, patients, SplitConfig(by=by), np.random.default_rng(1))
     parts = [split.train, split.validation, split.test]
-    assert np.all(np.sum(parts, axis=0) == 1)  # every decision in exactly one part
     owners = [set(examples.loc[part, "patient_key"]) for part in parts]
     assert not (owners[0] & owners[1]) and not (owners[0] & owners[2]) and not (owners[1] & owners[2])
     if by == "centre":
@@ -73,7 +72,10 @@ def test_splits_keep_patients_and_units_together(by: str) -> None:
         month = patients.set_index("patient_key").eval("metastatic_dx_year * 12 + metastatic_dx_month")
         assert month.loc[list(owners[2])].min() >= month.loc[list(owners[0] | owners[1])].max()
     counts = split.counts(examples)
-    assert counts["test_patients"] == round(len(patients) * 0.25) or by == "centre"
+    # by hand: a quarter of 90 patients is 22.5, rounded to 22; by centre, 2 of the 6 centres of 15 each
+    assert counts["test_patients"] == {"patient": 22, "date": 22, "centre": 30}[by]
+    total = counts["train_patients"] + counts["validation_patients"] + counts["test_patients"]
+    assert total == 90 and sum(len(o) for o in owners) == 90
 
 
 def test_split_refuses_an_empty_part() -> None:
@@ -123,3 +125,11 @@ def test_champion_rule(
     comparison = decide_alias(new, champion, version, failure)
     assert comparison.alias == alias
     assert comparison.as_dict()["selection_metric"] == "aipw_rwpfs_rmst24_model"
+
+
+def test_a_champion_this_installation_cannot_load_is_replaced() -> None:
+    comparison = decide_alias(6.0, None, "3", unservable="models:/linewise/3 was saved by another layout")
+    assert (comparison.alias, comparison.champion_version, comparison.champion_value) == (CHAMPION, "3", None)
+    assert (
+        comparison.reason == "the champion cannot be served: models:/linewise/3 was saved by another layout"
+    )
