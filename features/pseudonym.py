@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import os
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
@@ -117,21 +117,3 @@ def pseudonymize(raw_id: str, key: bytes) -> str:
     """
     digest = hmac.new(key, raw_id.strip().encode("utf-8"), hashlib.sha256).hexdigest()
     return digest[:PSEUDONYM_LENGTH]
-
-
-def pseudonymize_all(raw_ids: Iterable[str], key: bytes) -> list[str]:
-    """Return the pseudonyms of many identifiers, in order.
-
-    Parameters
-    ----------
-    raw_ids : iterable of str
-        Identifiers as the site writes them.
-    key : bytes
-        The secret key.
-
-    Returns
-    -------
-    list of str
-        One pseudonym per identifier.
-    """
-    return [pseudonymize(raw_id, key) for raw_id in raw_ids]

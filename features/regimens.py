@@ -30,8 +30,6 @@ CANDIDATE_CLASSES: Final = (
     "chemo",
     "adc",
 )
-#: Actions that are recorded but are not candidates.
-NON_CANDIDATE_ACTIONS: Final = ("none", "other")
 ENDOCRINE_CATEGORIES: Final = frozenset({"ai", "fulvestrant", "serm", "ovarian_suppression"})
 
 

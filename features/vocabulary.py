@@ -15,7 +15,6 @@ HISTOLOGY: Final = frozenset({"nst", "lobular", "other"})
 HER2_IHC: Final = frozenset({"0", "1+", "2+_ish_neg"})
 #: HER2 results that put a patient outside the HR+/HER2- population.
 HER2_POSITIVE: Final = frozenset({"3+", "2+_ish_pos"})
-GRADE: Final = frozenset({1, 2, 3})
 VITAL_STATUS: Final = frozenset({"alive", "dead"})
 SITES: Final = frozenset(
     {

@@ -58,7 +58,8 @@ app.command()(reporting_numerical_warnings(serving_commands.report))
 app.command("export-patient")(reporting_numerical_warnings(data_commands.export_patient))
 app.command("score-lock")(reporting_numerical_warnings(serving_commands.score_lock_command))
 app.command()(reporting_numerical_warnings(demo_command.demo))
-app.command()(reporting_numerical_warnings(serving_commands.serve))
+# not wrapped: the server runs until stopped, and warnings recorded meanwhile would wait for its end
+app.command()(serving_commands.serve)
 
 
 def main() -> None:

@@ -114,7 +114,7 @@ def train_and_log(
     from linewise.model_input_example import synthetic_input_example
     from linewise.training.config import TrainingConfigError, load_training_config
     from linewise.training.fitting import STAGES, fit_on_lock
-    from linewise.training.mlflow_logging import log_training
+    from linewise.training.mlflow_logging import LOGGING_STAGES, log_training
     from linewise.training.tracking import ensure_experiment, tracking_uri
 
     quiet_mlflow()
@@ -123,7 +123,7 @@ def train_and_log(
     except TrainingConfigError as err:
         fail(f"linewise train: {err}")
     uri = tracking_uri(os.environ)
-    stages = [*STAGES, "register"]
+    stages = [*STAGES, *LOGGING_STAGES]
     with Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -18,7 +18,8 @@ import numpy as np
 import pandas as pd
 
 from linewise.features.decisions import KEYS
-from linewise.features.examples import FEATURES
+from linewise.features.examples import FEATURES, build_examples
+from linewise.features.patient import load_patient
 from linewise.models.candidates import OPTIONS, counterfactual_rows
 from linewise.models.explain import Explanation
 from linewise.models.option_predictions import OptionPredictions, options_table
@@ -65,6 +66,10 @@ _DTYPES: Final = {"long": "int64", "string": "object", "boolean": "bool", "doubl
 
 class ModelFormatError(ValueError):
     """A logged model that this version of linewise does not read (another layout, or not linewise's)."""
+
+
+class NoDecisionError(ValueError):
+    """A valid patient document without a decision to score (no progression recorded while alive)."""
 
 
 def check_model_format(metadata: Mapping[str, Any] | None, uri: str) -> None:
@@ -115,6 +120,38 @@ def latest_decision(examples: pd.DataFrame) -> pd.DataFrame:
         One row.
     """
     return examples.sort_values(["decision_day", "line_number"], kind="stable").tail(1)
+
+
+def document_decision(document: Mapping[str, Any], source: str, *, named: str | None = None) -> pd.DataFrame:
+    """Return the example row of a patient document's latest decision.
+
+    Parameters
+    ----------
+    document : mapping
+        A parsed patient document (:mod:`linewise.features.patient`).
+    source : str
+        Name of the document in the loader's messages.
+    named : str, optional
+        How the document is named when it has no decision (default ``source``).
+
+    Returns
+    -------
+    DataFrame
+        One row of :func:`linewise.features.examples.build_examples`.
+
+    Raises
+    ------
+    linewise.features.errors.LockValidationError
+        If the document breaks the patient-file contract.
+    NoDecisionError
+        If the patient has no decision to score.
+    """
+    examples = build_examples(load_patient(dict(document), source=source))
+    if examples.empty:
+        raise NoDecisionError(
+            f"{named or source} has no decision to score: no progression recorded while alive up to as_of"
+        )
+    return latest_decision(examples)
 
 
 def score_decisions(

@@ -76,11 +76,9 @@ BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
 
 
 def _family_model(family: str, params: dict[str, Any] | None, random_state: int) -> Any:
-    if family == "boosted_cox":
-        return BoostedCoxModel(random_state=random_state, **(params or {}))
-    if family == "random_survival_forest":
-        return RandomSurvivalForestModel(random_state=random_state, **(params or {}))
-    raise ValueError(f"family must be one of {FAMILIES}, found {family!r}")
+    # ``family`` was checked by ``_validate_params`` (one of FAMILIES)
+    model = BoostedCoxModel if family == "boosted_cox" else RandomSurvivalForestModel
+    return model(random_state=random_state, **(params or {}))
 
 
 class TreatmentRecommender(BaseEstimator):
@@ -226,7 +224,7 @@ class TreatmentRecommender(BaseEstimator):
             ]
             replicate_weights = [weight * counts[patient_index] for counts in draws]
             # XGBoost and scikit-survival's tree building release the GIL: threads use both cores
-            with ThreadPoolExecutor(max_workers=max(1, self.n_jobs)) as pool:
+            with ThreadPoolExecutor(max_workers=self.n_jobs) as pool:
                 fits = [
                     pool.submit(replicate.fit, design, target, sample_weight=replicate_weight)
                     for replicate, replicate_weight in zip(replicates, replicate_weights, strict=True)
@@ -389,9 +387,10 @@ class TreatmentRecommender(BaseEstimator):
         -------
         DataFrame
             Keys, ``candidate``, ``local_therapy``, ``option`` (label), each summary of
-            :data:`SUMMARIES` per endpoint with ``_lower``/``_upper``, the differences from TBP
-            (``pfs_rmst24_vs_tbp`` ...), ``propensity``, ``support`` and ``rank`` (1 = recommended;
-            by rwPFS RMST to 24 months among supported options; :data:`UNRANKED` when unsupported).
+            :data:`linewise.models.summaries.SUMMARIES` per endpoint with ``_lower``/``_upper``, the
+            differences from TBP (``pfs_rmst24_vs_tbp`` ...), ``propensity``, ``support`` and ``rank``
+            (1 = recommended; by rwPFS RMST to 24 months among supported options;
+            :data:`linewise.models.summaries.UNRANKED` when unsupported).
         """
         predictions = self.predict_options(examples[list(FEATURES)].to_numpy(float))
         return options_table(examples[list(KEYS)], predictions)

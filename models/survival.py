@@ -113,7 +113,7 @@ class _SurvivalMixin:
     time_grid_: np.ndarray
 
     def __sklearn_tags__(self) -> Tags:
-        """Missing feature values (NaN) are allowed; the target is a survival array, not a number."""
+        """Missing feature values (NaN) are allowed."""
         tags: Tags = super().__sklearn_tags__()  # type: ignore[misc]
         tags.input_tags.allow_nan = True
         return tags
@@ -259,8 +259,8 @@ class RandomSurvivalForestModel(_SurvivalMixin, BaseEstimator):
         the first), read from :attr:`leaf_tables_` (:class:`linewise.models.forest_tables.LeafTables`).
         """
         check_is_fitted(self, "forest_")
-        # Fortran order, as the grid columns selected from scikit-survival's curves came: the RMST's
-        # matrix product rounds differently by layout (1e-14), and the numbers stay exactly as they were
+        # Fortran order, the layout of grid columns selected from scikit-survival's curves: the RMST's
+        # matrix product rounds differently by layout (1e-14), and this one gives scikit-survival's numbers
         return np.asfortranarray(self.leaf_tables_.predict_survival(_checked(self, X, reset=False)))
 
 

@@ -8,7 +8,7 @@ meanwhile, and checks the model's format from its metadata before any of its cod
 (:func:`linewise.models.output_table.score_decisions`, which the MLflow model and ``score-lock`` run
 too), so the CLI, the service and the batch path cannot disagree; :func:`patient_curves` adds the
 survival curves the report draws, from the same model. Both pick the decision that model does
-(:func:`linewise.models.output_table.latest_decision`).
+(:func:`linewise.models.output_table.document_decision`).
 
 The model is read only through MLflow; this package imports nothing of :mod:`linewise.training`.
 """
@@ -24,11 +24,16 @@ import numpy as np
 import pandas as pd
 
 from linewise.features.decisions import KEYS
-from linewise.features.examples import FEATURES, build_examples
-from linewise.features.patient import cut_document, load_patient
+from linewise.features.examples import FEATURES
+from linewise.features.patient import cut_document
 from linewise.models.candidates import OPTIONS
 from linewise.models.option_predictions import OptionPredictions
-from linewise.models.output_table import check_model_format, latest_decision, score_decisions
+from linewise.models.output_table import (
+    NoDecisionError,
+    check_model_format,
+    document_decision,
+    score_decisions,
+)
 from linewise.models.recommender import TreatmentRecommender
 from linewise.serving.score_document import DEFAULT_MODEL_URI, score_document
 
@@ -175,12 +180,10 @@ def _prepared(document: dict[str, Any], as_of: dt.date | None, source: str) -> p
             document = cut_document(document, as_of)
         except ValueError as err:
             raise ScoringError(str(err)) from err
-    examples = build_examples(load_patient(document, source=source))
-    if examples.empty:
-        raise ScoringError(
-            f"{source} has no decision to score: no progression recorded while alive up to as_of"
-        )
-    return latest_decision(examples)
+    try:
+        return document_decision(document, source)
+    except NoDecisionError as err:
+        raise ScoringError(str(err)) from err
 
 
 def score_patient(

@@ -45,7 +45,6 @@ EXTRA_DRUGS = (
     "sacituzumab_govitecan",
     "trastuzumab_deruxtecan",
 )
-SITE_NAMES = tuple(SITE_BITS)
 #: Shortest episode: a new progression is not assessed within a week of the last decision. The
 #: episode is also never shorter than the time to start the next line or to deliver local therapy.
 MIN_EPISODE_MONTHS = 0.25

@@ -77,7 +77,13 @@ def _imports(tree: ast.AST, module: str, is_package: bool) -> list[tuple[int, st
                 anchor = module.split(".") if is_package else module.split(".")[:-1]
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            found.append((node.lineno, base, [alias.name for alias in node.names]))
+            names = [alias.name for alias in node.names]
+            if base == PACKAGE:  # ``from linewise import models`` imports the part linewise.models
+                found += [(node.lineno, f"{PACKAGE}.{name}", []) for name in names if name in PARTS]
+                names = [name for name in names if name not in PARTS]
+                if not names:
+                    continue
+            found.append((node.lineno, base, names))
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute | ast.Name)

@@ -1,4 +1,4 @@
-"""A registered model as the old package layout left it: its metadata says format 1, its code is not ours."""
+"""Registered models this linewise cannot use: an old layout's (format 1), a format-2 one not ours."""
 
 from __future__ import annotations
 
@@ -22,12 +22,19 @@ class NeverLoaded(PythonModel):
         raise AssertionError("the model was loaded: its format should have been refused first")
 
 
-def register_champion(metadata: dict[str, Any] | None) -> str:
-    """Register a model with this MLflow metadata as ``linewise`` version N and make it champion."""
+class NotARecommender(PythonModel):
+    """Loads without error but is no linewise recommender (someone else's model under the same name)."""
+
+    def predict(self, context: Any, model_input: list[str], params: Any = None) -> list[str]:
+        return ["not a recommendation"]
+
+
+def register_champion(metadata: dict[str, Any] | None, model: PythonModel | None = None) -> str:
+    """Register ``model`` (default :class:`NeverLoaded`) with this metadata as the ``linewise`` champion."""
     with mlflow.start_run():
         info = mlflow.pyfunc.log_model(
             name="old",
-            python_model=NeverLoaded(),
+            python_model=NeverLoaded() if model is None else model,
             metadata=metadata,
             registered_model_name="linewise",
             pip_requirements=[],

@@ -1,13 +1,10 @@
-"""``linewise train``: a data lock in, a tracked, registered, compared recommender out.
+"""The fitting half of ``linewise train``: a data lock in, a fitted and assessed recommender out.
 
-Stages: validate the lock (nothing is logged if it breaks the contract), build the decision examples,
-split by patient (or centre, or date), search the hyperparameters of each family on the validation
-part, refit the winner on training + validation with its bootstrap intervals (and the naive model
-beside it), assess on the test part, then log everything to MLflow, register the model and set its
-alias by the champion rule (:mod:`linewise.training.registry`).
-
-MLflow's tracking URI is whatever the caller configured (``linewise train`` uses
-``MLFLOW_TRACKING_URI`` or ``sqlite:///mlruns/mlflow.db``).
+Stages (:data:`STAGES`): validate the lock (nothing happens if it breaks the contract), build the
+decision examples, split by patient (or centre, or date), search the hyperparameters of each family
+on the validation part, refit the winner on training + validation with its bootstrap intervals (and
+the naive model beside it), and assess it on the test part. Nothing here touches MLflow:
+:mod:`linewise.training.mlflow_logging` logs the result, registers it and sets its alias.
 """
 
 from __future__ import annotations
@@ -31,7 +28,8 @@ from linewise.training.lock_digest import lock_digest, session_key
 from linewise.training.search import SearchResult, search
 from linewise.training.split import Split, split_examples
 
-STAGES: Final = ("validate", "examples", "split", "search", "fit", "assess", "log")
+#: The stages :func:`fit_on_lock` reports, in order.
+STAGES: Final = ("validate", "examples", "split", "search", "fit", "assess")
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import mlflow
 import numpy as np
@@ -33,6 +33,8 @@ from linewise.training.pyfunc import load_recommender_model, log_recommender
 from linewise.training.registry import CHAMPION, SELECTION_METRIC, Comparison, decide_alias
 from linewise.training.tracking import lock_dataset
 
+#: The stages :func:`log_training` reports, in order (after :data:`linewise.training.fitting.STAGES`).
+LOGGING_STAGES: Final = ("log", "register")
 #: Test decisions explained for the SHAP summary plot.
 SHAP_SUMMARY_DECISIONS = 300
 #: Lower and upper bounds of a figure reported without an interval.
@@ -73,12 +75,14 @@ def log_training(
     experiment_id : str
         Where the run goes (:func:`linewise.training.tracking.ensure_experiment`).
     progress : callable, optional
-        Called with ``"register"`` before registering.
+        Called with each stage name of :data:`LOGGING_STAGES` as it starts.
 
     Returns
     -------
     TrainingOutcome
     """
+    notify = progress or (lambda stage: None)
+    notify("log")
     manifest = trained.lock.manifest
     client = mlflow.MlflowClient()
     with mlflow.start_run(experiment_id=experiment_id) as run:
@@ -94,8 +98,7 @@ def log_training(
         for name, figure in _figures(trained).items():
             mlflow.log_figure(figure, f"plots/{name}.png")
         mlflow.log_text(model_card(_card_facts(trained, config, run.info.run_id)), "model_card.md")
-        if progress is not None:
-            progress("register")
+        notify("register")
         info = log_recommender(
             trained.model,
             {
@@ -131,10 +134,9 @@ def _compare_with_champion(client: mlflow.MlflowClient, name: str, trained: Trai
         return decide_alias(new_value, None, None)
     try:
         loaded = load_recommender_model(f"models:/{name}/{champion.version}")
+        figures = assess(loaded.recommender, trained.part("development"), trained.part("test"))
     except ModelFormatError as err:
         return decide_alias(new_value, None, str(champion.version), unservable=str(err))
-    try:
-        figures = assess(loaded.recommender, trained.part("development"), trained.part("test"))
     except (ValueError, TypeError, KeyError) as err:
         return decide_alias(new_value, None, str(champion.version), f"the champion could not score: {err}")
     return decide_alias(new_value, figures[SELECTION_METRIC], str(champion.version))

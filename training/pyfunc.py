@@ -1,8 +1,9 @@
 """The whole recommender as one MLflow pyfunc model: a patient's JSON history in, every option scored out.
 
-:class:`RecommenderModel` wraps a fitted :class:`linewise.models.recommender.TreatmentRecommender` with the
-feature pipeline of :mod:`features`, so that ``mlflow.pyfunc.load_model("models:/linewise@champion")``
-in a fresh process scores a patient history with nothing but the linewise package installed
+:class:`RecommenderModel` wraps a fitted :class:`linewise.models.recommender.TreatmentRecommender` with
+the feature pipeline of :mod:`linewise.features`, so that
+``mlflow.pyfunc.load_model("models:/linewise@champion")`` in a fresh process scores a patient history
+with nothing but the linewise package installed
 (``mlflow models serve --env-manager local``). Input: a DataFrame with one string column ``patient``,
 each cell one document of :mod:`linewise.features.patient`. Output: one row per input row and option (16 per
 patient) for the patient's latest decision, with the columns of
@@ -44,14 +45,13 @@ from mlflow.types import ColSpec, DataType, Schema
 from sklearn.utils.validation import check_is_fitted
 
 from linewise.features.errors import LockValidationError, Violation
-from linewise.features.examples import FEATURES, build_examples
-from linewise.features.patient import load_patient
+from linewise.features.examples import FEATURES
 from linewise.models.explain import make_explainer
 from linewise.models.output_table import (
     OUTPUT_TYPES,
     check_model_format,
+    document_decision,
     empty_output,
-    latest_decision,
     score_decisions,
 )
 from linewise.models.recommender import TreatmentRecommender
@@ -213,13 +213,8 @@ def score_latest_decision(
     ValueError
         If the patient has no decision to score.
     """
-    examples = build_examples(load_patient(document, source=source))
-    if examples.empty:
-        raise ValueError(
-            f"{source} (patient {document.get('patient_key')}) has no decision to score: "
-            "no progression recorded while alive up to as_of"
-        )
-    return score_decisions(recommender, latest_decision(examples), np.array([row]))
+    named = f"{source} (patient {document.get('patient_key')})"
+    return score_decisions(recommender, document_decision(document, source, named=named), np.array([row]))
 
 
 def load_recommender_model(uri: str) -> RecommenderModel:

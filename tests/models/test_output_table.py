@@ -36,7 +36,7 @@ from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 from linewise.training.pyfunc import score_latest_decision  # the registered model's per-row work
 
-KEY = b"decision-scores-test-key-0123456"
+KEY = b"output-table-test-key-0123456789"
 PANDAS_TYPE = {"long": "int64", "string": "object", "boolean": "bool", "double": "float64"}
 
 
@@ -49,7 +49,7 @@ class Fitted:
 
 @pytest.fixture(scope="module")
 def fitted(tmp_path_factory: pytest.TempPathFactory) -> Fitted:
-    root = tmp_path_factory.mktemp("decision_scores")
+    root = tmp_path_factory.mktemp("output_table")
     simulate_lock(300, 5, root / "lock", root / "truth", load_config())
     examples = build_examples(load_lock(root / "lock", KEY))
     # a high support threshold, so that some options are unsupported in every decision scored here

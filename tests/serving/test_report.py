@@ -212,7 +212,7 @@ def test_provenance_and_limitations_are_stated(served: Served, page: Page) -> No
         "observational data",
         "unmeasured confounding is possible",
         "not this patient's own variability",
-        "about a third",
+        "well under 90%",
         "docs/models.md",
         "not as a comparison of the options",
         "not a substitute for clinical judgement",

@@ -257,3 +257,18 @@ def test_a_champion_of_the_old_layout_is_replaced_by_the_first_new_version(locks
     assert reason.startswith("the champion cannot be served: models:/linewise/1 was saved by another layout")
     assert trained["comparison"]["champion_value"] is None
     assert str(mlflow.MlflowClient().get_model_version_by_alias("linewise", "champion").version) == "2"
+
+
+@pytest.mark.slow
+def test_a_champion_that_loads_but_cannot_score_keeps_its_alias(locks: Path, store: Path) -> None:
+    from tests.old_layout import NotARecommender, register_champion
+
+    register_champion({"format_version": 2}, NotARecommender())  # right format, not a linewise recommender
+    trained = _train(locks / "second", locks / "small.yaml")
+    assert trained["alias"] == "challenger" and trained["model_uri"] == "models:/linewise/2"
+    reason = trained["comparison"]["reason"]
+    assert reason == (
+        "not compared: the champion could not score: "
+        "models:/linewise/1 is not a linewise recommender (found NotARecommender)"
+    )
+    assert str(mlflow.MlflowClient().get_model_version_by_alias("linewise", "champion").version) == "1"
