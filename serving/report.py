@@ -258,7 +258,7 @@ def _package_version() -> str:
 def environment() -> jinja2.Environment:
     """Return the report's Jinja2 environment: the package's templates, autoescaping on, strict undefined."""
     return jinja2.Environment(
-        loader=jinja2.PackageLoader("serving", "templates"),
+        loader=jinja2.PackageLoader("linewise.serving", "templates"),
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import shutil
 import subprocess
@@ -132,3 +133,12 @@ def test_the_service_loads_neither_training_nor_the_simulator() -> None:
         for m in loaded
         if m.startswith("linewise.") and m.split(".")[1] not in {"features", "models", "serving"}
     ] == []
+
+
+def test_the_folders_do_not_import_under_their_bare_names_in_tests() -> None:
+    # tests/conftest.py refuses them in this process, and PYTHONSAFEPATH keeps them out of subprocesses
+    for name in ("features", "models", "training", "serving", "simulation"):
+        with pytest.raises(ModuleNotFoundError, match=f"No module named '{name}'"):
+            importlib.import_module(name)
+    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('serving') is not None)"
+    assert subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, check=False).returncode == 0
