@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from linewise.features import vocabulary as voc
-from linewise.features.errors import Violation, shown_value
+from linewise.features.errors import PATIENT_ID_MAX, Violation, shown_value
 from linewise.features.reader import RawTable
 from linewise.features.schema import ColumnSpec, Kind
 
@@ -164,6 +164,15 @@ def _kept(column: np.ndarray, keep: np.ndarray) -> np.ndarray:
 
 def _parse_text(column: np.ndarray, filled: np.ndarray, source: pd.Series, where: _Where) -> Parsed:
     return _kept(column, filled), []
+
+
+def _parse_patient_id(column: np.ndarray, filled: np.ndarray, source: pd.Series, where: _Where) -> Parsed:
+    values = _kept(column, filled)
+    too_long = [i for i in np.flatnonzero(filled) if len(column[i]) > PATIENT_ID_MAX]
+    message = f"a patient_id is at most {PATIENT_ID_MAX} characters"
+    violations = [where.violation(i, column[i], "patient-id", message) for i in too_long]
+    values[too_long] = None
+    return values, violations
 
 
 def _parse_number(column: np.ndarray, filled: np.ndarray, source: pd.Series, where: _Where) -> Parsed:
@@ -340,7 +349,7 @@ def _parse_marker_value(column: np.ndarray, filled: np.ndarray, marker: np.ndarr
 
 
 _PARSERS: dict[Kind, Parser] = {
-    Kind.PATIENT_ID: _parse_text,
+    Kind.PATIENT_ID: _parse_patient_id,
     Kind.TEXT: _parse_text,
     Kind.CODE: _parse_code,
     Kind.CODE_LIST: _parse_code_list,

@@ -10,6 +10,7 @@ enough for the data manager, who holds the file, to find the cell.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, replace
 from types import MappingProxyType
 from typing import Any, Final
@@ -35,6 +36,7 @@ RULES: Final = MappingProxyType(
         "code": "a code from the documented vocabulary of the column",
         "drug-code": "every '+'-joined drug code is known",
         "her2-negative": "the population is HER2-negative: HER2 3+ or 2+ ISH-positive is rejected",
+        "patient-id": "a patient_id is at most 64 characters",
         "patient-duplicate": "patient_id is unique in patients",
         "patient-orphan": "every row's patient_id exists in patients",
         "line-duplicate": "(patient_id, line_number) is unique in lines",
@@ -55,7 +57,14 @@ RULES: Final = MappingProxyType(
     }
 )
 
-_VALUE_LIMIT: Final = 40
+#: Characters of a value shown in a violation (after masking), and of a message.
+VALUE_LIMIT: Final = 40
+MESSAGE_LIMIT: Final = 300
+#: Longest patient_id accepted (rule ``patient-id``).
+PATIENT_ID_MAX: Final = 64
+#: Characters of a cell kept in a violation until it is masked: an identifier that starts within the
+#: shown part always ends inside them.
+_KEPT_LIMIT: Final = VALUE_LIMIT + PATIENT_ID_MAX
 
 
 @dataclass(frozen=True)
@@ -127,35 +136,72 @@ class LockWarning(UserWarning):
 
 
 _DATE_LIKE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
-_QUOTED = re.compile(r"'([^']*)'")
-_WITHHELD = "<patient_id withheld>"
+WITHHELD: Final = "<patient_id withheld>"
 
 
 def _mask_dates(text: str) -> str:
     return _DATE_LIKE.sub(lambda match: re.sub(r"\d", "9", match.group(0)), text)
 
 
-def _mask_ids(text: str, raw_ids: frozenset[str]) -> str:
-    if text.strip() in raw_ids:
-        return _WITHHELD
-    parts = re.split(r"([+,;\s])", text)
-    return "".join(_WITHHELD if part.strip() in raw_ids else part for part in parts)
+class IdentifierMask:
+    """Replace every occurrence of a lock's patient identifiers, anywhere in a text.
 
-
-def redact(violations: list[Violation], raw_ids: frozenset[str]) -> list[Violation]:
-    """Return the violations with every raw patient id and every date-like text masked.
-
-    A value can hold patient data in any column (a patient id or a date typed into the wrong
-    column), and messages quote values, so both are scanned: a cell or quoted word equal to a
-    raw patient id becomes ``<patient_id withheld>``; anything shaped like a date keeps only its
-    shape (digits as ``9``).
+    The identifiers themselves are matched, as substrings, not words of a tokenised cell: an
+    identifier inside ``post (SIM-000002)`` or ``SIM-000005:1+`` is withheld as well. At each
+    position the longest identifier that starts there is replaced by ``<patient_id withheld>``.
 
     Parameters
     ----------
-    violations : list of Violation
+    identifiers : iterable of str
+        Every patient identifier written in the lock (empty ones are ignored).
+    """
+
+    def __init__(self, identifiers: Iterable[str]) -> None:
+        self._identifiers = frozenset(i for i in identifiers if i)
+        self._lengths = sorted({len(i) for i in self._identifiers}, reverse=True)
+
+    def __call__(self, text: str, limit: int | None = None) -> str:
+        """Return ``text`` with every identifier withheld, cut after ``limit`` characters (``...``).
+
+        The text is read from its start and only as far as ``limit`` needs, so the work is bounded by
+        ``limit`` (times the number of identifier lengths), not by the length of ``text``; an
+        identifier is always withheld whole, never cut.
+        """
+        out: list[str] = []
+        written = 0
+        position = 0
+        while position < len(text):
+            if limit is not None and written >= limit:
+                out.append("...")
+                break
+            for length in self._lengths:
+                if text[position : position + length] in self._identifiers:
+                    out.append(WITHHELD)
+                    written += len(WITHHELD)
+                    position += length
+                    break
+            else:
+                out.append(text[position])
+                written += 1
+                position += 1
+        return "".join(out)
+
+
+def redact(violations: Iterable[Violation], mask: IdentifierMask) -> list[Violation]:
+    """Return the violations with every raw patient id and every date-like text masked.
+
+    A value can hold patient data in any column (a patient id or a date typed into the wrong
+    column), and messages quote values, so both are scanned: every occurrence of a raw patient id
+    becomes ``<patient_id withheld>`` (:class:`IdentifierMask`); anything shaped like a date keeps
+    only its shape (digits as ``9``). Values are then cut to :data:`VALUE_LIMIT` characters and
+    messages to :data:`MESSAGE_LIMIT`.
+
+    Parameters
+    ----------
+    violations : iterable of Violation
         As found by the checks.
-    raw_ids : frozenset of str
-        Every patient_id written anywhere in the lock.
+    mask : IdentifierMask
+        Built from every patient_id written anywhere in the lock.
 
     Returns
     -------
@@ -165,15 +211,15 @@ def redact(violations: list[Violation], raw_ids: frozenset[str]) -> list[Violati
     safe = []
     for violation in violations:
         value = violation.value
-        if value is not None and value != _WITHHELD:
-            value = _mask_dates(_mask_ids(value, raw_ids))
-        message = _QUOTED.sub(lambda m: "'" + _mask_ids(m.group(1), raw_ids) + "'", violation.message)
-        safe.append(replace(violation, value=value, message=_mask_dates(message)))
+        if value is not None and value != WITHHELD:
+            value = _mask_dates(mask(value, VALUE_LIMIT))
+        message = _mask_dates(mask(violation.message, MESSAGE_LIMIT))
+        safe.append(replace(violation, value=value, message=message))
     return safe
 
 
 def shown_value(raw: str, *, is_patient_id: bool = False, is_date: bool = False) -> str:
-    """Return ``raw`` as it may appear in an error message.
+    """Return ``raw`` as a violation keeps it until :func:`redact` masks and cuts it.
 
     Parameters
     ----------
@@ -187,12 +233,10 @@ def shown_value(raw: str, *, is_patient_id: bool = False, is_date: bool = False)
     Returns
     -------
     str
-        A value safe to print: never an identifier or a date.
+        Never a date; other text is kept (bounded) so that an identifier inside it can be found whole.
     """
     if is_patient_id:
-        return "<patient_id withheld>"
+        return WITHHELD
     if is_date:
-        return re.sub(r"\d", "9", raw[:_VALUE_LIMIT])
-    if len(raw) > _VALUE_LIMIT:
-        return raw[:_VALUE_LIMIT] + "..."
-    return raw
+        return re.sub(r"\d", "9", raw[:VALUE_LIMIT])
+    return raw[:_KEPT_LIMIT]

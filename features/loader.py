@@ -24,7 +24,7 @@ import pandas as pd
 from pandas.arrays import BooleanArray, FloatingArray, IntegerArray, StringArray
 
 from linewise.features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
-from linewise.features.errors import LockValidationError, LockWarning, Violation, redact
+from linewise.features.errors import IdentifierMask, LockValidationError, LockWarning, Violation, redact
 from linewise.features.joins import key_codes, positions_of
 from linewise.features.pseudonym import pseudonymize
 from linewise.features.reader import RawLock, read_lock_folder
@@ -195,8 +195,8 @@ def load_raw_lock(
     lock_date = manifest.lock_date if manifest is not None else None
     violations += check_records(parsed, lock_date, overlap_tolerance_days)
     if violations:
-        hidden = frozenset() if identifiers_are_pseudonyms else _raw_ids(raw)
-        raise LockValidationError(raw.name, redact(_in_file_order(violations), hidden))
+        mask = IdentifierMask(() if identifiers_are_pseudonyms else _raw_ids(raw))
+        raise LockValidationError(raw.name, redact(_in_file_order(violations), mask))
     assert manifest is not None  # no violation means the manifest was read and checked
     _warn_unknown_columns(raw)
     return _typed_lock(manifest, parsed, to_key)

@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from linewise.features.errors import Violation
+from linewise.features.errors import WITHHELD, Violation
 from linewise.features.joins import key_codes, positions_of, take
 from linewise.features.schema import TABLES_BY_NAME, Kind
 
-_WITHHELD = "<patient_id withheld>"
 _NAT = np.datetime64("NaT", "D")
 
 
@@ -114,7 +113,7 @@ def _same_as_previous(values: np.ndarray) -> np.ndarray:
 def _row_violation(
     table: ParsedTable, index: int | np.integer, column: str | None, rule: str, message: str
 ) -> Violation:
-    value = _WITHHELD if column == "patient_id" else None
+    value = WITHHELD if column == "patient_id" else None
     return Violation(table.file, table.name, int(index) + 1, column, value, rule, message)
 
 

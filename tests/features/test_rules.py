@@ -300,6 +300,14 @@ CASES = {
         "patients-empty",
         "no rows",
     ),
+    "patient-id-too-long": Case(
+        _cell("metastases", 2, "patient_id", "Q" * 65),
+        "metastases.csv",
+        2,
+        "patient_id",
+        "patient-id",
+        "at most 64 characters",
+    ),
     "contact-before-diagnosis": Case(
         _cell("patients", 4, "last_contact_date", "2022-05-01"),
         "patients.csv",
