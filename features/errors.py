@@ -19,8 +19,11 @@ from typing import Any, Final
 RULES: Final = MappingProxyType(
     {
         "lock-folder": "the lock is an existing folder",
-        "manifest": "manifest.json exists, is a JSON object with lock_id, lock_date (YYYY-MM-DD), "
+        "manifest": "manifest.json exists, is a JSON object with lock_id (at most 200 characters), "
+        "lock_date (YYYY-MM-DD), "
         "schema_version 1 and source",
+        "lock-date": "lock_date is not after the day the lock is read, nor before 3 February 2015 "
+        "(the first approval of a CDK4/6 inhibitor, palbociclib)",
         "table-missing": "every table exists as <table>.csv or <table>.parquet",
         "table-ambiguous": "a table is given in one format only, not both CSV and Parquet",
         "table-unreadable": "the file can be read as UTF-8 CSV with a header, or as Parquet",

@@ -24,7 +24,14 @@ import pandas as pd
 from pandas.arrays import BooleanArray, FloatingArray, IntegerArray, StringArray
 
 from linewise.features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
-from linewise.features.errors import IdentifierMask, LockValidationError, LockWarning, Violation, redact
+from linewise.features.errors import (
+    RULES,
+    IdentifierMask,
+    LockValidationError,
+    LockWarning,
+    Violation,
+    redact,
+)
 from linewise.features.joins import key_codes, positions_of
 from linewise.features.pseudonym import pseudonymize
 from linewise.features.reader import RawLock, read_lock_folder
@@ -41,6 +48,11 @@ from linewise.features.schema import (
 #: Default number of days a line may start before the previous line's recorded end (drug washout,
 #: last injection recorded after the next line's first dose).
 DEFAULT_OVERLAP_TOLERANCE_DAYS: Final = 14
+#: The earliest lock_date accepted: the first approval of a CDK4/6 inhibitor (palbociclib, FDA,
+#: 2015-02-03); no lock of patients treated with one in first line can be older.
+EARLIEST_LOCK_DATE: Final = dt.date(2015, 2, 3)
+#: Longest lock_id accepted (it is printed and logged).
+LOCK_ID_MAX: Final = 200
 
 
 @dataclass(frozen=True)
@@ -100,7 +112,11 @@ class DataLock:
 
 
 def load_lock(
-    path: Path | str, key: bytes, *, overlap_tolerance_days: int = DEFAULT_OVERLAP_TOLERANCE_DAYS
+    path: Path | str,
+    key: bytes,
+    *,
+    overlap_tolerance_days: int = DEFAULT_OVERLAP_TOLERANCE_DAYS,
+    today: dt.date | None = None,
 ) -> DataLock:
     """Read and check a lock folder and return its pseudonymised, typed tables.
 
@@ -112,6 +128,9 @@ def load_lock(
         The pseudonym key (:func:`linewise.features.pseudonym.resolve_key`).
     overlap_tolerance_days : int
         Days a line may start before the previous one's end without a ``line-overlap`` violation.
+    today : date, optional
+        The day the lock is read (default: the machine's date); ``lock_date`` may not be after it
+        (rule ``lock-date``).
 
     Returns
     -------
@@ -138,7 +157,10 @@ def load_lock(
         raise LockValidationError(folder.name, [violation])
     raw = read_lock_folder(folder)
     return load_raw_lock(
-        raw, lambda raw_id: pseudonymize(raw_id, key), overlap_tolerance_days=overlap_tolerance_days
+        raw,
+        lambda raw_id: pseudonymize(raw_id, key),
+        overlap_tolerance_days=overlap_tolerance_days,
+        read_on=dt.date.today() if today is None else today,
     )
 
 
@@ -148,6 +170,7 @@ def load_raw_lock(
     *,
     overlap_tolerance_days: int = DEFAULT_OVERLAP_TOLERANCE_DAYS,
     identifiers_are_pseudonyms: bool = False,
+    read_on: dt.date | None = None,
 ) -> DataLock:
     """Check text tables already read and return the typed lock (the path shared by locks and patients).
 
@@ -162,6 +185,9 @@ def load_raw_lock(
     identifiers_are_pseudonyms : bool
         True when the ``patient_id`` cells already hold pseudonyms (a patient file): they may then
         appear in error messages.
+    read_on : date, optional
+        The day a lock folder is read: its ``lock_date`` must lie between :data:`EARLIEST_LOCK_DATE`
+        and this day (rule ``lock-date``). None for a patient file, whose ``as_of`` is its own.
 
     Returns
     -------
@@ -174,7 +200,7 @@ def load_raw_lock(
         Listing every violation.
     """
     violations = list(raw.violations)
-    manifest = _check_manifest(raw.manifest, violations) if raw.manifest is not None else None
+    manifest = _check_manifest(raw.manifest, violations, read_on) if raw.manifest is not None else None
     parsed: dict[str, ParsedTable] = {}
     for name, table in raw.tables.items():
         columns, invalid, found = parse_table(table)
@@ -216,7 +242,9 @@ def _in_file_order(violations: list[Violation]) -> list[Violation]:
     return sorted(violations, key=lambda v: (order.get(v.table or MANIFEST_FILE, len(order)), v.row or 0))
 
 
-def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> LockManifest | None:
+def _check_manifest(
+    content: dict[str, Any], violations: list[Violation], read_on: dt.date | None
+) -> LockManifest | None:
     def fail(key: str, message: str, value: Any = None) -> None:
         shown = None if value is None else str(value)[:40]
         violations.append(Violation(MANIFEST_FILE, None, None, key, shown, "manifest", message))
@@ -228,6 +256,8 @@ def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> Loc
     parsed_date: dt.date | None = None
     if "lock_id" in content and (not isinstance(lock_id, str) or not lock_id.strip()):
         fail("lock_id", "lock_id must be a non-empty string", lock_id)
+    elif isinstance(lock_id, str) and len(lock_id.strip()) > LOCK_ID_MAX:
+        fail("lock_id", f"lock_id must be at most {LOCK_ID_MAX} characters", lock_id)
     if "lock_date" in content:
         if isinstance(lock_date, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", lock_date):
             try:
@@ -242,6 +272,11 @@ def _check_manifest(content: dict[str, Any], violations: list[Violation]) -> Loc
                 f"lock_date must be a date YYYY-MM-DD between {FIRST_YEAR} and {LAST_YEAR}",
                 lock_date,
             )
+    if parsed_date is not None and read_on is not None and not EARLIEST_LOCK_DATE <= parsed_date <= read_on:
+        violations.append(
+            Violation(MANIFEST_FILE, None, None, "lock_date", lock_date, "lock-date", RULES["lock-date"])
+        )
+        parsed_date = None
     if "schema_version" in content and (isinstance(version, bool) or version != SCHEMA_VERSION):
         fail("schema_version", f"schema_version must be {SCHEMA_VERSION}", version)
     if "source" in content and not isinstance(source, str):

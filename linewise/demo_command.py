@@ -98,7 +98,7 @@ def _demo_score(lock: Path, out: Path, console: Console) -> dict[str, Path]:
 
     key = secrets.token_bytes(32)  # the demo's own pseudonyms: the batch and the exported patient share them
     model = load_scoring_model(DEFAULT_MODEL_URI)
-    scores = score_lock(model, lock, key)
+    scores = score_lock(model, lock, key).scores
     batch_file = out / "open_scores.parquet"
     write_scores(scores, batch_file, model.provenance)
     open_keys = sorted(set(scores["patient_key"]))

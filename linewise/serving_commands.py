@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import warnings
 from collections.abc import Callable
@@ -160,15 +159,18 @@ def score_lock_command(
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", LockWarning)  # undeclared columns: `linewise validate` lists them
-            scores = score_lock(model, lock, key)
+            scored = score_lock(model, lock, key)
     except LockValidationError as err:
         fail(str(err))
-    lock_manifest = json.loads((lock / "manifest.json").read_text(encoding="utf-8"))
-    provenance = {**model.provenance, "scored_lock_id": lock_manifest.get("lock_id")}
-    atomic_write(out, lambda path: write_scores(scores, path, provenance))
-    decisions = scores[["patient_key", "line_number", "decision_day"]].drop_duplicates()
+    if scored.open_decisions == 0:
+        fail(
+            f"linewise score-lock: none of the lock's {scored.decisions} decisions is open at its lock_date "
+            "(a progression shortly before it, with no next step recorded); nothing written"
+        )
+    provenance = {**model.provenance, "scored_lock_id": scored.lock_id}
+    atomic_write(out, lambda path: write_scores(scored.scores, path, provenance))
     typer.echo(
-        f"wrote {len(scores)} rows ({len(decisions)} open decisions x 16 options) to {out}; "
+        f"wrote {len(scored.scores)} rows ({scored.open_decisions} open decisions x 16 options) to {out}; "
         f"model {model_uri} (version {model.version})"
     )
 

@@ -8,6 +8,7 @@ for one patient, so a row here equals the row ``linewise score`` gives for that 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -18,6 +19,7 @@ import pyarrow.parquet as pq
 
 from linewise.features.examples import build_examples
 from linewise.features.loader import load_lock
+from linewise.models.candidates import OPTIONS
 from linewise.models.output_table import OUTPUT_COLUMNS, score_decisions
 from linewise.serving.scoring import ScoringModel
 
@@ -44,7 +46,24 @@ def open_decisions(examples: pd.DataFrame) -> pd.DataFrame:
     return chosen.sort_values(["patient_key", "decision_day", "line_number"], kind="stable")
 
 
-def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> pd.DataFrame:
+@dataclass(frozen=True)
+class LockScores:
+    """The scores of a lock's open decisions, with what the lock itself says of them."""
+
+    #: 16 rows per open decision, columns :data:`BATCH_COLUMNS`.
+    scores: pd.DataFrame
+    #: The scored lock's ``lock_id``, from its manifest as the loader read it.
+    lock_id: str
+    #: Every decision of the lock (open or not).
+    decisions: int
+
+    @property
+    def open_decisions(self) -> int:
+        """Open decisions scored (one row per option each)."""
+        return len(self.scores) // len(OPTIONS)
+
+
+def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> LockScores:
     """Score every open decision of a lock under every option.
 
     Parameters
@@ -58,18 +77,23 @@ def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> pd.DataFrame
 
     Returns
     -------
-    DataFrame
-        16 rows per open decision, columns :data:`BATCH_COLUMNS`; ``rank`` 1 is the recommendation
-        and -1 marks an option with insufficient evidence (never ranked).
+    LockScores
+        ``scores`` has 16 rows per open decision, columns :data:`BATCH_COLUMNS`; ``rank`` 1 is the
+        recommendation and -1 marks an option with insufficient evidence (never ranked). No row
+        when no decision is open; the caller says so (``decisions`` tells how many there are).
 
     Raises
     ------
     linewise.features.errors.LockValidationError
         If the lock breaks the contract.
     """
-    decisions = open_decisions(build_examples(load_lock(lock_path, key)))
-    scored = score_decisions(model.recommender, decisions, np.arange(len(decisions)))
-    return scored[list(BATCH_COLUMNS)].reset_index(drop=True)
+    lock = load_lock(lock_path, key)
+    examples = build_examples(lock)
+    chosen = open_decisions(examples)
+    scored = score_decisions(model.recommender, chosen, np.arange(len(chosen)))
+    return LockScores(
+        scored[list(BATCH_COLUMNS)].reset_index(drop=True), lock.manifest.lock_id, len(examples)
+    )
 
 
 def write_scores(scores: pd.DataFrame, path: Path, provenance: dict[str, Any]) -> None:

@@ -74,6 +74,22 @@ CASES = {
         "manifest",
         "YYYY-MM-DD",
     ),
+    "manifest-lock-date-before-cdk46": Case(
+        change_manifest({"lock_date": "2015-02-02"}),
+        "manifest.json",
+        None,
+        "lock_date",
+        "lock-date",
+        "nor before 3 February 2015",
+    ),
+    "manifest-long-lock-id": Case(
+        change_manifest({"lock_id": "L" * 201}),
+        "manifest.json",
+        None,
+        "lock_id",
+        "manifest",
+        "at most 200 characters",
+    ),
     "manifest-schema-version": Case(
         change_manifest({"schema_version": 2}),
         "manifest.json",

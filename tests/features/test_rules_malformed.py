@@ -198,3 +198,16 @@ def test_parquet_far_future_date_is_a_clean_date_violation(lock: Path, key: byte
         load_lock(lock, key)
     assert _only(caught.value) == [("lines.parquet", 1, "end_date", "type-date")]
     _assert_clean(caught.value, lock)
+
+
+def test_the_lock_date_may_be_the_day_of_reading_but_not_later(lock: Path, key: bytes) -> None:
+    import datetime as dt
+
+    change_manifest({"lock_date": "2026-03-01"})(lock)
+    assert load_lock(lock, key, today=dt.date(2026, 3, 1)).manifest.lock_date == dt.date(2026, 3, 1)
+    with pytest.raises(
+        LockValidationError, match=r"lock_date is not after the day the lock is read"
+    ) as caught:
+        load_lock(lock, key, today=dt.date(2026, 2, 28))
+    assert _only(caught.value) == [("manifest.json", None, "lock_date", "lock-date")]
+    assert caught.value.violations[0].value == "9999-99-99"

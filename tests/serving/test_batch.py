@@ -152,18 +152,57 @@ def test_the_command_line_the_service_and_the_batch_agree(
     assert _same(result["tbp_versus_best_switch"], json.loads(rows["contrast_top"].iloc[0]))
 
 
-def test_a_lock_without_open_decisions_gives_an_empty_table(
+def test_a_lock_without_open_decisions_is_an_error_not_an_empty_table(
     served: Served, store: str, tmp_path: Path
 ) -> None:
     simulate_lock(60, 5, tmp_path / "lock", tmp_path / "truth", load_config())
     examples = build_examples(load_lock(tmp_path / "lock", TEST_KEY.encode("utf-8")))
-    assert not examples["open_decision"].astype(bool).any()
+    assert len(examples) > 0 and not examples["open_decision"].astype(bool).any()
     out = tmp_path / "scores.parquet"
     result = CliRunner().invoke(app, ["score-lock", str(tmp_path / "lock"), "--out", str(out)])
+    assert result.exit_code == 2
+    said = f"linewise score-lock: none of the lock's {len(examples)} decisions is open at its lock_date"
+    assert result.output.startswith(said)
+    assert "nothing written" in result.output and not out.exists()
+
+
+def _with_manifest(lock: Path, target: Path, edit: Any) -> Path:
+    shutil.copytree(lock, target)
+    manifest = json.loads((target / "manifest.json").read_text(encoding="utf-8"))
+    text = edit(manifest)
+    (target / "manifest.json").write_bytes(text if isinstance(text, bytes) else json.dumps(manifest).encode())
+    return target
+
+
+def test_a_lock_date_in_the_future_is_refused_not_scored_as_nothing(
+    served: Served, store: str, tmp_path: Path
+) -> None:
+    future = _with_manifest(served.lock, tmp_path / "future", lambda m: m.update(lock_date="2052-01-31"))
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(app, ["score-lock", str(future), "--out", str(out)])
+    assert result.exit_code == 2 and not out.exists()
+    assert "manifest.json, column lock_date: lock_date is not after the day the lock is read" in result.output
+    assert "[rule lock-date]" in result.output and "2052" not in result.output
+    validate = CliRunner().invoke(app, ["validate", str(future)])
+    assert validate.exit_code == 2 and "[rule lock-date]" in validate.output
+
+
+def test_a_manifest_with_a_byte_order_mark_is_read_the_same_by_every_command(
+    served: Served, store: str, tmp_path: Path, batch: pd.DataFrame
+) -> None:
+    lock = _with_manifest(
+        served.lock, tmp_path / "bom", lambda m: b"\xef\xbb\xbf" + json.dumps(m).encode("utf-8")
+    )
+    assert (lock / "manifest.json").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert CliRunner().invoke(app, ["validate", str(lock)]).exit_code == 0
+    out = tmp_path / "scores.parquet"
+    result = CliRunner().invoke(app, ["score-lock", str(lock), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    frame = pd.read_parquet(out)
-    assert frame.empty and list(frame.columns) == list(BATCH_COLUMNS)
-    assert "wrote 0 rows (0 open decisions" in result.stdout
+    assert (
+        read_provenance(out)["scored_lock_id"]
+        == json.loads((served.lock / "manifest.json").read_text(encoding="utf-8"))["lock_id"]
+    )
+    assert len(pd.read_parquet(out)) == len(batch)
 
 
 def test_a_bad_lock_or_output_stops_before_anything_is_written(
