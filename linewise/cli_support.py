@@ -6,6 +6,7 @@ exit with status 2 (:data:`EXIT_BAD_INPUT`), without a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import math
@@ -49,13 +50,49 @@ def resolve_key_or_fail(command: str) -> bytes:
         fail(f"linewise {command}: {err}")
 
 
-def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
-    """Write through a temporary file beside ``path`` and rename it: never a half-written output."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=path.parent, prefix=".linewise-") as staging:
-        staged = Path(staging) / path.name
-        write(staged)
-        staged.replace(path)
+def check_outputs(command: str, *paths: Path) -> None:
+    """Exit 2 with one line, before any work, when an output file cannot be written where asked.
+
+    Refused: a path that is a folder, a path below a file (``/etc/passwd/f.parquet``), and a path whose
+    nearest existing folder is not writable. Folders that do not exist yet are created by
+    :func:`write_outputs`.
+    """
+    for path in paths:
+        if path.is_dir():
+            fail(f"linewise {command}: cannot write {path}: it is a folder")
+        ancestor = path.parent
+        while not ancestor.exists() and ancestor != ancestor.parent:
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            fail(f"linewise {command}: cannot write {path}: {ancestor} is not a folder")
+        if not os.access(ancestor, os.W_OK | os.X_OK):
+            fail(f"linewise {command}: cannot write {path}: {ancestor} is not writable")
+
+
+def write_outputs(command: str, files: dict[Path, Callable[[Path], object]]) -> None:
+    """Write every file of one output, or none: each is staged beside its target, then all are renamed.
+
+    A failure while staging (a full disk, a folder where a file should go) leaves no output and no
+    staged file, and exits 2 with one line naming the file.
+    """
+    check_outputs(command, *files)
+    with contextlib.ExitStack() as stack:
+        staged: list[tuple[Path, Path]] = []
+        for path, write in files.items():
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                folder = Path(
+                    stack.enter_context(tempfile.TemporaryDirectory(dir=path.parent, prefix=".linewise-"))
+                )
+                write(folder / path.name)
+            except OSError as err:
+                fail(f"linewise {command}: cannot write {path}: {err.strerror or err}")
+            staged.append((folder / path.name, path))
+        for source, target in staged:
+            try:
+                source.replace(target)
+            except OSError as err:
+                fail(f"linewise {command}: cannot write {target}: {err.strerror or err}")
 
 
 def date_option(value: str | None, command: str) -> dt.date | None:

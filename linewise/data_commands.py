@@ -20,7 +20,14 @@ from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from linewise.cli_support import EXIT_BAD_INPUT, atomic_write, fail, json_safe, resolve_key_or_fail
+from linewise.cli_support import (
+    EXIT_BAD_INPUT,
+    check_outputs,
+    fail,
+    json_safe,
+    resolve_key_or_fail,
+    write_outputs,
+)
 from linewise.features import (
     DataLock,
     LockValidationError,
@@ -225,6 +232,8 @@ def features(
     """Turn a data lock into one row per decision: keys, features as of that day, action and outcomes."""
     if out.suffix != ".parquet":
         fail("linewise features: --out must end in .parquet")
+    sidecar = out.with_suffix(".json")
+    check_outputs("features", out, sidecar)
     key = resolve_key_or_fail("features")
     try:
         data_lock = load_lock(lock, key)
@@ -238,10 +247,12 @@ def features(
         "outcomes": list(OUTCOMES),
         "other": ["open_decision"],
     }
-    sidecar = out.with_suffix(".json")
-    atomic_write(out, lambda path: examples.to_parquet(path, index=False))
-    atomic_write(
-        sidecar, lambda path: path.write_text(json.dumps(columns, indent=2) + "\n", encoding="utf-8")
+    write_outputs(
+        "features",
+        {
+            out: lambda path: examples.to_parquet(path, index=False),
+            sidecar: lambda path: path.write_text(json.dumps(columns, indent=2) + "\n", encoding="utf-8"),
+        },
     )
     open_count = int(examples["open_decision"].sum())
     typer.echo(
@@ -266,6 +277,7 @@ def export_patient(
             cut = dt.date.fromisoformat(as_of)
         except ValueError:
             fail("linewise export-patient: --as-of must be a date YYYY-MM-DD")
+    check_outputs("export-patient", out)
     key = resolve_key_or_fail("export-patient")
     try:
         documents = export_patients(lock, key, [patient], cut)
@@ -274,5 +286,6 @@ def export_patient(
     except (KeyError, ValueError) as err:
         fail(f"linewise export-patient: {err.args[0]}")
     document = documents[patient]
-    atomic_write(out, lambda path: path.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8"))
+    text = json.dumps(document, indent=2) + "\n"
+    write_outputs("export-patient", {out: lambda path: path.write_text(text, encoding="utf-8")})
     typer.echo(f"wrote the history of {patient} up to {document['as_of']} to {out}")

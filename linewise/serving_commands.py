@@ -12,7 +12,14 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from linewise.cli_support import atomic_write, date_option, fail, quiet_mlflow, resolve_key_or_fail
+from linewise.cli_support import (
+    check_outputs,
+    date_option,
+    fail,
+    quiet_mlflow,
+    resolve_key_or_fail,
+    write_outputs,
+)
 from linewise.features import (
     LockValidationError,
     LockWarning,
@@ -134,11 +141,9 @@ def report(
 
     if out.is_dir():
         fail(f"linewise report: --out {out} is a folder; give the HTML file to write")
+    check_outputs("report", out)
     page, document = _score_patient_file(patient, as_of, model_uri, "report", render_report)
-    try:
-        atomic_write(out, lambda path: path.write_text(page, encoding="utf-8"))
-    except OSError as err:
-        fail(f"linewise report: cannot write {out}: {err.strerror or err}")
+    write_outputs("report", {out: lambda path: path.write_text(page, encoding="utf-8")})
     typer.echo(f"wrote the report of patient {document['patient_key']} to {out}")
 
 
@@ -154,6 +159,7 @@ def score_lock_command(
 
     if out.suffix != ".parquet":
         fail("linewise score-lock: --out must end in .parquet")
+    check_outputs("score-lock", out)
     key = resolve_key_or_fail("score-lock")
     model = _load_model_or_fail(model_uri, "score-lock")
     try:
@@ -168,7 +174,7 @@ def score_lock_command(
             "(a progression shortly before it, with no next step recorded); nothing written"
         )
     provenance = {**model.provenance, "scored_lock_id": scored.lock_id}
-    atomic_write(out, lambda path: write_scores(scored.scores, path, provenance))
+    write_outputs("score-lock", {out: lambda path: write_scores(scored.scores, path, provenance)})
     typer.echo(
         f"wrote {len(scored.scores)} rows ({scored.open_decisions} open decisions x 16 options) to {out}; "
         f"model {model_uri} (version {model.version})"
@@ -202,12 +208,16 @@ def serve(
     """Serve the model over HTTP: POST /v1/score and /v1/report with a bearer token (LINEWISE_API_TOKEN)."""
     import ipaddress
 
+    from linewise.serving.security import token_problem
+
     token = os.environ.get("LINEWISE_API_TOKEN") or None
     if token is None and not local_only:
         fail(
             "linewise serve: LINEWISE_API_TOKEN is not set: set it to the bearer token clients must send, "
             "or pass --local-only to serve this machine only without one"
         )
+    if token is not None and (problem := token_problem(token)) is not None:
+        fail(f"linewise serve: LINEWISE_API_TOKEN: {problem}")
     if local_only:
         try:
             loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback

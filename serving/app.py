@@ -32,7 +32,7 @@ from linewise.serving.schemas import (
     ScoreResponse,
 )
 from linewise.serving.scoring import ScoringModel, score_patient
-from linewise.serving.security import authorized
+from linewise.serving.security import authorized, token_problem
 
 logger = logging.getLogger("linewise.serve")
 
@@ -178,13 +178,14 @@ def create_app(
     Raises
     ------
     ValueError
-        If there is no token and the service is not for local use only, the token is empty, or a
-        limit is not positive.
+        If there is no token and the service is not for local use only, the token is too short or
+        padded with white space (:func:`linewise.serving.security.token_problem`), or a limit is not
+        positive.
     """
     if token is None and not local_only:
         raise ValueError("a bearer token is required unless the service is for local use only")
-    if token is not None and not token.strip():
-        raise ValueError("the bearer token must not be empty")
+    if token is not None and (problem := token_problem(token)) is not None:
+        raise ValueError(problem)
     if max_body_bytes < 1:
         raise ValueError(f"max_body_bytes must be at least 1, found {max_body_bytes}")
     if reload_interval_s < 0:

@@ -17,6 +17,22 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 bearer = HTTPBearer(auto_error=False, description="The token in LINEWISE_API_TOKEN.")
 
 UNAUTHORIZED = "a valid bearer token is required"
+#: Shortest bearer token accepted: 32 characters (for example ``python -c "import secrets;
+#: print(secrets.token_urlsafe(32))"``, 43 characters), so that a token cannot be guessed.
+MIN_TOKEN_LENGTH = 32
+
+
+def token_problem(token: str) -> str | None:
+    """Return why ``token`` cannot serve as the bearer token, or None when it can.
+
+    A token has no leading or trailing white space (an HTTP header would lose it) and at least
+    :data:`MIN_TOKEN_LENGTH` characters. The message never repeats the token.
+    """
+    if token != token.strip():
+        return "the bearer token must not start or end with white space"
+    if len(token) < MIN_TOKEN_LENGTH:
+        return f"the bearer token must have at least {MIN_TOKEN_LENGTH} characters (found {len(token)})"
+    return None
 
 
 def token_matches(expected: str, given: str) -> bool:

@@ -19,7 +19,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     from fastapi.testclient import TestClient
 
-TOKEN = "service-test-token-0123456789"
+TOKEN = "service-test-token-0123456789abcdefghijk"
 VERSION = "0.0.test"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 CHAMPION = f"models:/{NAME}@champion"

@@ -30,7 +30,7 @@ with warnings.catch_warnings():
     warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient` is deprecated")
     from fastapi.testclient import TestClient
 
-TOKEN = "batch-test-token-0123456789"
+TOKEN = "batch-test-token-0123456789abcdefghijkl"
 VERSION = "0.0.test"
 
 REQUIRED = (

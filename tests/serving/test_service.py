@@ -96,6 +96,13 @@ def test_without_token_the_app_must_be_local_only(served: Served) -> None:
         assert local.get("/v1/model").status_code == 200
 
 
+def test_the_app_refuses_a_short_or_padded_token() -> None:
+    with pytest.raises(ValueError, match=r"at least 32 characters \(found 31\)"):
+        create_app(CHAMPION, version=VERSION, token="t" * 31)
+    with pytest.raises(ValueError, match="must not start or end with white space"):
+        create_app(CHAMPION, version=VERSION, token="t" * 40 + "\n")
+
+
 # --- scoring ---------------------------------------------------------------------------------------
 
 

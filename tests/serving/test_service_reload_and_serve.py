@@ -105,6 +105,23 @@ def test_serve_refuses_to_start_without_a_token() -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("token", "said"),
+    [
+        ("   ", "the bearer token must not start or end with white space"),
+        (" " + "t" * 40, "the bearer token must not start or end with white space"),
+        ("t" * 31, "the bearer token must have at least 32 characters (found 31)"),
+        ("x", "the bearer token must have at least 32 characters (found 1)"),
+    ],
+    ids=["white-space-only", "padded", "31-characters", "one-character"],
+)
+def test_serve_refuses_a_weak_or_padded_token_in_one_line(token: str, said: str) -> None:
+    result = _linewise("serve", env={"LINEWISE_API_TOKEN": token})
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [f"linewise serve: LINEWISE_API_TOKEN: {said}"]
+    assert token.strip() == "" or token.strip() not in result.stderr
+
+
 @pytest.mark.parametrize("host", ["0.0.0.0", "192.168.1.10", "example.org"], ids=["any", "lan", "name"])
 def test_local_only_refuses_other_interfaces(host: str) -> None:
     result = _linewise("serve", "--local-only", "--host", host, env={"LINEWISE_API_TOKEN": ""})
