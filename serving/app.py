@@ -32,12 +32,14 @@ from linewise.serving.schemas import (
     ScoreResponse,
 )
 from linewise.serving.scoring import ScoringModel, score_patient
-from linewise.serving.security import authorized, token_problem
+from linewise.serving.security import BearerAuth, authorized, token_problem
 
 logger = logging.getLogger("linewise.serve")
 
 SOURCE: Final = "patient"
 PATHS: Final = ("/v1/score", "/v1/report", "/v1/health", "/v1/model", "/v1/model/reload", "/openapi.json")
+#: Served without a token.
+OPEN_PATHS: Final = ("/v1/health", "/openapi.json")
 RELOAD_FAILED: Final = "the model could not be reloaded; the current model stays in use"
 
 _AUTH_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
@@ -210,6 +212,7 @@ def create_app(
         lifespan=lifespan,
         docs_url=None,
         redoc_url=None,
+        redirect_slashes=False,  # a redirect would be built from the client's Host header
     )
     app.state.holder = holder
     app.state.token = token
@@ -217,5 +220,6 @@ def create_app(
     install_error_handlers(app)
     app.include_router(_routes())
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
+    app.add_middleware(BearerAuth, token=token, open_paths=OPEN_PATHS)  # before the body is read
     app.add_middleware(RequestLog, paths=PATHS)  # added last: outermost, so it sees every answer
     return app

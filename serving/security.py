@@ -2,16 +2,23 @@
 
 The token is compared with :func:`hmac.compare_digest` (in constant time); a missing or wrong token
 gets 401 with ``WWW-Authenticate: Bearer``. A service started for local use only without a token
-lets every request through.
+lets every request through. :class:`BearerAuth` checks the token before the application reads or
+parses the body, so an unauthenticated request learns nothing from the body's validation; the
+endpoint dependency :func:`authorized` declares the scheme in the OpenAPI document and checks again.
 """
 
 from __future__ import annotations
 
 import hmac
+from collections.abc import Collection
 from typing import Annotated
 
 from fastapi import Depends, HTTPException, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.security.utils import get_authorization_scheme_param
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from linewise.serving.limits import request_id, send_json
 
 #: Declares the bearer scheme in the OpenAPI document; the check itself is :func:`require_token`.
 bearer = HTTPBearer(auto_error=False, description="The token in LINEWISE_API_TOKEN.")
@@ -67,3 +74,34 @@ def authorized(
 ) -> None:
     """FastAPI dependency of every endpoint but health: :func:`require_token`."""
     require_token(request, credentials)
+
+
+class BearerAuth:
+    """Answer 401 to a request without the token before the application reads its body.
+
+    Parameters
+    ----------
+    app : ASGI app
+    token : str or None
+        The expected token; None lets every request through (local use only).
+    open_paths : collection of str
+        Paths served without a token (health, the OpenAPI document).
+    """
+
+    def __init__(self, app: ASGIApp, token: str | None, open_paths: Collection[str]) -> None:
+        self.app = app
+        self.token = token
+        self.open_paths = frozenset(open_paths)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Handle one ASGI connection."""
+        if scope["type"] != "http" or self.token is None or scope.get("path") in self.open_paths:
+            await self.app(scope, receive, send)
+            return
+        header = dict(scope.get("headers", [])).get(b"authorization", b"").decode("latin-1")
+        scheme, given = get_authorization_scheme_param(header)
+        if scheme.lower() == "bearer" and token_matches(self.token, given):
+            await self.app(scope, receive, send)
+            return
+        body = {"detail": UNAUTHORIZED, "request_id": request_id(scope), "errors": []}
+        await send_json(send, 401, body, [(b"www-authenticate", b"Bearer")])

@@ -310,7 +310,7 @@ def test_one_log_line_per_request_without_patient_data(
     document = open_patient(served)
     with caplog.at_level(logging.INFO, logger="linewise.serve"):
         client.post("/v1/score", json={"patient": document}, headers=AUTH)
-        client.get("/v1/patients/" + document["patient_key"])
+        client.get("/v1/patients/" + document["patient_key"], headers=AUTH)
     lines = [r.getMessage() for r in caplog.records if r.name == "linewise.serve"]
     assert len(lines) == 2
     assert " POST /v1/score 200 " in lines[0] and lines[0].endswith(" ms")
