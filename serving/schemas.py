@@ -31,7 +31,9 @@ DATE_PATTERN: Final = r"^\d{4}-\d{2}-\d{2}$"
 
 DateText = Annotated[StrictStr, Field(pattern=DATE_PATTERN, examples=["2024-03-01"])]
 Number = StrictInt | StrictFloat
-Code = StrictStr
+#: Longest text of one field (a '+'-joined list of drug codes stays far below it).
+TEXT_MAX: Final = 1000
+Code = Annotated[StrictStr, Field(max_length=TEXT_MAX)]
 
 
 class _Record(BaseModel):
@@ -43,7 +45,7 @@ class _Record(BaseModel):
 class PatientRecord(_Record):
     """The patient's own row (``patients`` without ``patient_id``)."""
 
-    center_id: StrictStr | None = None
+    center_id: Code | None = None
     age_at_metastatic_dx: Number | None = None
     menopausal_status: Code | None = None
     histology: Code | None = None
@@ -99,7 +101,7 @@ class BiomarkerRecord(_Record):
 
     date: DateText | None = None
     marker: Code | None = None
-    value: StrictStr | Number | None = None
+    value: Code | Number | None = None
     sample: Code | None = None
 
 
@@ -113,8 +115,10 @@ class PerformanceStatusRecord(_Record):
 class PatientDocument(_Record):
     """One patient's history up to ``as_of`` (``linewise export-patient``; ``docs/data-lock.md``)."""
 
-    schema_version: StrictInt = Field(description="Always 1.")
-    patient_key: StrictStr = Field(description="The 16-character pseudonym, never a raw identifier.")
+    schema_version: StrictInt = Field(ge=1, le=1, description="Always 1.")
+    patient_key: StrictStr = Field(
+        min_length=16, max_length=16, description="The 16-character pseudonym, never a raw identifier."
+    )
     as_of: DateText = Field(description="The date the history stands at.")
     patient: PatientRecord
     metastases: list[MetastasisRecord] = []
