@@ -330,6 +330,27 @@ def calibration(data: dict[str, Any]) -> str:
     return _table(header, rows) + _source("calibration", data, details)
 
 
+def validate_bounds(data: dict[str, Any]) -> str:
+    """``linewise validate --json`` on locks with very many violations: output, memory and time."""
+    what = {
+        "bad_rows": "metastases rows with an unknown site",
+        "one_cell": "unknown drug codes in one cell",
+    }
+    rows = [
+        [
+            what[name],
+            f"{case['size']:,}",
+            f"{case['output_bytes']:,}",
+            _n(case["peak_memory_mib"], 0),
+            _n(case["seconds"], 1),
+        ]
+        for name, case in data["cases"].items()
+    ]
+    header = ["violations of", "count", "bytes printed", "peak memory, MiB", "seconds"]
+    details = f"one run each; at most {data['shown_per_rule']} listed per file and rule"
+    return _table(header, rows) + _source("validate_bounds", data, details)
+
+
 RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "recommender": recommender,
     "frailty_sensitivity": frailty_sensitivity,
@@ -339,6 +360,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "features_speed": features_speed,
     "serve_latency": serve_latency,
     "calibration": calibration,
+    "validate_bounds": validate_bounds,
 }
 
 

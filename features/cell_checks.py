@@ -12,13 +12,14 @@ one patient's history, checked through these same rules, needs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from linewise.features import vocabulary as voc
-from linewise.features.errors import PATIENT_ID_MAX, Violation, shown_value
+from linewise.features.errors import PATIENT_ID_MAX, SHOWN_PER_RULE, Omitted, Violation, shown_value
 from linewise.features.reader import RawTable
 from linewise.features.schema import ColumnSpec, Kind
 
@@ -34,15 +35,23 @@ Parsed = tuple[np.ndarray, list[Violation]]
 Parser = Callable[[np.ndarray, np.ndarray, pd.Series, "_Where"], Parsed]
 
 
+#: Stands for a violation past the first :data:`SHOWN_PER_RULE` of its column and rule: counted, not kept.
+_COUNTED: Final = Violation("", None, None, None, None, "", "")
+
+
 @dataclass(frozen=True)
 class _Where:
-    """Where a column lives, to build violations."""
+    """Where a column lives, to build violations; past the bound of a rule it only counts them."""
 
     file: str
     table: str
     column: ColumnSpec
+    counts: dict[str, int] = field(default_factory=dict)
 
     def violation(self, row_index: int | np.integer, raw: str, rule: str, message: str) -> Violation:
+        self.counts[rule] = self.counts.get(rule, 0) + 1
+        if self.counts[rule] > SHOWN_PER_RULE:
+            return _COUNTED
         value = shown_value(
             raw,
             is_patient_id=self.column.kind is Kind.PATIENT_ID,
@@ -51,7 +60,9 @@ class _Where:
         return Violation(self.file, self.table, int(row_index) + 1, self.column.name, value, rule, message)
 
 
-def parse_table(raw: RawTable) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Violation]]:
+def parse_table(
+    raw: RawTable,
+) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray], list[Violation], list[Omitted]]:
     """Parse and check every declared column of one table.
 
     Parameters
@@ -69,11 +80,16 @@ def parse_table(raw: RawTable) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
         For each declared column, the cells that broke a rule here (a required cell left empty,
         or a filled cell that failed its check): rules across rows skip them.
     violations : list of Violation
-        One per missing required column and per invalid cell.
+        One per missing required column and per invalid cell, up to :data:`SHOWN_PER_RULE` per
+        column and rule (enough for :func:`linewise.features.errors.bound_violations` to keep the
+        first of each file and rule).
+    omitted : list of Omitted
+        How many more of each rule were counted and not kept, per file and rule.
     """
     text = raw.frame
     rows = len(text)
     violations: list[Violation] = []
+    dropped: dict[str, int] = {}
     parsed: dict[str, np.ndarray] = {}
     invalid: dict[str, np.ndarray] = {}
     for spec in raw.spec.columns:
@@ -108,12 +124,16 @@ def parse_table(raw: RawTable) -> tuple[dict[str, np.ndarray], dict[str, np.ndar
         parsed[spec.name] = values
         invalid[spec.name] = (filled & _is_missing(values)) | (spec.required & ~filled)
         violations.extend(found)
+        for rule, count in where.counts.items():
+            if count > SHOWN_PER_RULE:
+                dropped[rule] = dropped.get(rule, 0) + count - SHOWN_PER_RULE
     position = {name: index for index, name in enumerate(raw.spec.column_names)}
     for name in text.columns:
         if name not in position:
             parsed[name] = _text(text, name)
+    violations = [v for v in violations if v is not _COUNTED]
     violations.sort(key=lambda v: (v.row or 0, position[v.column] if v.column else -1))
-    return parsed, invalid, violations
+    return parsed, invalid, violations, [Omitted(raw.file, rule, count) for rule, count in dropped.items()]
 
 
 def missing_values(kind: Kind, rows: int) -> np.ndarray:

@@ -114,24 +114,96 @@ class Violation:
         return asdict(self)
 
 
+#: Violations listed per file and rule; the rest are counted (:class:`Omitted`).
+SHOWN_PER_RULE: Final = 20
+
+
+@dataclass(frozen=True)
+class Omitted:
+    """Violations of one rule in one file that are counted but not listed."""
+
+    file: str
+    rule: str
+    count: int
+
+    def __str__(self) -> str:
+        return (
+            f"... and {self.count} more violation{'s' if self.count != 1 else ''} of rule {self.rule} in "
+            f"{self.file} (the first {SHOWN_PER_RULE} are listed)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the count as a JSON-ready dict."""
+        return asdict(self)
+
+
+def bound_violations(
+    violations: Iterable[Violation], counted: Iterable[Omitted] = (), per_rule: int = SHOWN_PER_RULE
+) -> tuple[list[Violation], list[Omitted]]:
+    """Keep the first ``per_rule`` violations of each file and rule, in order, and count the rest.
+
+    Parameters
+    ----------
+    violations : iterable of Violation
+        In file order.
+    counted : iterable of Omitted
+        Violations already counted and not kept by the checks (past the bound of their column).
+    per_rule : int
+        How many of one file and rule are kept.
+
+    Returns
+    -------
+    shown : list of Violation
+        The violations kept, in their order.
+    omitted : list of Omitted
+        One per file and rule with more than ``per_rule``, in order of first appearance.
+    """
+    seen: dict[tuple[str, str], int] = {}
+    shown = []
+    for violation in violations:
+        where = (violation.file, violation.rule)
+        seen[where] = seen.get(where, 0) + 1
+        if seen[where] <= per_rule:
+            shown.append(violation)
+    for extra in counted:
+        where = (extra.file, extra.rule)
+        seen[where] = seen.get(where, 0) + extra.count
+    omitted = [
+        Omitted(file, rule, count - per_rule) for (file, rule), count in seen.items() if count > per_rule
+    ]
+    return shown, omitted
+
+
 class LockValidationError(ValueError):
-    """A data lock broke one or more rules of the contract; all violations are listed.
+    """A data lock broke one or more rules of the contract; the violations are listed, within bounds.
 
     Parameters
     ----------
     lock_name : str
         The lock folder's name (not its full path).
     violations : sequence of Violation
-        Every violation found, in file order.
+        The violations listed, in file order (at most :data:`SHOWN_PER_RULE` per file and rule when
+        they come through :func:`bound_violations`).
+    omitted : sequence of Omitted, optional
+        The counts of the violations not listed.
     """
 
-    def __init__(self, lock_name: str, violations: list[Violation]) -> None:
+    def __init__(
+        self, lock_name: str, violations: list[Violation], omitted: list[Omitted] | None = None
+    ) -> None:
         self.lock_name = lock_name
         self.violations = tuple(violations)
-        count = len(self.violations)
+        self.omitted = tuple(omitted or ())
+        count = self.total
         lines = [f"data lock {lock_name!r} has {count} violation{'s' if count != 1 else ''} of the contract:"]
         lines += [f"  - {violation}" for violation in self.violations]
+        lines += [f"  {omitted}" for omitted in self.omitted]
         super().__init__("\n".join(lines))
+
+    @property
+    def total(self) -> int:
+        """Every violation found: the listed ones and the counted ones."""
+        return len(self.violations) + sum(omitted.count for omitted in self.omitted)
 
 
 class LockWarning(UserWarning):

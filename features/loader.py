@@ -29,7 +29,9 @@ from linewise.features.errors import (
     IdentifierMask,
     LockValidationError,
     LockWarning,
+    Omitted,
     Violation,
+    bound_violations,
     redact,
 )
 from linewise.features.joins import key_codes, positions_of
@@ -202,9 +204,11 @@ def load_raw_lock(
     violations = list(raw.violations)
     manifest = _check_manifest(raw.manifest, violations, read_on) if raw.manifest is not None else None
     parsed: dict[str, ParsedTable] = {}
+    counted: list[Omitted] = []
     for name, table in raw.tables.items():
-        columns, invalid, found = parse_table(table)
+        columns, invalid, found, omitted = parse_table(table)
         violations += found
+        counted += omitted
         parsed[name] = ParsedTable(name, table.file, columns, invalid)
     if "patients" in raw.tables and raw.tables["patients"].frame.empty:
         violations.append(
@@ -222,7 +226,8 @@ def load_raw_lock(
     violations += check_records(parsed, lock_date, overlap_tolerance_days)
     if violations:
         mask = IdentifierMask(() if identifiers_are_pseudonyms else _raw_ids(raw))
-        raise LockValidationError(raw.name, redact(_in_file_order(violations), mask))
+        shown, omitted = bound_violations(_in_file_order(violations), counted)
+        raise LockValidationError(raw.name, redact(shown, mask), omitted)
     assert manifest is not None  # no violation means the manifest was read and checked
     _warn_unknown_columns(raw)
     return _typed_lock(manifest, parsed, to_key)

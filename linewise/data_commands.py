@@ -84,7 +84,9 @@ def validate(
             payload = {
                 "valid": False,
                 "lock": err.lock_name,
+                "total_violations": err.total,
                 "violations": [v.to_dict() for v in err.violations],
+                "omitted": [omitted.to_dict() for omitted in err.omitted],
             }
             typer.echo(json.dumps(payload, indent=2))
             raise typer.Exit(EXIT_BAD_INPUT) from None
