@@ -72,7 +72,8 @@ def export_patients(
     KeyError
         If a requested patient key is not in the lock.
     ValueError
-        If ``as_of`` is after the lock date.
+        If ``as_of`` is after the lock date, or before the metastatic diagnosis of a patient asked
+        for by key.
     """
     lock = load_lock(lock_path, key)
     cut = as_of or lock.manifest.lock_date
@@ -87,6 +88,14 @@ def export_patients(
     missing = wanted - set(key_of.values())
     if missing:
         raise KeyError(f"{len(missing)} patient key(s) not in this lock, e.g. {sorted(missing)[0]}")
+    diagnosed = dict(zip(ids.map(key_of), raw.tables["patients"].frame["metastatic_dx_date"], strict=True))
+    asked = () if patient_keys is None else wanted  # exporting everyone keeps the later-diagnosed too
+    early = sorted(k for k in asked if cut < dt.date.fromisoformat(diagnosed[k]))
+    if early:
+        raise ValueError(
+            f"as_of is before the metastatic diagnosis of {len(early)} patient(s), e.g. {early[0]}: "
+            "their history would start after it; give a date on or after the diagnosis"
+        )
     documents: dict[str, dict[str, Any]] = {}
     tables = {
         name: table.frame.assign(patient_key=table.frame["patient_id"].astype(str).map(key_of))

@@ -223,6 +223,27 @@ def test_export_as_of_cuts_the_history(lock: Path, key: bytes) -> None:
         export_patients(lock, key, [patient_key], dt.date(2026, 1, 1))
 
 
+def test_export_before_the_diagnosis_is_refused_in_one_line(lock: Path, key: bytes, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from linewise.cli import app
+
+    patient_key = pseudonymize("EX-003", key)  # diagnosed 2021-02-01 (patients.csv)
+    with pytest.raises(
+        ValueError, match=rf"before the metastatic diagnosis of 1 patient\(s\), e.g. {patient_key}"
+    ):
+        export_patients(lock, key, [patient_key], dt.date(2021, 1, 31))
+    assert (
+        export_patients(lock, key, [patient_key], dt.date(2021, 2, 1))[patient_key]["as_of"] == "2021-02-01"
+    )
+    out = tmp_path / "p.json"
+    args = ["export-patient", str(lock), "--patient", patient_key, "--out", str(out), "--as-of", "2021-01-31"]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 2 and not out.exists()
+    assert result.output.startswith("linewise export-patient: as_of is before the metastatic diagnosis")
+    assert "2021-02-01" not in result.output
+
+
 def test_next_line_starting_on_the_decision_day_is_not_a_prior_drug(lock: Path, key: bytes) -> None:
     from tests.lockedit import row_of, set_cell
 
