@@ -8,7 +8,9 @@ being read at all are returned as violations, never raised one at a time.
 from __future__ import annotations
 
 import csv
+import io
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -188,8 +190,11 @@ def _header_is_valid(header: list[str], file: str, spec: TableSpec, violations: 
 
 def _read_csv_as_text(file_path: Path, spec: TableSpec, violations: list[Violation]) -> pd.DataFrame | None:
     """Read a CSV as text: Arrow's reader when the file is well formed, the csv module to say why not."""
-    with file_path.open(encoding="utf-8-sig", newline="") as handle:
-        first = next(csv.reader(handle), None)
+    try:
+        with file_path.open(encoding="utf-8-sig", newline="") as handle:
+            first = next(csv.reader(handle), None)
+    except (UnicodeDecodeError, csv.Error):
+        first = None  # the slow path below says where
     header = [name.strip() for name in first] if first else []
     if header and all(header) and len(set(header)) == len(header):
         try:
@@ -217,8 +222,9 @@ def _read_csv_with_arrow(file_path: Path, header: list[str]) -> pd.DataFrame:
 def _read_csv_with_csv_module(
     file_path: Path, spec: TableSpec, violations: list[Violation]
 ) -> pd.DataFrame | None:
-    with file_path.open(encoding="utf-8-sig", newline="") as handle:
-        records = list(csv.reader(handle))
+    records = _csv_records(file_path, spec, violations)
+    if records is None:
+        return None
     if not records:
         violations.append(
             _unreadable(file_path.name, spec.name, f"{file_path.name} is empty: expected a header row")
@@ -252,6 +258,46 @@ def _read_csv_with_csv_module(
         else pd.DataFrame(columns=header, dtype=object)
     )
     return frame.apply(lambda column: column.astype(str).str.strip()).astype(_TEXT)
+
+
+#: Where UTF-8 decoding with ``surrogateescape`` kept a byte it could not decode.
+_UNDECODED = re.compile("[\udc80-\udcff]")
+
+
+def _csv_records(file_path: Path, spec: TableSpec, violations: list[Violation]) -> list[list[str]] | None:
+    """Parse a CSV with the csv module, or record one violation and return None.
+
+    A byte that is not UTF-8, or a cell over the csv module's size limit, is one violation naming its
+    row (and column), never its text.
+    """
+    text = file_path.read_bytes().decode("utf-8-sig", errors="surrogateescape")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    records: list[list[str]] = []
+    try:
+        records.extend(reader)
+    except csv.Error as err:
+        row = reader.line_num - 1 if reader.line_num > 1 else None
+        violations.append(
+            _unreadable(file_path.name, spec.name, f"cannot read the row: {_first_line(err)}", row)
+        )
+        return None
+    header = [name.strip() for name in records[0]] if records else []
+    for number, record in enumerate(records):
+        for position, cell in enumerate(record):
+            if _UNDECODED.search(cell):
+                column = header[position] if number and position < len(header) else None
+                where = f"the header of {file_path.name}" if number == 0 else "the cell"
+                message = (
+                    f"{where} is not UTF-8 text (a byte such as Latin-1 or Windows-1252 exports write); "
+                    "save the file as UTF-8"
+                )
+                violations.append(
+                    Violation(
+                        file_path.name, spec.name, number or None, column, None, "table-unreadable", message
+                    )
+                )
+                return None
+    return records
 
 
 def _read_parquet_as_text(file_path: Path) -> pd.DataFrame:

@@ -30,12 +30,36 @@ def test_unreadable_parquet(lock: Path, key: bytes) -> None:
     assert caught.value.violations[0].rule == "table-unreadable"
 
 
-def test_unreadable_csv_encoding(lock: Path, key: bytes) -> None:
+def test_unreadable_csv_encoding_names_the_row_and_column(lock: Path, key: bytes) -> None:
     (lock / "local_therapies.csv").write_bytes(
-        "patient_id,date,type,site\nEX-001,2021-09-28,radiothérapie,bone\n".encode("latin-1")
+        "patient_id,date,type,site\nEX-001,2021-09-28,radiotherapy,bone\nEX-001,2021-09-29,radiothérapie,bone\n".encode(
+            "latin-1"
+        )
     )
-    with pytest.raises(LockValidationError, match=r"cannot read local_therapies\.csv"):
+    with pytest.raises(
+        LockValidationError, match=r"local_therapies\.csv row 2, column type: the cell is not UTF-8"
+    ) as caught:
         load_lock(lock, key)
+    assert _only(caught.value) == [("local_therapies.csv", 2, "type", "table-unreadable")]
+    assert "radioth" not in str(caught.value)
+
+
+def test_a_latin1_header_is_named_as_the_header(lock: Path, key: bytes) -> None:
+    (lock / "local_therapies.csv").write_bytes("patient_id,dâte,type,site\n".encode("latin-1"))
+    with pytest.raises(LockValidationError, match=r"the header of local_therapies\.csv is not UTF-8"):
+        load_lock(lock, key)
+
+
+def test_an_over_long_cell_in_a_malformed_file_names_its_row(lock: Path, key: bytes) -> None:
+    with (lock / "metastases.csv").open("a", encoding="utf-8") as handle:
+        handle.write("EX-001,bone,2020-03-10\n")
+        handle.write('EX-001,"' + "b" * 200_000 + '",2020-03-10\n')
+        handle.write("EX-001,bone,2020-03-10,extra\n")  # malformed: the csv module reads the file
+    with pytest.raises(
+        LockValidationError, match=r"metastases\.csv row 16: cannot read the row: field larger"
+    ) as caught:
+        load_lock(lock, key)
+    assert _only(caught.value) == [("metastases.csv", 16, None, "table-unreadable")]
 
 
 def test_row_with_extra_fields(lock: Path, key: bytes) -> None:
