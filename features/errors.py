@@ -65,9 +65,11 @@ VALUE_LIMIT: Final = 40
 MESSAGE_LIMIT: Final = 300
 #: Longest patient_id accepted (rule ``patient-id``).
 PATIENT_ID_MAX: Final = 64
-#: Characters of a cell kept in a violation until it is masked: an identifier that starts within the
-#: shown part always ends inside them.
-_KEPT_LIMIT: Final = VALUE_LIMIT + PATIENT_ID_MAX
+#: Characters of a cell kept in a violation until it is masked. Each identifier withheld is shown as
+#: ``<patient_id withheld>`` (21 characters), so the first VALUE_LIMIT characters shown come from at
+#: most VALUE_LIMIT // 21 + 1 identifiers and VALUE_LIMIT other characters: an identifier of at most
+#: PATIENT_ID_MAX characters that starts within them always ends inside the kept text.
+_KEPT_LIMIT: Final = VALUE_LIMIT + PATIENT_ID_MAX * (VALUE_LIMIT // 21 + 2)
 
 
 @dataclass(frozen=True)
@@ -287,10 +289,19 @@ def redact(violations: Iterable[Violation], mask: IdentifierMask) -> list[Violat
     for violation in violations:
         value = violation.value
         if value is not None and value != WITHHELD:
-            value = _mask_dates(mask(value, VALUE_LIMIT))
-        message = _mask_dates(mask(violation.message, MESSAGE_LIMIT))
+            value = _cut(_mask_dates(mask(value, 2 * VALUE_LIMIT)), VALUE_LIMIT)
+        message = _cut(_mask_dates(mask(violation.message, 2 * MESSAGE_LIMIT)), MESSAGE_LIMIT)
         safe.append(replace(violation, value=value, message=message))
     return safe
+
+
+def _cut(text: str, limit: int) -> str:
+    """Cut masked text after ``limit`` characters (``...``), never inside ``<patient_id withheld>``."""
+    if len(text.removesuffix("...")) <= limit:
+        return text
+    start = text.rfind(WITHHELD, 0, limit + len(WITHHELD) - 1)  # the last one starting before the cut
+    end = start + len(WITHHELD) if start != -1 and start + len(WITHHELD) > limit else limit
+    return text if end >= len(text) else text[:end] + "..."
 
 
 def shown_value(raw: str, *, is_patient_id: bool = False, is_date: bool = False) -> str:

@@ -33,6 +33,7 @@ from linewise.features.errors import (
     Violation,
     bound_violations,
     redact,
+    shown_value,
 )
 from linewise.features.joins import key_codes, positions_of
 from linewise.features.pseudonym import pseudonymize
@@ -251,7 +252,7 @@ def _check_manifest(
     content: dict[str, Any], violations: list[Violation], read_on: dt.date | None
 ) -> LockManifest | None:
     def fail(key: str, message: str, value: Any = None) -> None:
-        shown = None if value is None else str(value)[:40]
+        shown = None if value is None else shown_value(str(value))
         violations.append(Violation(MANIFEST_FILE, None, None, key, shown, "manifest", message))
 
     for key in MANIFEST_KEYS:

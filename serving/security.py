@@ -32,11 +32,14 @@ MIN_TOKEN_LENGTH = 32
 def token_problem(token: str) -> str | None:
     """Return why ``token`` cannot serve as the bearer token, or None when it can.
 
-    A token has no leading or trailing white space (an HTTP header would lose it) and at least
-    :data:`MIN_TOKEN_LENGTH` characters. The message never repeats the token.
+    A token has no leading or trailing white space (an HTTP header would lose it), only printable
+    ASCII characters (a header is read as Latin-1 bytes) and at least :data:`MIN_TOKEN_LENGTH`
+    characters. The message never repeats the token.
     """
     if token != token.strip():
         return "the bearer token must not start or end with white space"
+    if not all(" " < character <= "~" for character in token):
+        return "the bearer token must be printable ASCII without spaces (as a header carries it)"
     if len(token) < MIN_TOKEN_LENGTH:
         return f"the bearer token must have at least {MIN_TOKEN_LENGTH} characters (found {len(token)})"
     return None

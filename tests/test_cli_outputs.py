@@ -52,3 +52,22 @@ def test_features_writes_both_files_into_folders_it_creates(lock: Path, tmp_path
     assert out.is_file() and out.with_suffix(".json").is_file()
     assert _leftovers(tmp_path) == []
     assert [row["patient_id"] for row in read_rows(lock, "patients")[1] if row["patient_id"] in output] == []
+
+
+def test_a_failure_while_staging_the_second_file_leaves_neither(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import typer
+
+    from linewise.cli_support import write_outputs
+
+    def broken(path: Path) -> None:
+        raise OSError(28, "No space left on device")
+
+    first, second = tmp_path / "a.parquet", tmp_path / "a.json"
+    files = {first: lambda path: path.write_text("x", encoding="utf-8"), second: broken}
+    with pytest.raises(typer.Exit, match="^2$") as caught:  # the exit status; the message is on stderr
+        write_outputs("features", files)
+    assert caught.value.exit_code == 2
+    assert capsys.readouterr().err == f"linewise features: cannot write {second}: No space left on device\n"
+    assert not first.exists() and not second.exists() and _leftovers(tmp_path) == []

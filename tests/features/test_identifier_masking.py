@@ -113,3 +113,37 @@ def test_the_mask_reads_only_what_the_limit_needs() -> None:
     mask = IdentifierMask({"SIM-000001"})
     assert mask("a" * 5_000_000 + "SIM-000001", 40) == "a" * 40 + "..."
     assert json.dumps(mask("SIM-000001" * 3, 25)) == json.dumps(WITHHELD * 2 + "...")
+
+
+LONG_IDENTIFIER = st.text(alphabet="ABCXYZ0123-", min_size=22, max_size=64)
+FILLER = st.text(alphabet="abc xyz()+:", max_size=45)
+
+
+@given(
+    ids=st.lists(LONG_IDENTIFIER, min_size=1, max_size=4, unique=True),
+    pieces=st.lists(FILLER, min_size=1, max_size=5),
+)
+def test_long_identifiers_never_show_in_part_through_shown_value_and_redact(
+    ids: list[str], pieces: list[str]
+) -> None:
+    from linewise.features.errors import Violation, redact, shown_value
+
+    cell = "".join(piece + ids[n % len(ids)] for n, piece in enumerate(pieces))
+    violation = Violation("f.csv", "t", 1, "c", shown_value(cell), "code", f"unknown code {cell!r}")
+    (safe,) = redact([violation], IdentifierMask(ids))
+    # no run of 8 or more characters of any identifier survives (the filler has no capital or digit)
+    for text in (safe.value or "", safe.message):
+        assert re.search(r"[ABCXYZ0123-]{8,}", text.replace(WITHHELD, " ")) is None, text
+
+
+@pytest.mark.parametrize("offset", range(28, 42))
+def test_a_date_cut_by_the_limit_never_shows_its_digits(offset: int) -> None:
+    from linewise.features.errors import MESSAGE_LIMIT, Violation, redact, shown_value
+
+    cell = "x" * offset + "2024-03-05" + "x" * 20
+    message = "y" * (MESSAGE_LIMIT - 40 + offset) + "2024-03-05"
+    (safe,) = redact(
+        [Violation("f.csv", "t", 1, "c", shown_value(cell), "code", message)], IdentifierMask([])
+    )
+    for shown in (safe.value or "", safe.message):
+        assert re.search(r"[0-8]", shown) is None, shown

@@ -102,6 +102,8 @@ def test_the_app_refuses_a_short_or_padded_token() -> None:
         create_app(CHAMPION, version=VERSION, token="t" * 31)
     with pytest.raises(ValueError, match="must not start or end with white space"):
         create_app(CHAMPION, version=VERSION, token="t" * 40 + "\n")
+    with pytest.raises(ValueError, match="printable ASCII"):  # a header, read as Latin-1, never matches it
+        create_app(CHAMPION, version=VERSION, token="é" * 40)
 
 
 # --- scoring ---------------------------------------------------------------------------------------
