@@ -66,7 +66,7 @@ def test_a_failure_while_staging_the_second_file_leaves_neither(
 
     first, second = tmp_path / "a.parquet", tmp_path / "a.json"
     files = {first: lambda path: path.write_text("x", encoding="utf-8"), second: broken}
-    with pytest.raises(typer.Exit, match="^2$") as caught:  # the exit status; the message is on stderr
+    with pytest.raises(typer.Exit, match=r"^2$") as caught:  # the exit status; the message is on stderr
         write_outputs("features", files)
     assert caught.value.exit_code == 2
     assert capsys.readouterr().err == f"linewise features: cannot write {second}: No space left on device\n"
