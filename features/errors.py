@@ -27,6 +27,8 @@ RULES: Final = MappingProxyType(
         "table-missing": "every table exists as <table>.csv or <table>.parquet",
         "table-ambiguous": "a table is given in one format only, not both CSV and Parquet",
         "table-unreadable": "the file can be read as UTF-8 CSV with a header, or as Parquet",
+        "outside-lock": "the manifest and every table are files inside the lock folder, not links to files "
+        "elsewhere",
         "column-missing": "every required column is present",
         "column-unnamed": "every header cell has a name",
         "column-duplicate": "no column name appears twice in a header",

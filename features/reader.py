@@ -60,6 +60,9 @@ def read_lock_folder(path: Path) -> RawLock:
         What could be read, and a violation for everything that could not.
     """
     violations: list[Violation] = []
+    outside = [name for name in _names_of_lock_files() if _links_outside(path, path / name)]
+    if outside:
+        return RawLock(name=path.name, manifest=None, violations=[_outside_lock(name) for name in outside])
     manifest = _read_manifest(path, violations)
     raw = RawLock(name=path.name, manifest=manifest, violations=violations)
     for spec in TABLES:
@@ -95,6 +98,31 @@ def read_lock_folder(path: Path) -> RawLock:
         if table is not None:
             raw.tables[spec.name] = table
     return raw
+
+
+def _names_of_lock_files() -> list[str]:
+    return [MANIFEST_FILE] + [f"{spec.name}{suffix}" for spec in TABLES for suffix in TABLE_SUFFIXES]
+
+
+def _links_outside(folder: Path, file_path: Path) -> bool:
+    """Whether a file of the lock is a link that resolves outside the lock folder."""
+    if not file_path.is_symlink():
+        return False
+    return not file_path.resolve().is_relative_to(folder.resolve())
+
+
+def _outside_lock(name: str) -> Violation:
+    table = None if name == MANIFEST_FILE else name.rsplit(".", 1)[0]
+    return Violation(
+        name,
+        table,
+        None,
+        None,
+        None,
+        "outside-lock",
+        f"{name} is a link to a file outside the lock folder; copy the file into the lock, so that the "
+        "lock is one folder that can be checked and archived as a whole",
+    )
 
 
 def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -301,12 +329,11 @@ def _csv_records(file_path: Path, spec: TableSpec, violations: list[Violation]) 
 
 
 def _read_parquet_as_text(file_path: Path) -> pd.DataFrame:
+    names = [str(name) for name in pq.read_schema(file_path).names]
+    if len(set(names)) != len(names):  # Arrow cannot read repeated names: the header check reports them
+        return pd.DataFrame(columns=names)
     table = pq.read_table(file_path)
-    columns = {
-        str(name): _arrow_column_as_text(table.column(index)) for index, name in enumerate(table.column_names)
-    }
-    if len(columns) != len(table.column_names):  # duplicate names: report them through the header check
-        return pd.DataFrame(columns=[str(name) for name in table.column_names])
+    columns = {name: _arrow_column_as_text(table.column(index)) for index, name in enumerate(names)}
     return pd.DataFrame(columns, index=pd.RangeIndex(table.num_rows)).astype(_TEXT)
 
 

@@ -235,3 +235,43 @@ def test_the_lock_date_may_be_the_day_of_reading_but_not_later(lock: Path, key: 
         load_lock(lock, key, today=dt.date(2026, 2, 28))
     assert _only(caught.value) == [("manifest.json", None, "lock_date", "lock-date")]
     assert caught.value.violations[0].value == "9999-99-99"
+
+
+def test_duplicate_parquet_columns_are_a_header_violation(lock: Path, key: bytes) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    frame = pd.read_csv(lock / "performance_status.csv", dtype=str)
+    columns = [pa.array(frame[name]) for name in ("patient_id", "date", "ecog", "ecog")]
+    (lock / "performance_status.csv").unlink()
+    pq.write_table(
+        pa.table(columns, names=["patient_id", "date", "ecog", "ecog"]), lock / "performance_status.parquet"
+    )
+    with pytest.raises(LockValidationError, match=r"column 'ecog' appears 2 times") as caught:
+        load_lock(lock, key)
+    assert _only(caught.value) == [("performance_status.parquet", None, "ecog", "column-duplicate")]
+    assert "Arrow" not in str(caught.value)
+
+
+@pytest.mark.parametrize("name", ["metastases.csv", "manifest.json"])
+def test_a_link_to_a_file_outside_the_lock_is_refused(
+    lock: Path, key: bytes, tmp_path: Path, name: str
+) -> None:
+    outside = tmp_path / "elsewhere" / name
+    outside.parent.mkdir()
+    outside.write_bytes((lock / name).read_bytes())
+    (lock / name).unlink()
+    (lock / name).symlink_to(outside)
+    with pytest.raises(
+        LockValidationError, match=rf"{name} is a link to a file outside the lock folder"
+    ) as caught:
+        load_lock(lock, key)
+    assert [violation.rule for violation in caught.value.violations] == ["outside-lock"]
+    assert str(tmp_path) not in str(caught.value)
+
+
+def test_a_link_inside_the_lock_folder_is_read(lock: Path, key: bytes) -> None:
+    (lock / "sources").mkdir()
+    (lock / "metastases.csv").rename(lock / "sources" / "metastases.csv")
+    (lock / "metastases.csv").symlink_to(Path("sources") / "metastases.csv")
+    assert len(load_lock(lock, key).metastases) > 0
