@@ -231,11 +231,11 @@ class IdentifierMask:
 
     Parameters
     ----------
-    identifiers : iterable of str
-        Every patient identifier written in the lock (empty ones are ignored).
+    identifiers : iterable of str or None
+        Every patient identifier written in the lock, repeats allowed (empty ones and None are ignored).
     """
 
-    def __init__(self, identifiers: Iterable[str]) -> None:
+    def __init__(self, identifiers: Iterable[str | None]) -> None:
         self._identifiers = frozenset(i for i in identifiers if i)
         self._lengths = sorted({len(i) for i in self._identifiers}, reverse=True)
 

@@ -18,6 +18,7 @@ from pandas.arrays import StringArray
 from linewise.features.decisions import ACTIONS, DAYS_PER_MONTH, KEYS, OUTCOMES, derive_decisions
 from linewise.features.joins import first_occurrences, inner_pairs, key_codes, lookup, take
 from linewise.features.loader import DataLock
+from linewise.features.regimens import is_endocrine_cdk46i
 from linewise.features.timeline import match_rows
 from linewise.features.vocabulary import DRUG_CATEGORY, SITES, VISCERAL_SITES
 
@@ -97,8 +98,10 @@ def build_examples(lock: DataLock, *, tbp_min_days: int = 28, local_therapy_days
     -------
     DataFrame
         One row per decision: ``patient_key``, ``line_number``, ``decision_day``, the columns of
-        :data:`FEATURES` (float), ``action``, ``local_therapy``, ``open_decision``, and the
-        outcomes; sorted by patient and day.
+        :data:`FEATURES` (float), ``action``, ``local_therapy``, ``open_decision``, the
+        outcomes, and ``first_line_et_cdk46i`` (whether the patient's first line was endocrine
+        therapy plus a CDK4/6 inhibitor: the population linewise is built for); sorted by patient
+        and day.
     """
     decisions = derive_decisions(lock, tbp_min_days=tbp_min_days, local_therapy_days=local_therapy_days)
     at = _At(
@@ -122,6 +125,7 @@ def build_examples(lock: DataLock, *, tbp_min_days: int = 28, local_therapy_days
         **{name: features[name] for name in FEATURES},
         "action": StringArray(np.where(pd.isna(action), pd.NA, action)),
         **{name: decisions[name].array for name in outcome},
+        "first_line_et_cdk46i": _first_line_et_cdk46i(lock, at),
     }
     return pd.DataFrame(columns)
 
@@ -304,6 +308,18 @@ def _lines(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
     for bit, column in enumerate(CURRENT_DRUGS):
         out[column] = ((flags >> bit) & 1).astype(float)
     return out
+
+
+def _first_line_et_cdk46i(lock: DataLock, at: _At) -> np.ndarray:
+    """Whether each decision's patient had endocrine therapy plus a CDK4/6 inhibitor as first line."""
+    lines = lock.lines
+    keys, numbers = lines["patient_key"].to_numpy(dtype=object), _floats(lines["line_number"])
+    first_line = lookup([at.keys, np.ones(len(at.day))], [keys, numbers])
+    drugs = take(np.where(pd.isna(_texts(lines["drugs"])), "", _texts(lines["drugs"])), first_line, "")
+    code, regimens = pd.factorize(drugs)
+    return np.array([bool(regimen) and is_endocrine_cdk46i(regimen) for regimen in regimens], dtype=bool)[
+        code
+    ]
 
 
 def _drug_flags(regimens: np.ndarray, classes: dict[str, set[str]]) -> np.ndarray:

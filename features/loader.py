@@ -14,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -25,6 +25,7 @@ from pandas.arrays import BooleanArray, FloatingArray, IntegerArray, StringArray
 
 from linewise.features.cell_checks import FIRST_YEAR, LAST_YEAR, parse_table
 from linewise.features.errors import (
+    PATIENT_ID_MAX,
     RULES,
     IdentifierMask,
     LockValidationError,
@@ -224,9 +225,11 @@ def load_raw_lock(
             )
         )
     lock_date = manifest.lock_date if manifest is not None else None
-    violations += check_records(parsed, lock_date, overlap_tolerance_days)
+    across_rows = check_records(parsed, lock_date, overlap_tolerance_days)
+    violations += across_rows.violations
+    counted += across_rows.omitted()
     if violations:
-        mask = IdentifierMask(() if identifiers_are_pseudonyms else _raw_ids(raw))
+        mask = IdentifierMask(() if identifiers_are_pseudonyms else _raw_ids(raw, parsed))
         shown, omitted = bound_violations(_in_file_order(violations), counted)
         raise LockValidationError(raw.name, redact(shown, mask), omitted)
     assert manifest is not None  # no violation means the manifest was read and checked
@@ -234,13 +237,17 @@ def load_raw_lock(
     return _typed_lock(manifest, parsed, to_key)
 
 
-def _raw_ids(raw: RawLock) -> frozenset[str]:
-    ids: set[str] = set()
-    for table in raw.tables.values():
+def _raw_ids(raw: RawLock, parsed: dict[str, ParsedTable]) -> Iterator[str | None]:
+    """Yield every patient_id written in the lock (repeated, None where empty).
+
+    The parsed cells are yielded, which are the strings already held (one per distinct cell), then
+    the cells too long to be parsed, from the text as read.
+    """
+    for name, table in raw.tables.items():
         if "patient_id" in table.frame.columns:
-            ids.update(table.frame["patient_id"].astype(str))
-    ids.discard("")
-    return frozenset(ids)
+            yield from parsed[name].columns["patient_id"]
+            cells = table.frame["patient_id"]
+            yield from cells[cells.str.len() > PATIENT_ID_MAX]
 
 
 def _in_file_order(violations: list[Violation]) -> list[Violation]:

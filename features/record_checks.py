@@ -8,13 +8,13 @@ violation says how many days separate the two dates it compared.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from linewise.features.errors import WITHHELD, Violation
+from linewise.features.errors import SHOWN_PER_RULE, WITHHELD, Omitted, Violation
 from linewise.features.joins import key_codes, positions_of, take
 from linewise.features.schema import TABLES_BY_NAME, Kind
 
@@ -34,9 +34,62 @@ class ParsedTable:
     invalid: Mapping[str, np.ndarray]
 
 
+#: A message: the same for every row, or built from the position ``k`` in the rows reported (only
+#: for the violations kept).
+Message = str | Callable[[int], str]
+
+
+@dataclass
+class Findings:
+    """The violations found across rows, at most :data:`SHOWN_PER_RULE` per table and rule, and counts.
+
+    A million orphan rows cost a count, not a million violations: past the bound of its table and
+    rule a violation is counted and never built.
+    """
+
+    violations: list[Violation] = field(default_factory=list)
+    counts: dict[tuple[str, str], int] = field(default_factory=dict)
+
+    def add(
+        self, table: ParsedTable, rows: np.ndarray, column: str | None, rule: str, message: Message
+    ) -> None:
+        """Report a violation of ``rule`` at each of ``rows`` (0-based, in file order) of ``table``.
+
+        Parameters
+        ----------
+        table : ParsedTable
+            Where the rows are.
+        rows : ndarray of int
+            The rows that break the rule.
+        column : str or None
+            The column the violation is reported at (a ``patient_id`` is never shown).
+        rule : str
+            The rule broken.
+        message : str or callable
+            The message, or a function of the position ``k`` in ``rows`` that builds it.
+        """
+        where = (table.file, rule)
+        before = self.counts.get(where, 0)
+        self.counts[where] = before + len(rows)
+        value = WITHHELD if column == "patient_id" else None
+        for k in range(min(max(SHOWN_PER_RULE - before, 0), len(rows))):
+            text = message if isinstance(message, str) else message(k)
+            self.violations.append(
+                Violation(table.file, table.name, int(rows[k]) + 1, column, value, rule, text)
+            )
+
+    def omitted(self) -> list[Omitted]:
+        """Return the counts of the violations found and not kept, per file and rule."""
+        return [
+            Omitted(file, rule, count - SHOWN_PER_RULE)
+            for (file, rule), count in self.counts.items()
+            if count > SHOWN_PER_RULE
+        ]
+
+
 def check_records(
     tables: dict[str, ParsedTable], lock_date: dt.date | None, overlap_tolerance_days: int
-) -> list[Violation]:
+) -> Findings:
     """Check keys and time rules across the typed tables of one lock.
 
     Parameters
@@ -50,10 +103,11 @@ def check_records(
 
     Returns
     -------
-    list of Violation
-        Every violation, grouped by rule.
+    Findings
+        The first :data:`SHOWN_PER_RULE` violations of each table and rule, grouped by rule, and how
+        many more there are.
     """
-    violations: list[Violation] = []
+    found = Findings()
     # one integer per distinct patient_id across the tables (-1 where it is missing)
     codes = dict(
         zip(tables, _patient_codes([table.columns["patient_id"] for table in tables.values()]), strict=True)
@@ -61,30 +115,28 @@ def check_records(
     patients = tables.get("patients")
     known_ids: np.ndarray | None = None
     if patients is not None:
-        violations += _duplicate_patients(patients, codes["patients"])
+        _duplicate_patients(found, patients, codes["patients"])
         known_ids = codes["patients"][codes["patients"] >= 0]
-        violations += _death_consistency(patients)
+        _death_consistency(found, patients)
     limit = None if lock_date is None else np.datetime64(lock_date, "D")
     for name, table in tables.items():
         if name != "patients" and known_ids is not None:
-            violations += _orphans(table, codes[name], known_ids)
+            _orphans(found, table, codes[name], known_ids)
         if limit is not None:
-            violations += _after_lock_date(table, limit)
+            _after_lock_date(found, table, limit)
     if patients is not None:
         death_of = _death_by_code(patients, codes["patients"], 1 + sum(len(c) for c in codes.values()))
         for name, table in tables.items():
             if name != "patients":
-                violations += _after_death(table, codes[name], death_of)
+                _after_death(found, table, codes[name], death_of)
     lines = tables.get("lines")
     if lines is not None:
-        violations += _line_keys(lines, codes["lines"])
-        violations += _line_times(lines, codes["lines"], overlap_tolerance_days)
+        _line_keys(found, lines, codes["lines"])
+        _line_times(found, lines, codes["lines"], overlap_tolerance_days)
         progressions = tables.get("progressions")
         if progressions is not None:
-            violations += _progressions_within_lines(
-                progressions, codes["progressions"], lines, codes["lines"]
-            )
-    return violations
+            _progressions_within_lines(found, progressions, codes["progressions"], lines, codes["lines"])
+    return found
 
 
 def _patient_codes(ids: list[np.ndarray]) -> list[np.ndarray]:
@@ -110,16 +162,16 @@ def _same_as_previous(values: np.ndarray) -> np.ndarray:
     return same
 
 
-def _row_violation(
-    table: ParsedTable, index: int | np.integer, column: str | None, rule: str, message: str
-) -> Violation:
-    value = WITHHELD if column == "patient_id" else None
-    return Violation(table.file, table.name, int(index) + 1, column, value, rule, message)
-
-
 def _days(delta: np.timedelta64) -> str:
     days = int(delta.astype("timedelta64[D]").astype(np.int64))
     return f"{days} day{'s' if abs(days) != 1 else ''}"
+
+
+def _days_between(
+    later: np.ndarray, earlier: np.ndarray, rows: np.ndarray, template: str
+) -> Callable[[int], str]:
+    """Return the message at position ``k`` of ``rows``: ``template`` with the days from earlier to later."""
+    return lambda k: template.format(_days(later[rows[k]] - earlier[rows[k]]))
 
 
 def _with_invalid(table: ParsedTable, codes: np.ndarray, columns: list[str]) -> np.ndarray:
@@ -130,28 +182,22 @@ def _with_invalid(table: ParsedTable, codes: np.ndarray, columns: list[str]) -> 
     return codes[bad & (codes >= 0)]
 
 
-def _duplicate_patients(patients: ParsedTable, codes: np.ndarray) -> list[Violation]:
+def _duplicate_patients(found: Findings, patients: ParsedTable, codes: np.ndarray) -> None:
     _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
     first_row = first[inverse.reshape(-1)]
-    duplicated = (codes >= 0) & (first_row != np.arange(len(codes)))
-    return [
-        _row_violation(
-            patients,
-            i,
-            "patient_id",
-            "patient-duplicate",
-            f"patient_id already used in row {int(first_row[i]) + 1}",
-        )
-        for i in np.flatnonzero(duplicated)
-    ]
+    rows = np.flatnonzero((codes >= 0) & (first_row != np.arange(len(codes))))
+    found.add(
+        patients,
+        rows,
+        "patient_id",
+        "patient-duplicate",
+        lambda k: f"patient_id already used in row {int(first_row[rows[k]]) + 1}",
+    )
 
 
-def _orphans(table: ParsedTable, codes: np.ndarray, known_ids: np.ndarray) -> list[Violation]:
+def _orphans(found: Findings, table: ParsedTable, codes: np.ndarray, known_ids: np.ndarray) -> None:
     orphan = (codes >= 0) & ~np.isin(codes, known_ids)
-    return [
-        _row_violation(table, i, "patient_id", "patient-orphan", "patient_id is not in patients")
-        for i in np.flatnonzero(orphan)
-    ]
+    found.add(table, np.flatnonzero(orphan), "patient_id", "patient-orphan", "patient_id is not in patients")
 
 
 def _date_columns(table: ParsedTable) -> list[str]:
@@ -159,75 +205,63 @@ def _date_columns(table: ParsedTable) -> list[str]:
     return [c.name for c in spec.columns if c.kind is Kind.DATE and c.name in table.columns]
 
 
-def _after_lock_date(table: ParsedTable, lock_date: np.datetime64) -> list[Violation]:
-    violations = []
+def _after_lock_date(found: Findings, table: ParsedTable, lock_date: np.datetime64) -> None:
     for column in _date_columns(table):
         dates = table.columns[column]
-        for i in np.flatnonzero(dates > lock_date):
-            violations.append(
-                _row_violation(
-                    table,
-                    i,
-                    column,
-                    "after-lock-date",
-                    f"date is {_days(dates[i] - lock_date)} after the lock date",
-                )
-            )
-    return violations
+        rows = np.flatnonzero(dates > lock_date)
+        found.add(
+            table,
+            rows,
+            column,
+            "after-lock-date",
+            _days_between(
+                dates, np.broadcast_to(lock_date, dates.shape), rows, "date is {} after the lock date"
+            ),
+        )
 
 
-def _death_consistency(patients: ParsedTable) -> list[Violation]:
+def _death_consistency(found: Findings, patients: ParsedTable) -> None:
     columns, invalid = patients.columns, patients.invalid
-    violations = []
     checkable = ~(invalid["death_date"] | invalid["vital_status"] | invalid["last_contact_date"])
     dead = np.equal(columns["vital_status"], "dead") & checkable
     alive = np.equal(columns["vital_status"], "alive") & checkable
     death = columns["death_date"]
     contact = columns["last_contact_date"]
     diagnosis = columns["metastatic_dx_date"]
-    for i in np.flatnonzero(dead & np.isnat(death)):
-        violations.append(
-            _row_violation(
-                patients,
-                i,
-                "death_date",
-                "death-date-missing",
-                "vital_status is dead but death_date is empty",
-            )
-        )
-    for i in np.flatnonzero(alive & ~np.isnat(death)):
-        violations.append(
-            _row_violation(
-                patients,
-                i,
-                "death_date",
-                "death-date-missing",
-                "vital_status is alive but death_date is filled",
-            )
-        )
-    mismatch = ~np.isnat(death) & ~np.isnat(contact) & (death != contact)
-    for i in np.flatnonzero(mismatch):
-        violations.append(
-            _row_violation(
-                patients,
-                i,
-                "last_contact_date",
-                "death-date-mismatch",
-                f"last_contact_date differs from death_date by {_days(contact[i] - death[i])}",
-            )
-        )
-    early = ~np.isnat(contact) & ~np.isnat(diagnosis) & (contact < diagnosis)
-    for i in np.flatnonzero(early):
-        violations.append(
-            _row_violation(
-                patients,
-                i,
-                "last_contact_date",
-                "contact-before-diagnosis",
-                f"last contact is {_days(diagnosis[i] - contact[i])} before metastatic diagnosis",
-            )
-        )
-    return violations
+    found.add(
+        patients,
+        np.flatnonzero(dead & np.isnat(death)),
+        "death_date",
+        "death-date-missing",
+        "vital_status is dead but death_date is empty",
+    )
+    found.add(
+        patients,
+        np.flatnonzero(alive & ~np.isnat(death)),
+        "death_date",
+        "death-date-missing",
+        "vital_status is alive but death_date is filled",
+    )
+    mismatch = np.flatnonzero(~np.isnat(death) & ~np.isnat(contact) & (death != contact))
+    found.add(
+        patients,
+        mismatch,
+        "last_contact_date",
+        "death-date-mismatch",
+        lambda k: (
+            f"last_contact_date differs from death_date by {_days(contact[mismatch[k]] - death[mismatch[k]])}"
+        ),
+    )
+    early = np.flatnonzero(~np.isnat(contact) & ~np.isnat(diagnosis) & (contact < diagnosis))
+    found.add(
+        patients,
+        early,
+        "last_contact_date",
+        "contact-before-diagnosis",
+        lambda k: (
+            f"last contact is {_days(diagnosis[early[k]] - contact[early[k]])} before metastatic diagnosis"
+        ),
+    )
 
 
 def _death_by_code(patients: ParsedTable, codes: np.ndarray, size: int) -> np.ndarray:
@@ -240,22 +274,18 @@ def _death_by_code(patients: ParsedTable, codes: np.ndarray, size: int) -> np.nd
     return death_of
 
 
-def _after_death(table: ParsedTable, codes: np.ndarray, death_of: np.ndarray) -> list[Violation]:
+def _after_death(found: Findings, table: ParsedTable, codes: np.ndarray, death_of: np.ndarray) -> None:
     death = take(death_of, codes, _NAT)
-    violations = []
     for column in _date_columns(table):
         dates = table.columns[column]
-        for i in np.flatnonzero(dates > death):
-            violations.append(
-                _row_violation(
-                    table,
-                    i,
-                    column,
-                    "after-death",
-                    f"date is {_days(dates[i] - death[i])} after the patient's death",
-                )
-            )
-    return violations
+        rows = np.flatnonzero(dates > death)
+        found.add(
+            table,
+            rows,
+            column,
+            "after-death",
+            _days_between(dates, death, rows, "date is {} after the patient's death"),
+        )
 
 
 def _line_order(codes: np.ndarray, numbers: np.ndarray, rows: np.ndarray) -> np.ndarray:
@@ -265,54 +295,47 @@ def _line_order(codes: np.ndarray, numbers: np.ndarray, rows: np.ndarray) -> np.
     return rows[first]
 
 
-def _line_keys(lines: ParsedTable, codes: np.ndarray) -> list[Violation]:
+def _line_keys(found: Findings, lines: ParsedTable, codes: np.ndarray) -> None:
     numbers = lines.columns["line_number"]
     unclear = _with_invalid(lines, codes, ["line_number"])
     rows = np.flatnonzero((codes >= 0) & ~np.isnan(numbers) & ~np.isin(codes, unclear))
     unique = _line_order(codes, numbers, rows)
-    violations = []
-    for i in np.setdiff1d(rows, unique):
-        violations.append(
-            _row_violation(
-                lines,
-                i,
-                "line_number",
-                "line-duplicate",
-                f"line {int(numbers[i])} appears twice for this patient",
-            )
-        )
+    repeated = np.setdiff1d(rows, unique)
+    found.add(
+        lines,
+        repeated,
+        "line_number",
+        "line-duplicate",
+        lambda k: f"line {int(numbers[repeated[k]])} appears twice for this patient",
+    )
     same_patient = _same_as_previous(codes[unique])
     starts = np.flatnonzero(~same_patient)
     expected = np.arange(len(unique)) - np.repeat(starts, np.diff(np.r_[starts, len(unique)])) + 1
     gap = numbers[unique] != expected
-    first_gap = gap & ~(same_patient & _previous(gap, False))
-    for position in np.flatnonzero(first_gap):
-        i = unique[position]
-        violations.append(
-            _row_violation(
-                lines,
-                i,
-                "line_number",
-                "line-numbering",
-                f"line {int(numbers[i])} follows a gap: expected line {int(expected[position])}",
-            )
-        )
-    return violations
+    first_gap = np.flatnonzero(gap & ~(same_patient & _previous(gap, False)))
+    found.add(
+        lines,
+        unique[first_gap],
+        "line_number",
+        "line-numbering",
+        lambda k: (
+            f"line {int(numbers[unique[first_gap[k]]])} follows a gap: "
+            f"expected line {int(expected[first_gap[k]])}"
+        ),
+    )
 
 
-def _line_times(lines: ParsedTable, codes: np.ndarray, tolerance_days: int) -> list[Violation]:
+def _line_times(found: Findings, lines: ParsedTable, codes: np.ndarray, tolerance_days: int) -> None:
     columns = lines.columns
     start, end, numbers = columns["start_date"], columns["end_date"], columns["line_number"]
-    violations = [
-        _row_violation(
-            lines,
-            i,
-            "end_date",
-            "line-end-before-start",
-            f"line ends {_days(start[i] - end[i])} before it starts",
-        )
-        for i in np.flatnonzero(end < start)
-    ]
+    backwards = np.flatnonzero(end < start)
+    found.add(
+        lines,
+        backwards,
+        "end_date",
+        "line-end-before-start",
+        lambda k: f"line ends {_days(start[backwards[k]] - end[backwards[k]])} before it starts",
+    )
     unclear = _with_invalid(lines, codes, ["line_number", "start_date", "end_date"])
     rows = np.flatnonzero((codes >= 0) & ~np.isnan(numbers) & ~np.isnat(start) & ~np.isin(codes, unclear))
     keyed = _line_order(codes, numbers, rows)
@@ -320,78 +343,76 @@ def _line_times(lines: ParsedTable, codes: np.ndarray, tolerance_days: int) -> l
     previous_end = _previous(end[keyed], _NAT)
     previous_number = _previous(numbers[keyed], np.nan)
     tolerance = np.timedelta64(tolerance_days, "D")
-    for position in np.flatnonzero(same_patient & np.isnat(previous_end)):
-        violations.append(
-            _row_violation(
-                lines,
-                keyed[position],
-                "start_date",
-                "line-overlap",
-                f"line {int(previous_number[position])} has no end_date (ongoing) but a later line exists",
-            )
-        )
-    overlap = same_patient & ~np.isnat(previous_end) & (start[keyed] < previous_end - tolerance)
-    for position in np.flatnonzero(overlap):
-        i = keyed[position]
-        violations.append(
-            _row_violation(
-                lines,
-                i,
-                "start_date",
-                "line-overlap",
-                f"line starts {_days(previous_end[position] - start[i])} before line "
-                f"{int(previous_number[position])} ends (tolerance {tolerance_days} days)",
-            )
-        )
-    return violations
+    ongoing = np.flatnonzero(same_patient & np.isnat(previous_end))
+    found.add(
+        lines,
+        keyed[ongoing],
+        "start_date",
+        "line-overlap",
+        lambda k: (
+            f"line {int(previous_number[ongoing[k]])} has no end_date (ongoing) but a later line exists"
+        ),
+    )
+    overlap = np.flatnonzero(
+        same_patient & ~np.isnat(previous_end) & (start[keyed] < previous_end - tolerance)
+    )
+    found.add(
+        lines,
+        keyed[overlap],
+        "start_date",
+        "line-overlap",
+        lambda k: (
+            f"line starts {_days(previous_end[overlap[k]] - start[keyed[overlap[k]]])} before line "
+            f"{int(previous_number[overlap[k]])} ends (tolerance {tolerance_days} days)"
+        ),
+    )
 
 
 def _progressions_within_lines(
-    progressions: ParsedTable, codes: np.ndarray, line_table: ParsedTable, line_codes: np.ndarray
-) -> list[Violation]:
+    found: Findings,
+    progressions: ParsedTable,
+    codes: np.ndarray,
+    line_table: ParsedTable,
+    line_codes: np.ndarray,
+) -> None:
     lines = line_table.columns
     unclear = _with_invalid(line_table, line_codes, ["line_number", "start_date", "end_date"])
     line_rows = np.flatnonzero((line_codes >= 0) & ~np.isnan(lines["line_number"]))
     line_keys = line_codes[line_rows] * 128 + lines["line_number"][line_rows].astype(np.int64)
     numbers, dates = progressions.columns["line_number"], progressions.columns["date"]
     rows = np.flatnonzero((codes >= 0) & ~np.isnan(numbers) & ~np.isin(codes, unclear))
-    found = positions_of(codes[rows] * 128 + numbers[rows].astype(np.int64), line_keys)
-    line_of = take(line_rows, found, -1)
-    violations = []
-    for i in rows[line_of < 0]:
-        violations.append(
-            _row_violation(
-                progressions,
-                i,
-                "line_number",
-                "progression-line-missing",
-                f"the patient has no line {int(numbers[i])} in lines",
-            )
-        )
+    found_at = positions_of(codes[rows] * 128 + numbers[rows].astype(np.int64), line_keys)
+    line_of = take(line_rows, found_at, -1)
+    missing = rows[line_of < 0]
+    found.add(
+        progressions,
+        missing,
+        "line_number",
+        "progression-line-missing",
+        lambda k: f"the patient has no line {int(numbers[missing[k]])} in lines",
+    )
     start = take(lines["start_date"], line_of, _NAT)
     end = take(lines["end_date"], line_of, _NAT)
     date = dates[rows]
-    for position in np.flatnonzero(date < start):
-        i = rows[position]
-        violations.append(
-            _row_violation(
-                progressions,
-                i,
-                "date",
-                "progression-outside-line",
-                f"progression is {_days(start[position] - date[position])} before "
-                f"line {int(numbers[i])} starts",
-            )
-        )
-    for position in np.flatnonzero(~np.isnat(end) & (date > end)):
-        i = rows[position]
-        violations.append(
-            _row_violation(
-                progressions,
-                i,
-                "date",
-                "progression-outside-line",
-                f"progression is {_days(date[position] - end[position])} after line {int(numbers[i])} ends",
-            )
-        )
-    return violations
+    early = np.flatnonzero(date < start)
+    found.add(
+        progressions,
+        rows[early],
+        "date",
+        "progression-outside-line",
+        lambda k: (
+            f"progression is {_days(start[early[k]] - date[early[k]])} before "
+            f"line {int(numbers[rows[early[k]]])} starts"
+        ),
+    )
+    late = np.flatnonzero(~np.isnat(end) & (date > end))
+    found.add(
+        progressions,
+        rows[late],
+        "date",
+        "progression-outside-line",
+        lambda k: (
+            f"progression is {_days(date[late[k]] - end[late[k]])} after "
+            f"line {int(numbers[rows[late[k]]])} ends"
+        ),
+    )

@@ -6,7 +6,8 @@ classes depend on the drugs alone, by priority: any ADC -> ``adc``; any chemothe
 a CDK4/6 inhibitor -> ``cdk_*``; an oral SERD -> ``oral_serd``; a PI3K/AKT/mTOR inhibitor ->
 ``et_targeted``; endocrine therapy only (aromatase inhibitor, fulvestrant, SERM, ovarian
 suppression) -> ``et_mono``; anything else (a PARP inhibitor alone) -> ``other``, which like
-``none`` is outside the candidate set.
+``none`` is outside the candidate set. :func:`is_endocrine_cdk46i` says whether a first line is the
+population's (endocrine therapy plus a CDK4/6 inhibitor).
 """
 
 from __future__ import annotations
@@ -47,6 +48,29 @@ def drug_categories(drugs: str) -> frozenset[str]:
         Categories from :data:`linewise.features.vocabulary.DRUG_CATEGORY`.
     """
     return frozenset(DRUG_CATEGORY[code] for code in drugs.split("+"))
+
+
+def is_endocrine_cdk46i(drugs: str) -> bool:
+    """Return whether a regimen is endocrine therapy plus a CDK4/6 inhibitor, and nothing else.
+
+    The first line of the population linewise is built for: an aromatase inhibitor, fulvestrant or a
+    SERM with a CDK4/6 inhibitor, with or without ovarian suppression.
+
+    Parameters
+    ----------
+    drugs : str
+        Drug codes joined by ``+``.
+
+    Returns
+    -------
+    bool
+    """
+    categories = drug_categories(drugs)
+    return (
+        "cdk46i" in categories
+        and bool(categories & (ENDOCRINE_CATEGORIES - {"ovarian_suppression"}))
+        and categories <= ENDOCRINE_CATEGORIES | {"cdk46i"}
+    )
 
 
 def cdk_drug(drugs: str) -> str | None:

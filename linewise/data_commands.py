@@ -12,7 +12,7 @@ import secrets
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -40,10 +40,10 @@ from linewise.features import (
 from linewise.features.decisions import ACTIONS, KEYS, OUTCOMES
 from linewise.features.examples import FEATURES, build_examples
 from linewise.features.patient import export_patients
-from linewise.simulation.calibration import TargetResult
-from linewise.simulation.calibration import calibrate as run_calibration
-from linewise.simulation.config import SimulationConfigError, load_config
-from linewise.simulation.simulate import TRUTH_FILE, SimulationOutputError, simulate_lock
+from linewise.simulation.simulate import TRUTH_FILE
+
+if TYPE_CHECKING:  # calibration (lifelines, scikit-learn) is imported by the commands that run it
+    from linewise.simulation.calibration import TargetResult
 
 
 def load_for_validation(lock: Path) -> tuple[DataLock, list[str]]:
@@ -126,6 +126,9 @@ def pseudonymize_command(
 
 def run_simulation(patients: int, seed: int, out: Path, truth_out: Path, config_path: Path | None) -> None:
     """Simulate a lock and its truth with a progress bar (``simulate`` and ``demo``); exit 2 on bad input."""
+    from linewise.simulation.config import SimulationConfigError, load_config
+    from linewise.simulation.simulate import SimulationOutputError, simulate_lock
+
     try:
         config = load_config(config_path)
     except SimulationConfigError as err:
@@ -202,6 +205,8 @@ def calibrate(
     ] = False,
 ) -> None:
     """Compare a simulated lock and its truth with every published target and say which are inside."""
+    from linewise.simulation.calibration import calibrate as run_calibration
+
     if not (truth / TRUTH_FILE).is_file():
         fail(f"linewise calibrate: no {TRUTH_FILE} in {truth}: pass the folder written by --truth-out")
     try:

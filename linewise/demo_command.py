@@ -20,7 +20,6 @@ from linewise.features.decisions import derive_decisions
 from linewise.features.patient import export_patients
 from linewise.model_commands import TrainingConfigOption, train_and_log, training_summary
 from linewise.serving.score_document import DEFAULT_MODEL_URI
-from linewise.simulation.calibration import calibrate as run_calibration
 
 DEMO_MARKER = ".linewise-demo"
 
@@ -64,6 +63,8 @@ def demo(
         + ", ".join(f"{action} {share:.0%}" for action, share in shares.items())
     )
     console.print("4. calibrate against the published targets (targets.yaml)")
+    from linewise.simulation.calibration import calibrate as run_calibration
+
     results = run_calibration(lock, truth)
     calibration = out / "calibration.json"
     calibration.write_text(

@@ -107,11 +107,15 @@ def score(
             "supported" if entry["support"] else "insufficient evidence",
         )
     console = Console(highlight=False, width=140)
+    for warning in result["scope"]["warnings"]:
+        console.print(f"WARNING (outside the model's scope, rule {warning['rule']}): {warning['message']}")
     console.print(table)
     console.print(
         f"model {provenance['model_uri']} (version {provenance['model_version']}), trained on lock "
         f"{provenance['lock_id']} of {provenance['lock_date']}; months; explanations in --json"
     )
+    for warning in result["scope"]["warnings"]:  # again under the table, where the eye ends
+        console.print(f"WARNING: {warning['message']}")
 
 
 def report(
@@ -179,6 +183,12 @@ def score_lock_command(
         f"wrote {len(scored.scores)} rows ({scored.open_decisions} open decisions x 16 options) to {out}; "
         f"model {model_uri} (version {model.version})"
     )
+    for rule, count in scored.out_of_scope().items():
+        typer.echo(
+            f"WARNING: {count} of the {scored.open_decisions} open decisions are outside the model's scope "
+            f"(rule {rule}; column scope_warnings): their scores are extrapolations",
+            err=True,
+        )
 
 
 def serve(

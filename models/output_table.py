@@ -24,11 +24,12 @@ from linewise.models.candidates import OPTIONS, counterfactual_rows
 from linewise.models.explain import Explanation
 from linewise.models.option_predictions import OptionPredictions, options_table
 from linewise.models.recommender import TreatmentRecommender
+from linewise.models.scope import scope_json
 from linewise.models.summaries import DIFFERENCES, ENDPOINTS, SUMMARIES
 
 #: Version of the registered model's layout (code, artifacts, module paths) and of this table; a model
 #: whose metadata carries another version is refused at loading, with the advice to retrain.
-FORMAT_VERSION: Final = 2
+FORMAT_VERSION: Final = 3
 #: Contributions listed in ``shap_top`` and ``contrast_top``.
 TOP_CONTRIBUTIONS: Final = 5
 #: Summary columns of :func:`linewise.models.option_predictions.options_table`, in its order.
@@ -54,6 +55,7 @@ _TRAILING: Final = (
     ("shap_top", "string"),
     ("contrast_top", "string"),
     ("model_scale", "string"),
+    ("scope_warnings", "string"),
 )
 #: (name, type) of every output column, in order; the types are the names of MLflow's column types
 #: (``mlflow.types.DataType``), which the model's signature uses.
@@ -215,6 +217,8 @@ def score_decisions(
     out["shap_top"] = shap_top
     out["contrast_top"] = contrast_top
     out["model_scale"] = recommender.explanation_scale_
+    scope = scope_json(decisions, recommender.max_training_line_)
+    out["scope_warnings"] = np.repeat(np.array(scope, dtype=object), len(OPTIONS))
     return out[list(OUTPUT_COLUMNS)]
 
 

@@ -124,6 +124,9 @@ class TreatmentRecommender(BaseEstimator):
     time_grid_ : ndarray
         Months at which survival is predicted.
     n_training_decisions_ : int
+    max_training_line_ : int
+        The highest line at which a decision was learned from: a later decision is out of scope
+        (:mod:`linewise.models.scope`).
     weights_summary_ : dict
         Smallest and largest balancing weight.
     n_features_in_ : int
@@ -233,6 +236,7 @@ class TreatmentRecommender(BaseEstimator):
         self.explainer_, self.explanation_scale_, self.higher_is_better_ = make_explainer(self.models_["pfs"])
         self.time_grid_ = self.models_["pfs"].time_grid_
         self.n_training_decisions_ = len(decisions)
+        self.max_training_line_ = int(decisions["line_number"].max())
         self.weights_summary_ = {"min": float(weight.min()), "max": float(weight.max())}
         return self
 

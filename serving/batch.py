@@ -8,6 +8,7 @@ for one patient, so a row here equals the row ``linewise score`` gives for that 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -62,6 +63,14 @@ class LockScores:
         """Open decisions scored (one row per option each)."""
         return len(self.scores) // len(OPTIONS)
 
+    def out_of_scope(self) -> dict[str, int]:
+        """Return how many open decisions break each scope rule (:mod:`linewise.models.scope`)."""
+        counts: dict[str, int] = {}
+        for text in self.scores["scope_warnings"].iloc[:: len(OPTIONS)]:
+            for warning in json.loads(text):
+                counts[warning["rule"]] = counts.get(warning["rule"], 0) + 1
+        return counts
+
 
 def score_lock(model: ScoringModel, lock_path: Path, key: bytes) -> LockScores:
     """Score every open decision of a lock under every option.
@@ -108,8 +117,6 @@ def write_scores(scores: pd.DataFrame, path: Path, provenance: dict[str, Any]) -
     provenance : dict
         JSON-ready; stored under the metadata key ``linewise``.
     """
-    import json
-
     table = pa.Table.from_pandas(scores, preserve_index=False)
     metadata = dict(table.schema.metadata or {})
     metadata[PROVENANCE_KEY] = json.dumps(provenance, sort_keys=True).encode("utf-8")
@@ -118,8 +125,6 @@ def write_scores(scores: pd.DataFrame, path: Path, provenance: dict[str, Any]) -
 
 def read_provenance(path: Path) -> dict[str, Any]:
     """Return the provenance stored by :func:`write_scores` in a Parquet file."""
-    import json
-
     metadata = pq.read_schema(path).metadata or {}
     if PROVENANCE_KEY not in metadata:
         raise ValueError(f"{Path(path).name} holds no linewise provenance")

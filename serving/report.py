@@ -128,7 +128,7 @@ def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _warnings(result: dict[str, Any]) -> dict[str, Any]:
-    """List the unsupported options, and say whether the recommendation's difference from TBP is uncertain."""
+    """List the scope warnings and the unsupported options; say whether the recommendation is uncertain."""
     min_support = result["model"].get("min_support")
     unsupported = [
         {"option": e["option"], "name": option_name(e["option"]), "propensity": e["propensity"]}
@@ -148,6 +148,7 @@ def _warnings(result: dict[str, Any]) -> dict[str, Any]:
                 "difference": _with_interval(pfs, "rmst24_vs_tbp", signed=True),
             }
     return {
+        "scope": result["scope"]["warnings"],
         "min_support": min_support,
         "unsupported": unsupported,
         "none_supported": best is None,

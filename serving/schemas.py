@@ -13,7 +13,7 @@ document it and tests check it against them.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any, Final
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import (
     BaseModel,
@@ -239,6 +239,21 @@ class Provenance(BaseModel):
     interval: float | None = None
     min_support: float | None = None
     n_training_decisions: int | None = None
+    max_training_line: int | None = None
+
+
+class ScopeWarning(BaseModel):
+    """Why a decision lies outside the population or the lines the model learned from."""
+
+    rule: Literal["first-line", "line-beyond-training"]
+    message: str
+
+
+class Scope(BaseModel):
+    """Whether the decision is one the model was built for and learned from (``linewise.models.scope``)."""
+
+    in_scope: bool
+    warnings: list[ScopeWarning]
 
 
 class ScoreResponse(BaseModel):
@@ -249,6 +264,7 @@ class ScoreResponse(BaseModel):
     line_number: int
     decision_day: int
     model: Provenance
+    scope: Scope
     explanation_scale: str
     candidates: list[Candidate]
     tbp_versus_best_switch: Contrast

@@ -4,8 +4,9 @@ A registered model's rows (one per option of the patient's latest decision,
 :data:`linewise.models.output_table.OUTPUT_COLUMNS`) are regrouped into one document: ``candidates``
 in rank order (supported options first; an unsupported option has ``rank`` null), each with rwPFS and
 OS summaries and their intervals, the difference from TBP, the support flag and the top SHAP
-contributions; the TBP versus best switch explanation; and the model's provenance (registered version,
-lock id and date).
+contributions; the TBP versus best switch explanation; the decision's scope (whether it lies in the
+population and the lines the model learned from, :mod:`linewise.models.scope`); and the model's
+provenance (registered version, lock id and date).
 """
 
 from __future__ import annotations
@@ -79,11 +80,13 @@ def score_document(scores: pd.DataFrame, provenance: dict[str, Any]) -> dict[str
     dict
     """
     first = scores.iloc[0]
+    warnings = json.loads(first["scope_warnings"])
     return {
         "patient_key": str(first["patient_key"]),
         "line_number": int(first["line_number"]),
         "decision_day": int(first["decision_day"]),
         "model": provenance,
+        "scope": {"in_scope": not warnings, "warnings": warnings},
         "explanation_scale": str(first["model_scale"]),
         "candidates": candidates_document(scores),
         "tbp_versus_best_switch": json.loads(first["contrast_top"]),

@@ -49,6 +49,7 @@ _METADATA_PROVENANCE: Final = (
     "interval",
     "min_support",
     "n_training_decisions",
+    "max_training_line",
 )
 
 

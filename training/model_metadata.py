@@ -75,6 +75,7 @@ def model_metadata(
         "interval": recommender.interval,
         "min_support": recommender.min_support,
         "n_training_decisions": int(recommender.n_training_decisions_),
+        "max_training_line": int(recommender.max_training_line_),
         "explanation_scale": recommender.explanation_scale_,
         "higher_is_better": bool(recommender.higher_is_better_),
         "features": list(FEATURES),

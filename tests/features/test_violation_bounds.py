@@ -54,3 +54,41 @@ def test_validate_json_gives_the_total_and_the_counts(lock: Path) -> None:
     payload = json.loads(result.stdout)
     assert payload["total_violations"] == 50 and len(payload["violations"]) == 20
     assert payload["omitted"] == [{"file": "lines.csv", "rule": "drug-code", "count": 30}]
+
+
+def test_a_rule_across_rows_lists_twenty_and_counts_the_rest(lock: Path, key: bytes) -> None:
+    rows = [
+        append_row(
+            lock, "metastases", {"patient_id": f"ZZ-{n:03d}", "site": "bone", "date_detected": "2020-03-10"}
+        )
+        for n in range(45)
+    ]
+    with pytest.raises(LockValidationError, match="has 45 violations of the contract") as caught:
+        load_lock(lock, key)
+    err = caught.value
+    assert [(v.row, v.rule) for v in err.violations] == [(r, "patient-orphan") for r in rows[:20]]
+    assert [(o.file, o.rule, o.count) for o in err.omitted] == [("metastases.csv", "patient-orphan", 25)]
+
+
+def test_counts_of_one_rule_add_up_over_the_columns_it_checks(lock: Path, key: bytes) -> None:
+    # every appended line ends before it starts (one rule, one column) and, as its start and end are
+    # after the lock date, breaks after-lock-date in two columns: the counts of that rule add up
+    for n in range(15):
+        append_row(
+            lock,
+            "lines",
+            {
+                "patient_id": "EX-001",
+                "line_number": str(50 + n),
+                "start_date": "2099-02-01",
+                "end_date": "2099-01-01",
+                "drugs": "fulvestrant",
+            },
+        )
+    with pytest.raises(LockValidationError) as caught:
+        load_lock(lock, key)
+    err = caught.value
+    listed = {rule: sum(v.rule == rule for v in err.violations) for rule in {v.rule for v in err.violations}}
+    counted = {o.rule: o.count for o in err.omitted if o.file == "lines.csv"}
+    assert listed["after-lock-date"] == 20 and counted["after-lock-date"] == 10
+    assert listed["line-end-before-start"] == 15 and "line-end-before-start" not in counted

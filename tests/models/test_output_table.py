@@ -72,13 +72,14 @@ def test_the_table_lays_out_predict_options(fitted: Fitted) -> None:
     assert list(out.columns[:7]) == [
         "row", "patient_key", "line_number", "decision_day", "candidate", "local_therapy", "option"
     ]  # fmt: skip
-    assert list(out.columns[-6:]) == [
+    assert list(out.columns[-7:]) == [
         "propensity",
         "support",
         "rank",
         "shap_top",
         "contrast_top",
         "model_scale",
+        "scope_warnings",
     ]
     assert tuple(out.columns) == OUTPUT_COLUMNS
     assert {name: str(out[name].dtype) for name, _ in OUTPUT_TYPES} == {

@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from linewise.cli import app
+from linewise.models.output_table import FORMAT_VERSION
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 
@@ -263,7 +264,8 @@ def test_a_champion_of_the_old_layout_is_replaced_by_the_first_new_version(locks
 def test_a_champion_that_loads_but_cannot_score_keeps_its_alias(locks: Path, store: Path) -> None:
     from tests.old_layout import NotARecommender, register_champion
 
-    register_champion({"format_version": 2}, NotARecommender())  # right format, not a linewise recommender
+    # the right format, but not a linewise recommender
+    register_champion({"format_version": FORMAT_VERSION}, NotARecommender())
     trained = _train(locks / "second", locks / "small.yaml")
     assert trained["alias"] == "challenger" and trained["model_uri"] == "models:/linewise/2"
     reason = trained["comparison"]["reason"]
