@@ -6,7 +6,7 @@ import os
 import warnings
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import typer
 from rich.console import Console
@@ -25,6 +25,10 @@ from linewise.features import (
     LockWarning,
 )
 from linewise.serving.score_document import DEFAULT_MODEL_URI
+
+#: On SIGTERM or Ctrl-C, ``serve`` stops taking connections and waits this long for the requests in
+#: flight to finish before it closes them.
+GRACEFUL_SHUTDOWN_S: Final = 30
 
 
 def _load_model_or_fail(model_uri: str, command: str) -> Any:
@@ -262,4 +266,12 @@ def serve(
         },
     }
     # one worker, and no access log: the service logs one line per request itself (linewise.serving.limits)
-    uvicorn.run(service, host=host, port=port, workers=1, access_log=False, log_config=log_config)
+    uvicorn.run(
+        service,
+        host=host,
+        port=port,
+        workers=1,
+        access_log=False,
+        log_config=log_config,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )

@@ -6,7 +6,10 @@ The service's requests in process (auth, scoring, limits, errors, OpenAPI) are i
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import time
@@ -139,11 +142,11 @@ def test_serve_with_a_missing_model_exits_2(store: str) -> None:
 
 
 @pytest.mark.slow
-def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: Path) -> None:
+def _start_server(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str, Path]:
+    """Start ``linewise serve`` on a free loopback port; return it once ``/v1/health`` answers."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     log = tmp_path / "server.log"
-    document = open_patient(served)
     command = [sys.executable, "-m", "linewise", "serve", "--port", str(port), "--reload-interval", "0"]
     with log.open("wb") as sink:
         server = subprocess.Popen(
@@ -154,25 +157,32 @@ def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: 
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        try:
-            with httpx.Client(base_url=base, timeout=30) as http:
-                deadline = time.monotonic() + 90
-                while True:
-                    assert server.poll() is None, log.read_text(errors="replace")[-3000:]
-                    try:
-                        if http.get("/v1/health").status_code == 200:
-                            break
-                    except httpx.TransportError:
-                        pass
-                    assert time.monotonic() < deadline, (
-                        "no /v1/health within 90 s:\n" + log.read_text()[-3000:]
-                    )
-                    time.sleep(0.3)
-                assert http.get("/v1/health").json() == {"status": "ok", "model_loaded": True}
-                refused = http.post("/v1/score", json={"patient": document})
-                scored = http.post("/v1/score", json={"patient": document}, headers=AUTH)
-        finally:
-            stop(server)
+    deadline = time.monotonic() + 90
+    with httpx.Client(base_url=base, timeout=30) as http:
+        while True:
+            if server.poll() is not None:
+                raise AssertionError(log.read_text(errors="replace")[-3000:])
+            try:
+                if http.get("/v1/health").status_code == 200:
+                    return server, base, log
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                stop(server)
+                raise AssertionError("no /v1/health within 90 s:\n" + log.read_text()[-3000:])
+            time.sleep(0.3)
+
+
+def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: Path) -> None:
+    document = open_patient(served)
+    server, base, log = _start_server(tmp_path)
+    try:
+        with httpx.Client(base_url=base, timeout=30) as http:
+            assert http.get("/v1/health").json() == {"status": "ok", "model_loaded": True}
+            refused = http.post("/v1/score", json={"patient": document})
+            scored = http.post("/v1/score", json={"patient": document}, headers=AUTH)
+    finally:
+        stop(server)
     assert refused.status_code == 401
     assert scored.status_code == 200
     assert scored.json() == expected_score(served, document)
@@ -180,3 +190,57 @@ def test_linewise_serve_answers_over_http(served: Served, store: str, tmp_path: 
     assert "POST /v1/score 200" in text and "POST /v1/score 401" in text
     assert document["patient_key"] not in text and document["as_of"] not in text
     assert "Traceback" not in text
+
+
+def _read_response(connection: socket.socket) -> tuple[int, bytes]:
+    """Read one HTTP/1.1 response with a Content-Length; return its status and body."""
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        assert chunk, f"the connection closed before a response: {received[:200]!r}"
+        received += chunk
+    head, body = received.split(b"\r\n\r\n", 1)
+    lines = head.decode("latin-1").split("\r\n")
+    length = int(next(line.split(":", 1)[1] for line in lines if line.lower().startswith("content-length:")))
+    while len(body) < length:
+        chunk = connection.recv(65536)
+        assert chunk, "the connection closed in the middle of the response"
+        body += chunk
+    return int(lines[0].split()[1]), body
+
+
+def test_sigterm_finishes_the_request_in_flight_then_stops(
+    served: Served, store: str, tmp_path: Path
+) -> None:
+    document = open_patient(served)
+    body = json.dumps({"patient": document}).encode("utf-8")
+    server, base, log = _start_server(tmp_path)
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        # a request in flight: its headers and half its body are sent when the server is told to stop
+        connection = socket.create_connection((host, int(port)), timeout=30)
+        head = (
+            f"POST /v1/score HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {TOKEN}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode("ascii")
+        connection.sendall(head + body[: len(body) // 2])
+        time.sleep(1.0)
+        server.send_signal(signal.SIGTERM)
+        time.sleep(1.0)
+        assert server.poll() is None, "the server stopped with a request in flight"
+        with pytest.raises(OSError):  # it takes no new connection meanwhile
+            socket.create_connection((host, int(port)), timeout=5).close()
+        connection.sendall(body[len(body) // 2 :])
+        status, answer = _read_response(connection)
+        connection.close()
+        # uvicorn ends by raising the signal it caught again, as a process stopped by it should
+        assert server.wait(timeout=30) in (0, -signal.SIGTERM)
+    finally:
+        stop(server)
+    assert status == 200
+    assert json.loads(answer) == expected_score(served, document)
+    text = log.read_text(errors="replace")
+    assert "POST /v1/score 200" in text and "Traceback" not in text
+    assert (
+        text.index("Shutting down") < text.index("POST /v1/score 200") < text.index("Finished server process")
+    )
