@@ -198,7 +198,13 @@ def _text(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 
 def _cells(source: pd.Series) -> np.ndarray:
-    """Return the column's text as objects, one Python string per distinct cell (not one per row)."""
+    """Return the column's text as objects, one Python string per distinct cell (not one per row).
+
+    A column read by Arrow would otherwise get a new string per row; a patient file's column (objects
+    already) is returned as it is, without the cost of factorising it.
+    """
+    if not isinstance(source.dtype, pd.ArrowDtype):
+        return source.to_numpy(dtype=object)
     inverse, distinct = pd.factorize(source, use_na_sentinel=False)
     return np.asarray(distinct, dtype=object)[inverse]
 

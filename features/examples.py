@@ -125,7 +125,7 @@ def build_examples(lock: DataLock, *, tbp_min_days: int = 28, local_therapy_days
         **{name: features[name] for name in FEATURES},
         "action": StringArray(np.where(pd.isna(action), pd.NA, action)),
         **{name: decisions[name].array for name in outcome},
-        "first_line_et_cdk46i": _first_line_et_cdk46i(lock, at),
+        "first_line_et_cdk46i": features["first_line_et_cdk46i"],
     }
     return pd.DataFrame(columns)
 
@@ -285,7 +285,12 @@ def _lines(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
     pfs1 = first_progression - take(starts, first_line)
     known_pfs1 = first_progression <= at.day
     pfs1_months = np.where(known_pfs1, pfs1 / DAYS_PER_MONTH, np.nan)
+    first_drugs = take(np.where(pd.isna(drugs), "", drugs), first_line, "")
+    code, first_regimens = pd.factorize(first_drugs)
+    first_in_population = [bool(regimen) and is_endocrine_cdk46i(regimen) for regimen in first_regimens]
     out = {
+        # not a feature: whether the first line was the population's (a scope warning when not)
+        "first_line_et_cdk46i": np.array(first_in_population, dtype=bool)[code],
         "current_line": at.line_number,
         "months_on_current_line": (at.day - take(starts, current)) / DAYS_PER_MONTH,
         "pfs1_months": pfs1_months,
@@ -308,18 +313,6 @@ def _lines(lock: DataLock, at: _At) -> dict[str, np.ndarray]:
     for bit, column in enumerate(CURRENT_DRUGS):
         out[column] = ((flags >> bit) & 1).astype(float)
     return out
-
-
-def _first_line_et_cdk46i(lock: DataLock, at: _At) -> np.ndarray:
-    """Whether each decision's patient had endocrine therapy plus a CDK4/6 inhibitor as first line."""
-    lines = lock.lines
-    keys, numbers = lines["patient_key"].to_numpy(dtype=object), _floats(lines["line_number"])
-    first_line = lookup([at.keys, np.ones(len(at.day))], [keys, numbers])
-    drugs = take(np.where(pd.isna(_texts(lines["drugs"])), "", _texts(lines["drugs"])), first_line, "")
-    code, regimens = pd.factorize(drugs)
-    return np.array([bool(regimen) and is_endocrine_cdk46i(regimen) for regimen in regimens], dtype=bool)[
-        code
-    ]
 
 
 def _drug_flags(regimens: np.ndarray, classes: dict[str, set[str]]) -> np.ndarray:
