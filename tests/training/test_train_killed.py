@@ -26,9 +26,8 @@ from linewise.features.patient import export_patients
 from linewise.serving.scoring import load_scoring_model, score_patient
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
-
-from ..conftest import TEST_KEY
-from ..serving.conftest import SQLALCHEMY_NOLOAD
+from tests.conftest import TEST_KEY
+from tests.serving.conftest import SQLALCHEMY_NOLOAD
 
 SMALL_CONFIG = """\
 n_bootstrap: 2
