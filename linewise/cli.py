@@ -49,6 +49,7 @@ def _root(
 app.command()(reporting_numerical_warnings(data_commands.validate))
 app.command("pseudonymize")(reporting_numerical_warnings(data_commands.pseudonymize_command))
 app.command()(reporting_numerical_warnings(data_commands.simulate))
+app.command("scenario")(reporting_numerical_warnings(data_commands.scenario_command))
 app.command()(reporting_numerical_warnings(data_commands.calibrate))
 app.command()(reporting_numerical_warnings(data_commands.features))
 app.command("evaluate-policy")(reporting_numerical_warnings(model_commands.evaluate_policy_command))

@@ -124,15 +124,30 @@ def pseudonymize_command(
         typer.echo(pseudonymize(raw_id, key))
 
 
-def run_simulation(patients: int, seed: int, out: Path, truth_out: Path, config_path: Path | None) -> None:
-    """Simulate a lock and its truth with a progress bar (``simulate`` and ``demo``); exit 2 on bad input."""
+def _simulation_config(config_path: Path | None, scenario: str | None, command: str = "simulate") -> Any:
+    """Read ``--config`` and draw ``--scenario`` from it; exit 2 naming ``command`` on bad input."""
     from linewise.simulation.config import SimulationConfigError, load_config
-    from linewise.simulation.simulate import SimulationOutputError, simulate_lock
+    from linewise.simulation.scenarios import scenario_config
 
     try:
         config = load_config(config_path)
-    except SimulationConfigError as err:
-        fail(f"linewise simulate: {err}")
+        return config if scenario is None else scenario_config(scenario, config)
+    except (SimulationConfigError, ValueError) as err:
+        fail(f"linewise {command}: {err}")
+
+
+def run_simulation(
+    patients: int,
+    seed: int,
+    out: Path,
+    truth_out: Path,
+    config_path: Path | None,
+    scenario: str | None = None,
+) -> None:
+    """Simulate a lock and its truth with a progress bar (``simulate`` and ``demo``); exit 2 on bad input."""
+    from linewise.simulation.simulate import SimulationOutputError, simulate_lock
+
+    config = _simulation_config(config_path, scenario)
     stages = ["patients", "disease courses", "lock tables", "ground truth", "writing"]
     with Progress(
         TextColumn("{task.description}"),
@@ -169,9 +184,37 @@ def simulate(
     config: Annotated[
         Path | None, typer.Option("--config", help="Simulator YAML (default: the bundled calibrated one).")
     ] = None,
+    scenario: Annotated[
+        str | None,
+        typer.Option(
+            "--scenario",
+            help="A scenario of the suite, drawn from --config: default, fully_recorded or a scenario seed.",
+        ),
+    ] = None,
 ) -> None:
     """Simulate a data lock and, beside it, the true outcome of every candidate at every decision."""
-    run_simulation(patients, seed, out, truth_out, config)
+    run_simulation(patients, seed, out, truth_out, config, scenario)
+
+
+def scenario_command(
+    name: Annotated[str, typer.Argument(help="default, fully_recorded or a scenario seed (0, 1, ...).")],
+    config: Annotated[
+        Path | None, typer.Option("--config", help="Simulator YAML to start from (default: the bundled one).")
+    ] = None,
+    describe_only: Annotated[
+        bool, typer.Option("--describe", help="Print the scenario's facts as JSON instead of its YAML.")
+    ] = False,
+) -> None:
+    """Print a scenario of the suite as a simulator YAML (for ``simulate --config``), or its facts."""
+    import yaml
+
+    from linewise.simulation.scenarios import describe
+
+    chosen = _simulation_config(config, name, "scenario")
+    if describe_only:
+        typer.echo(json.dumps(describe(chosen), indent=2))
+    else:
+        typer.echo(yaml.safe_dump(chosen.model_dump(mode="json"), sort_keys=False), nl=False)
 
 
 def _calibration_table(results: list[TargetResult]) -> Table:

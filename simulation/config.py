@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from importlib.resources import files
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -161,6 +162,90 @@ class TestingConfig(_Frozen):
     ki67_retest: float = Field(ge=0, le=1)
 
 
+#: The action classes a scenario term can name (the candidate classes of the lock's decisions).
+ScenarioOption = Literal[
+    "tbp", "cdk_same_et_switch", "cdk_switch", "et_mono", "et_targeted", "oral_serd", "chemo", "adc"
+]
+#: Features of a decision that a scenario term can depend on (:mod:`linewise.simulation.modifiers`).
+ScenarioFeature = Literal[
+    "oligo",
+    "visceral",
+    "liver",
+    "bone_only",
+    "brain",
+    "ecog0",
+    "ecog2plus",
+    "ki67_high",
+    "er_high",
+    "pgr_high",
+    "pgr_zero",
+    "lobular",
+    "de_novo",
+    "premenopausal",
+    "her2_low",
+    "fast",
+    "long_previous",
+    "older",
+    "after_palbociclib",
+    "esr1_mutated",
+    "esr1_known",
+    "pathway_altered",
+    "pathway_known",
+    "brca",
+    "age",
+    "er",
+    "ki67",
+    "previous_episode",
+]
+
+
+class EffectModifier(_Frozen):
+    """A recorded feature that changes one option's effect: ``log_time_ratio`` times the feature."""
+
+    option: ScenarioOption
+    feature: ScenarioFeature
+    log_time_ratio: float = Field(ge=-2, le=2)
+
+
+class ChoiceTerm(_Frozen):
+    """A term of the clinicians' utility of one option: ``logit`` times a decision feature.
+
+    A large negative ``logit`` on an indicator makes the option almost never given to those patients
+    (a positivity problem); a moderate one is confounding by that feature.
+    """
+
+    option: ScenarioOption
+    feature: ScenarioFeature
+    logit: float = Field(ge=-12, le=12)
+
+
+class ScenarioConfig(_Frozen):
+    """What a scenario of the suite (:mod:`linewise.simulation.scenarios`) adds to the model.
+
+    The defaults add nothing: the bundled configuration is the default scenario.
+    """
+
+    name: str = Field(default="default", min_length=1, max_length=64)
+    tbp: Literal["default", "selected", "never"] = "default"
+    effect_modifiers: tuple[EffectModifier, ...] = ()
+    #: Per option, a log time ratio added to its effect for every patient.
+    effect_shift: dict[ScenarioOption, float] = {}
+    #: Per option, the factor of its whole effect (against ``et_mono``) at decisions after line 1, 2, 3+.
+    effect_by_line: dict[ScenarioOption, tuple[float, float, float]] = {}
+    #: Per option, its episodes' Weibull shape over ``later_lines.weibull_shape``: another shape than the
+    #: other options' makes its hazard ratio change over time (non-proportional hazards).
+    weibull_shape_ratio: dict[ScenarioOption, float] = {}
+    choice_terms: tuple[ChoiceTerm, ...] = ()
+
+    @field_validator("weibull_shape_ratio")
+    @classmethod
+    def _positive_ratios(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = {option: ratio for option, ratio in value.items() if not 0.25 <= ratio <= 4}
+        if bad:
+            raise ValueError(f"every shape ratio must be in [0.25, 4], found {bad}")
+        return value
+
+
 class TruthConfig(_Frozen):
     """Ground-truth computation."""
 
@@ -180,6 +265,7 @@ class SimulationConfig(_Frozen):
     practice: PracticeConfig
     testing: TestingConfig
     truth: TruthConfig
+    scenario: ScenarioConfig = ScenarioConfig()
 
 
 class SimulationConfigError(ValueError):

@@ -14,7 +14,12 @@ import numpy as np
 
 from linewise.simulation.cohort import NEW_SITE_ORDER, SITE_BITS, Centres, Cohort
 from linewise.simulation.config import SimulationConfig
-from linewise.simulation.outcomes import death_probability, episode_log_scale, first_line_log_scale
+from linewise.simulation.outcomes import (
+    death_probability,
+    episode_log_scale,
+    episode_shape,
+    first_line_log_scale,
+)
 from linewise.simulation.practice import choose_actions, choose_local_therapy
 from linewise.simulation.records import Records
 from linewise.simulation.state import (
@@ -57,7 +62,7 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
     return np.asarray(1.0 / (1.0 + np.exp(-x)))
 
 
-def _weibull(log_scale: np.ndarray, shape: float, uniform: np.ndarray) -> np.ndarray:
+def _weibull(log_scale: np.ndarray, shape: float | np.ndarray, uniform: np.ndarray) -> np.ndarray:
     return np.asarray(np.exp(log_scale) * (-np.log(uniform)) ** (1.0 / shape))
 
 
@@ -265,9 +270,9 @@ def step(
         local = choose_local_therapy(state, action, cohort, centres, config, rng)
     else:
         action, local = forced
-    later = config.later_lines
     uniform = rng.random(n)
-    duration = _weibull(episode_log_scale(state, action, local, cohort, config), later.weibull_shape, uniform)
+    log_scale = episode_log_scale(state, action, local, cohort, config)
+    duration = _weibull(log_scale, episode_shape(action, config), uniform)
     died = (rng.random(n) < death_probability(state, cohort, config)) | (action == NONE)
     end_offset = rng.uniform(0.0, 0.5, n)
     start_offset = end_offset + rng.uniform(0.1, 0.6, n)

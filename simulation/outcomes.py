@@ -14,7 +14,9 @@ from scipy.special import gamma, gammainc
 
 from linewise.simulation.cohort import SITE_BITS, VISCERAL_MASK, Cohort
 from linewise.simulation.config import SimulationConfig
+from linewise.simulation.modifiers import decision_feature
 from linewise.simulation.state import (
+    ACTION_INDEX,
     ADC,
     CDK_SAME,
     CDK_SWITCH,
@@ -31,12 +33,12 @@ _LN2 = np.log(2.0)
 FAST_MONTHS = 6.0
 
 
-def weibull_median(scale: np.ndarray, shape: float) -> np.ndarray:
+def weibull_median(scale: np.ndarray, shape: float | np.ndarray) -> np.ndarray:
     """Median of a Weibull(shape, scale)."""
     return scale * _LN2 ** (1.0 / shape)
 
 
-def weibull_rmst(scale: np.ndarray, shape: float, horizon: float) -> np.ndarray:
+def weibull_rmst(scale: np.ndarray, shape: float | np.ndarray, horizon: float) -> np.ndarray:
     """Restricted mean of a Weibull(shape, scale) up to ``horizon`` (closed form).
 
     ``RMST(tau) = scale / shape * Gamma(1/shape) * P(1/shape, (tau/scale)^shape)``, with ``P`` the
@@ -140,7 +142,79 @@ def action_effect(
         effect = np.where(action == code, value, effect)
     endocrine = np.isin(action, ENDOCRINE_ACTIONS)
     effect = effect + e.endocrine_fast * fast * endocrine
-    return np.asarray(effect + np.where(action == TBP, 0.0, other_lt), dtype=float)
+    effect = effect + np.where(action == TBP, 0.0, other_lt)
+    return scenario_effect(state, action, effect, cohort, config)
+
+
+def scenario_effect(
+    state: TrajectoryState,
+    action: np.ndarray,
+    effect: np.ndarray,
+    cohort: Cohort,
+    config: SimulationConfig,
+) -> np.ndarray:
+    """Add a scenario's effect modifiers to ``effect`` and scale it by its line factors.
+
+    Each option's ``effect_shift`` and each :class:`linewise.simulation.config.EffectModifier`
+    (``log_time_ratio`` times its feature) are added to its option's effect; then each option's whole
+    effect (against ``et_mono``) is multiplied by its factor of ``effect_by_line`` at the decision's
+    line. The default scenario changes nothing.
+
+    Parameters
+    ----------
+    state : TrajectoryState
+        The trajectories at their decisions.
+    action : ndarray of int
+        The action code of each trajectory.
+    effect : ndarray of float
+        The effect of the model's own terms (log time ratio against ``et_mono``).
+    cohort : Cohort
+        The patients.
+    config : SimulationConfig
+        The configuration whose ``scenario`` block applies.
+
+    Returns
+    -------
+    ndarray of float
+    """
+    scenario = config.scenario
+    total = np.asarray(effect, dtype=float).copy()
+    for option, shift in scenario.effect_shift.items():
+        total[action == ACTION_INDEX[option]] += shift
+    for modifier in scenario.effect_modifiers:
+        chosen = action == ACTION_INDEX[modifier.option]
+        if chosen.any():
+            total[chosen] += (
+                modifier.log_time_ratio * decision_feature(modifier.feature, state, cohort)[chosen]
+            )
+    line = line_index(state.line)
+    for option, factors in scenario.effect_by_line.items():
+        chosen = action == ACTION_INDEX[option]
+        total[chosen] *= np.asarray(factors, dtype=float)[line[chosen]]
+    return total
+
+
+def episode_shape(action: np.ndarray, config: SimulationConfig) -> np.ndarray:
+    """Weibull shape of the episode that starts at a decision under each action.
+
+    ``later_lines.weibull_shape``, times the scenario's ``weibull_shape_ratio`` of the action where it
+    has one: an option whose shape differs from the others' has a hazard ratio that changes over time.
+
+    Parameters
+    ----------
+    action : ndarray of int
+        Action codes.
+    config : SimulationConfig
+        The configuration.
+
+    Returns
+    -------
+    ndarray of float
+    """
+    shape = np.full(np.shape(action), config.later_lines.weibull_shape, dtype=float)
+    for option, ratio in config.scenario.weibull_shape_ratio.items():
+        shape[np.asarray(action) == ACTION_INDEX[option]] *= ratio
+    return shape
 
 
 def line_index(line: np.ndarray) -> np.ndarray:

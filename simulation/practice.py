@@ -14,8 +14,10 @@ import numpy as np
 
 from linewise.simulation.cohort import SITE_BITS, VISCERAL_MASK, Centres, Cohort
 from linewise.simulation.config import SimulationConfig
+from linewise.simulation.modifiers import decision_feature
 from linewise.simulation.outcomes import line_index
 from linewise.simulation.state import (
+    ACTION_INDEX,
     ACTIONS,
     ADC,
     CDK_SAME,
@@ -39,7 +41,8 @@ def choice_utilities(
 ) -> np.ndarray:
     """Return the systematic utility of each candidate class (rows: trajectories, columns: classes).
 
-    Unavailable candidates get ``-inf``: a same or another CDK4/6i needs a CDK4/6i before.
+    Unavailable candidates get ``-inf``: a same or another CDK4/6i needs a CDK4/6i before. A scenario's
+    :class:`linewise.simulation.config.ChoiceTerm` rows add their terms.
     """
     pr = config.practice
     pid = state.pid
@@ -90,6 +93,8 @@ def choice_utilities(
     utilities[:, ADC] += a["visceral"] * visceral + a["her2_low"] * np.isin(cohort.her2[pid], (1, 2))
     utilities[:, ORAL_SERD] += pr.esr1_known_mutated["oral_serd"] * state.esr1_known
     utilities[:, ET_TARGETED] += pr.pathway_known_altered["et_targeted"] * state.pathway_known
+    for term in config.scenario.choice_terms:  # a scenario's confounding and positivity terms
+        utilities[:, ACTION_INDEX[term.option]] += term.logit * decision_feature(term.feature, state, cohort)
     no_cdk_before = state.last_cdk == 0
     utilities[no_cdk_before, CDK_SAME] = -np.inf
     utilities[no_cdk_before, CDK_SWITCH] = -np.inf

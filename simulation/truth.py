@@ -33,7 +33,7 @@ from linewise.features.regimens import CANDIDATE_CLASSES
 from linewise.simulation.cohort import Centres, Cohort
 from linewise.simulation.config import SimulationConfig
 from linewise.simulation.engine import floor_episode, simulate_survival
-from linewise.simulation.outcomes import episode_log_scale, weibull_median, weibull_rmst
+from linewise.simulation.outcomes import episode_log_scale, episode_shape, weibull_median, weibull_rmst
 from linewise.simulation.records import Records
 from linewise.simulation.state import ACTION_INDEX, TrajectoryState
 from linewise.simulation.writer import DAYS_PER_MONTH, FollowUp
@@ -78,7 +78,6 @@ def compute_truth(
     uniform = decisions["uniform"][shown]
     pid = state.pid
     decision_day = np.floor(state.t * DAYS_PER_MONTH).astype(np.int64)
-    shape = config.later_lines.weibull_shape
     draws = config.truth.os_draws
     parts = []
     for candidate in CANDIDATE_CLASSES:
@@ -86,6 +85,7 @@ def compute_truth(
             action = np.full(state.size, ACTION_INDEX[candidate])
             local_therapy = np.full(state.size, local)
             scale = np.exp(episode_log_scale(state, action, local_therapy, cohort, config))
+            shape = episode_shape(action, config)
             os_draws = _os_draws(state, action, local_therapy, draws, cohort, centres, config, rng)
             clipped12, clipped24 = np.minimum(os_draws, 12.0), np.minimum(os_draws, 24.0)
             parts.append(
