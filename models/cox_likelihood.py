@@ -88,3 +88,36 @@ def cox_gradient(
     gradient = risk * a_cumulative - weight * event
     hessian = risk * a_cumulative - risk * np.exp(margin - shift) * b_cumulative
     return gradient, np.maximum(hessian, 0.0)
+
+
+def cox_negative_log_likelihood(
+    margin: np.ndarray, time: np.ndarray, event: np.ndarray, weight: np.ndarray
+) -> float:
+    """Weighted negative Cox log partial likelihood (Breslow ties) per unit of event weight.
+
+    ``-sum_i w_i d_i (eta_i - log R(t_i)) / sum_i w_i d_i`` with ``R(t) = sum_{k: t_k >= t} w_k exp(eta_k)``:
+    the loss whose gradient is :func:`cox_gradient`, as a mean so that parts of different sizes compare.
+
+    Parameters
+    ----------
+    margin : ndarray of shape (n,)
+        Log hazard ratios.
+    time, event, weight : ndarray of shape (n,)
+        Follow-up (months), event flags and case weights.
+
+    Returns
+    -------
+    float
+        NaN when no event has a positive weight.
+    """
+    event = np.asarray(event, dtype=bool)
+    total = float(np.sum(weight[event]))
+    if total <= 0:
+        return float("nan")
+    shift = float(np.max(margin))
+    risk = weight * np.exp(margin - shift)
+    order = np.argsort(time, kind="stable")
+    unique_times, first = np.unique(time[order], return_index=True)
+    risk_sum = np.cumsum(risk[order][::-1])[::-1][first]
+    log_risk = np.log(risk_sum[np.searchsorted(unique_times, time[event])]) + shift
+    return float(-np.sum(weight[event] * (margin[event] - log_risk)) / total)

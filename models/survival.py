@@ -29,7 +29,11 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.metrics import concordance_index_censored
 
-from linewise.models.cox_likelihood import breslow_cumulative_hazard, cox_gradient
+from linewise.models.cox_likelihood import (
+    breslow_cumulative_hazard,
+    cox_gradient,
+    cox_negative_log_likelihood,
+)
 from linewise.models.exceptions import EmptyRiskSetWarning
 from linewise.models.forest_tables import LeafTables
 from linewise.models.ipcw import check_sample_weight
@@ -270,15 +274,27 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
     Parameters
     ----------
     n_estimators, learning_rate, max_depth, min_child_weight, subsample, colsample_bytree, reg_lambda :
-        XGBoost's boosting parameters.
+        XGBoost's boosting parameters; with early stopping, ``n_estimators`` is the most rounds tried.
+    early_stopping_rounds : int or None
+        When set, the number of rounds is chosen on this lock: boosting on a random ``1 -
+        validation_fraction`` of the rows stops once the Cox partial likelihood of the other rows has not
+        improved for this many rounds, and the model is then refitted on every row with the best number
+        of rounds (``n_estimators_``).
+    validation_fraction : float
+        Share of rows held out to choose the rounds.
     grid_step, horizon : float
         The shared time grid (months).
     random_state : int
-        Seed of XGBoost's sampling.
+        Seed of XGBoost's sampling and of the early-stopping split.
 
     Attributes
     ----------
     booster_ : xgboost.Booster
+    n_estimators_ : int
+        Boosting rounds of the fitted booster.
+    validation_loss_ : float or None
+        With early stopping, the held-out rows' negative Cox log partial likelihood per event at the best
+        round.
     baseline_cumulative_hazard_ : ndarray
         Breslow's cumulative baseline hazard at each grid time.
     time_grid_ : ndarray
@@ -293,6 +309,8 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         "subsample": [Interval(Real, 0, 1, closed="right")],
         "colsample_bytree": [Interval(Real, 0, 1, closed="right")],
         "reg_lambda": [Interval(Real, 0, None, closed="left")],
+        "early_stopping_rounds": [Interval(Integral, 1, None, closed="left"), None],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         **_GRID_CONSTRAINTS,
         "random_state": [Interval(Integral, 0, None, closed="left")],
     }
@@ -307,6 +325,8 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         subsample: float = 0.8,
         colsample_bytree: float = 0.8,
         reg_lambda: float = 1.0,
+        early_stopping_rounds: int | None = None,
+        validation_fraction: float = 0.2,
         grid_step: float = 0.5,
         horizon: float = 36.0,
         random_state: int = 0,
@@ -318,6 +338,8 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         self.subsample = subsample
         self.colsample_bytree = colsample_bytree
         self.reg_lambda = reg_lambda
+        self.early_stopping_rounds = early_stopping_rounds
+        self.validation_fraction = validation_fraction
         self.grid_step = grid_step
         self.horizon = horizon
         self.random_state = random_state
@@ -336,7 +358,6 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         event, time = check_target(y)
         weight = _checked_weights(sample_weight, features, time)
         _warn_if_nobody_at_risk(time, weight, grid)
-        data = xgb.DMatrix(features, weight=weight)  # the weights shape the histogram bins only
         params = {
             "eta": self.learning_rate,
             "max_depth": self.max_depth,
@@ -350,15 +371,52 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
             "base_score": 0.0,
             "disable_default_eval_metric": 1,
         }
-
-        def objective(margin: np.ndarray, _: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
-            return cox_gradient(margin, time, event, weight)
-
-        self.booster_ = xgb.train(params, data, num_boost_round=self.n_estimators, obj=objective)
+        self.validation_loss_: float | None = None
+        rounds = self.n_estimators
+        if self.early_stopping_rounds is not None and rounds > 0:
+            rounds, self.validation_loss_ = self._best_rounds(params, features, time, event, weight)
+        data = xgb.DMatrix(features, weight=weight)  # the weights shape the histogram bins only
+        self.booster_ = _boost(params, data, rounds, time, event, weight)
+        self.n_estimators_ = rounds
         margin = self.booster_.predict(data, output_margin=True)
         self.baseline_cumulative_hazard_ = breslow_cumulative_hazard(time, event, weight, margin, grid)
         self.time_grid_ = grid
         return self
+
+    def _best_rounds(
+        self,
+        params: dict[str, Any],
+        features: np.ndarray,
+        time: np.ndarray,
+        event: np.ndarray,
+        weight: np.ndarray,
+    ) -> tuple[int, float]:
+        """Boost on part of the rows; return the rounds with the best held-out partial likelihood."""
+        rng = np.random.default_rng(self.random_state)
+        held = rng.random(len(time)) < self.validation_fraction
+        if held.all() or not event[held].any() or not event[~held].any():
+            return self.n_estimators, float("nan")  # too few rows to hold any out: every round
+        part = xgb.DMatrix(features[~held], weight=weight[~held])
+        check = xgb.DMatrix(features[held], weight=weight[held])
+        held_time, held_event, held_weight = time[held], event[held], weight[held]
+
+        def held_out_loss(margin: np.ndarray, _: xgb.DMatrix) -> tuple[str, float]:
+            return "cox_nll", cox_negative_log_likelihood(margin, held_time, held_event, held_weight)
+
+        log: dict[str, Any] = {}
+        booster = xgb.train(
+            params,
+            part,
+            num_boost_round=self.n_estimators,
+            obj=lambda margin, _: cox_gradient(margin, time[~held], event[~held], weight[~held]),
+            evals=[(check, "held_out")],
+            custom_metric=held_out_loss,
+            early_stopping_rounds=self.early_stopping_rounds,
+            evals_result=log,
+            verbose_eval=False,
+        )
+        best = int(booster.best_iteration) + 1
+        return best, float(log["held_out"]["cox_nll"][best - 1])
 
     def predict(self, X: Any) -> np.ndarray:
         """Risk score: the log hazard ratio."""
@@ -372,3 +430,19 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
         """Survival ``exp(-H0(t) exp(eta))`` on :attr:`time_grid_`."""
         risk = np.exp(self.predict(X))
         return np.asarray(np.exp(-np.outer(risk, self.baseline_cumulative_hazard_)))
+
+
+def _boost(
+    params: dict[str, Any],
+    data: xgb.DMatrix,
+    rounds: int,
+    time: np.ndarray,
+    event: np.ndarray,
+    weight: np.ndarray,
+) -> xgb.Booster:
+    """Boost the weighted Cox partial likelihood for ``rounds`` rounds."""
+
+    def objective(margin: np.ndarray, _: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
+        return cox_gradient(margin, time, event, weight)
+
+    return xgb.train(params, data, num_boost_round=rounds, obj=objective)
