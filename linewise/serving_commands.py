@@ -96,6 +96,7 @@ def score(
         "option",
         "rwPFS RMST24 (90%)",
         "vs TBP",
+        "P(best)",
         "OS RMST24 (90%)",
         "evidence",
         title=f"patient {result['patient_key']}, decision after line {result['line_number']}",
@@ -107,6 +108,7 @@ def score(
             entry["option"],
             f"{pfs['rmst24']:.1f} ({pfs['rmst24_lower']:.1f}-{pfs['rmst24_upper']:.1f})",
             f"{pfs['rmst24_vs_tbp']:+.1f}",
+            "-" if entry["probability_best"] is None else f"{100 * entry['probability_best']:.0f}%",
             f"{overall['rmst24']:.1f} ({overall['rmst24_lower']:.1f}-{overall['rmst24_upper']:.1f})",
             "supported" if entry["support"] else "insufficient evidence",
         )

@@ -110,7 +110,7 @@ def cox_negative_log_likelihood(
     float
         NaN when no event has a positive weight.
     """
-    event = np.asarray(event, dtype=bool)
+    event = np.asarray(event, dtype=bool) & (np.asarray(weight) > 0)  # a zero weight adds nothing
     total = float(np.sum(weight[event]))
     if total <= 0:
         return float("nan")

@@ -22,7 +22,9 @@ class OptionPredictions:
 
     ``curves[endpoint]`` holds survival on :attr:`grid`, shape (n, 16, grid); ``summary`` maps
     ``"{endpoint}_{summary}"`` to the point estimate (n, 16); ``lower`` and ``upper`` the bootstrap
-    interval of the same; ``curve_lower``/``curve_upper`` the pointwise interval of the curves.
+    interval of the same; ``curve_lower``/``curve_upper`` the pointwise interval of the curves;
+    ``probability_best`` the share of bootstrap replicates in which each option has the highest rwPFS
+    RMST24 among the supported ones (0 or 1 without replicates).
     """
 
     grid: np.ndarray
@@ -34,6 +36,7 @@ class OptionPredictions:
     upper: dict[str, np.ndarray]
     propensity: np.ndarray
     support: np.ndarray
+    probability_best: np.ndarray
 
     def decision(self, i: int) -> OptionPredictions:
         """Return the predictions of decision ``i`` alone (shape (1, ...) throughout)."""
@@ -48,6 +51,7 @@ class OptionPredictions:
             upper={key: value[pick] for key, value in self.upper.items()},
             propensity=self.propensity[pick],
             support=self.support[pick],
+            probability_best=self.probability_best[pick],
         )
 
 
@@ -117,6 +121,7 @@ def options_table(keys: pd.DataFrame, predictions: OptionPredictions) -> pd.Data
         table[f"{key}_upper"] = predictions.upper[key].ravel()
     table["propensity"] = predictions.propensity.ravel()
     table["support"] = predictions.support.ravel()
+    table["probability_best"] = predictions.probability_best.ravel()
     score = np.where(predictions.support, predictions.summary["pfs_rmst24"], -np.inf)
     order = np.argsort(-score, axis=1, kind="stable")
     rank = np.empty_like(order)

@@ -29,7 +29,7 @@ from linewise.models.summaries import DIFFERENCES, ENDPOINTS, SUMMARIES
 
 #: Version of the registered model's layout (code, artifacts, module paths) and of this table; a model
 #: whose metadata carries another version is refused at loading, with the advice to retrain.
-FORMAT_VERSION: Final = 3
+FORMAT_VERSION: Final = 4
 #: Contributions listed in ``shap_top`` and ``contrast_top``.
 TOP_CONTRIBUTIONS: Final = 5
 #: Summary columns of :func:`linewise.models.option_predictions.options_table`, in its order.
@@ -51,6 +51,7 @@ _LEADING: Final = (
 _TRAILING: Final = (
     ("propensity", "double"),
     ("support", "boolean"),
+    ("probability_best", "double"),
     ("rank", "long"),
     ("shap_top", "string"),
     ("contrast_top", "string"),
@@ -206,6 +207,7 @@ def score_decisions(
         out[column] = np.where(np.isinf(values), np.nan, values)
     out["propensity"] = table["propensity"].to_numpy(float)
     out["support"] = table["support"].to_numpy(bool)
+    out["probability_best"] = table["probability_best"].to_numpy(float)
     out["rank"] = table["rank"].to_numpy(np.int64)
     shap_top: list[str] = []
     contrast_top: list[str] = []

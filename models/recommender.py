@@ -59,6 +59,7 @@ from linewise.models.option_predictions import (
 )
 from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.propensity import DEFAULT_MIN_SUPPORT
+from linewise.models.ranking import LEARNERS, fit_ranking, probability_best
 from linewise.models.summaries import ENDPOINTS
 from linewise.models.survival import (
     BoostedCoxModel,
@@ -88,8 +89,14 @@ class TreatmentRecommender(BaseEstimator):
     ----------
     family : {"boosted_cox", "random_survival_forest"}
         Outcome model family (the same for rwPFS and OS).
+    learner : {"s", "t", "dr", "causal_forest"}
+        What ranks the options (:mod:`linewise.models.ranking`): the outcome model itself (S-learner), one
+        model per class (T-learner), or the outcome model's TBP value plus differences from TBP learnt from
+        cross-fitted nuisances (DR-learner, causal forest). Curves, medians, OS and explanations are the
+        outcome models' for every learner.
     weighting : {"ipw", "overlap", "none"}
-        Balancing weights of the outcome fits (:mod:`linewise.models.weights`); ``"none"`` is the naive model.
+        Balancing weights of the outcome fits (:mod:`linewise.models.weights`); ``"none"`` is the naive
+        model, whose DR-learner and causal forest also use no propensity model.
     n_bootstrap : int
         Patient-level bootstrap refits for the intervals: 0 (no intervals, bounds equal the point) or
         at least 2.
@@ -103,6 +110,8 @@ class TreatmentRecommender(BaseEstimator):
         Seed of the bootstrap and the models.
     n_jobs : int
         Bootstrap refits run in this many threads (results do not depend on it).
+    nuisance_folds : int
+        Folds of the cross-fitted nuisances of the DR-learner and the causal forest.
     propensity : estimator, optional
         The propensity model of the options: an unfitted
         :class:`~linewise.models.option_propensity.OptionPropensityModel` (cloned and fitted here), or
@@ -119,6 +128,8 @@ class TreatmentRecommender(BaseEstimator):
         The outcome model of each endpoint (``"pfs"``, ``"os"``), fitted on every decision.
     replicates_ : dict
         The bootstrap refits of each endpoint's model.
+    ranking_ : RankingModel
+        The learner's own part (:mod:`linewise.models.ranking`).
     explainer_, explanation_scale_, higher_is_better_
         The SHAP explainer of the rwPFS model and what its values add up to.
     time_grid_ : ndarray
@@ -136,6 +147,7 @@ class TreatmentRecommender(BaseEstimator):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "family": [StrOptions(set(FAMILIES))],
+        "learner": [StrOptions(set(LEARNERS))],
         "weighting": [StrOptions(set(WEIGHTINGS))],
         # 0 (no intervals) or at least 2: one refit has no spread, and its intervals would have no width
         "n_bootstrap": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
@@ -144,6 +156,7 @@ class TreatmentRecommender(BaseEstimator):
         "model_params": [dict, None],
         "random_state": [Interval(Integral, 0, None, closed="left")],
         "n_jobs": [Interval(Integral, 1, None, closed="left")],
+        "nuisance_folds": [Interval(Integral, 2, None, closed="left")],
         "propensity": [HasMethods(["fit", "class_and_local", "proba_and_support"]), None],
     }
 
@@ -151,6 +164,7 @@ class TreatmentRecommender(BaseEstimator):
         self,
         family: str = "boosted_cox",
         *,
+        learner: str = "s",
         weighting: str = "ipw",
         n_bootstrap: int = 20,
         interval: float = 0.90,
@@ -158,9 +172,11 @@ class TreatmentRecommender(BaseEstimator):
         model_params: dict[str, Any] | None = None,
         random_state: int = 0,
         n_jobs: int = 2,
+        nuisance_folds: int = 3,
         propensity: OptionPropensityModel | FrozenEstimator | None = None,
     ) -> None:
         self.family = family
+        self.learner = learner
         self.weighting = weighting
         self.n_bootstrap = n_bootstrap
         self.interval = interval
@@ -168,6 +184,7 @@ class TreatmentRecommender(BaseEstimator):
         self.model_params = model_params
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.nuisance_folds = nuisance_folds
         self.propensity = propensity
 
     def fit(self, examples: pd.DataFrame, y: None = None) -> TreatmentRecommender:
@@ -233,6 +250,23 @@ class TreatmentRecommender(BaseEstimator):
                     for replicate, replicate_weight in zip(replicates, replicate_weights, strict=True)
                 ]
                 self.replicates_[endpoint] = [fit.result() for fit in fits]
+            if endpoint == "pfs":
+                self.ranking_ = fit_ranking(
+                    self.learner,
+                    model,
+                    X=X,
+                    design=design,
+                    observed=observed,
+                    target=target,
+                    weight=weight,
+                    replicate_weights=replicate_weights,
+                    patients=patient_index,
+                    naive=self.weighting == "none",
+                    min_support=self.min_support,
+                    nuisance_folds=self.nuisance_folds,
+                    random_state=self.random_state,
+                    n_jobs=self.n_jobs,
+                )
         self.explainer_, self.explanation_scale_, self.higher_is_better_ = make_explainer(self.models_["pfs"])
         self.time_grid_ = self.models_["pfs"].time_grid_
         self.n_training_decisions_ = len(decisions)
@@ -290,6 +324,14 @@ class TreatmentRecommender(BaseEstimator):
                 else:
                     horizon = float(name.removeprefix("rmst"))
                     lower[key], upper[key] = normal_interval(estimate, spread, z, 0.0, horizon)
+            if endpoint == "pfs":  # the learner's ranked quantity
+                point_value, replicate_values = self.ranking_.values(features, rows, values["rmst24"])
+                values["rmst24"] = [point_value, *(replicate_values if len(stack) > 1 else [])]
+                values_pfs_rmst24 = values["rmst24"]
+                summary["pfs_rmst24"] = point_value
+                lower["pfs_rmst24"], upper["pfs_rmst24"] = normal_interval(
+                    point_value, replicate_values, z, 0.0, 24.0
+                )
             for name in ("rmst12", "rmst24"):
                 key = f"{endpoint}_{name}_vs_tbp"
                 differences = [v - v[:, [BASELINE_INDEX]] for v in values[name]]
@@ -297,6 +339,7 @@ class TreatmentRecommender(BaseEstimator):
                 spread = np.stack(differences[1:]) if len(differences) > 1 else differences[0][None]
                 lower[key], upper[key] = normal_interval(differences[0], spread, z)
         propensity, support = self.propensity_.proba_and_support(features)
+        ranked = np.stack(values_pfs_rmst24[1:]) if len(values_pfs_rmst24) > 1 else values_pfs_rmst24[0][None]
         return OptionPredictions(
             grid=grid,
             curves=curves,
@@ -307,6 +350,7 @@ class TreatmentRecommender(BaseEstimator):
             upper=upper,
             propensity=propensity,
             support=support,
+            probability_best=probability_best(ranked, support),
         )
 
     def _features(self, X: Any) -> np.ndarray:

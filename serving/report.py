@@ -106,6 +106,10 @@ def _with_interval(summary: dict[str, Any], key: str, signed: bool = False) -> d
     return {"value": text, "interval": f"{_fmt(lower)} to {_fmt(upper)}"}
 
 
+def _percent(share: float | None) -> str:
+    return "—" if share is None else f"{100 * share:.0f}%"
+
+
 def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
     rows = []
     for entry in result["candidates"]:
@@ -117,6 +121,7 @@ def _rows(result: dict[str, Any]) -> list[dict[str, Any]]:
                 "name": option_name(entry["option"]),
                 "support": entry["support"],
                 "propensity": entry["propensity"],
+                "probability_best": _percent(entry["probability_best"]),
                 "median": _with_interval(pfs, "median"),
                 "rmst12": _with_interval(pfs, "rmst12"),
                 "rmst24": _with_interval(pfs, "rmst24"),

@@ -217,6 +217,10 @@ class Candidate(BaseModel):
     rank: int | None = Field(description="1 = the recommendation; null when evidence is insufficient.")
     support: bool
     propensity: float | None
+    probability_best: float | None = Field(
+        description="Share of the model's bootstrap replicates in which this option has the highest rwPFS "
+        "RMST to 24 months among the supported options (0 when unsupported)."
+    )
     rwpfs: Outcome
     os: Outcome
     explanation: Explanation
@@ -235,6 +239,9 @@ class Provenance(BaseModel):
     training_run_id: str | None = None
     package_version: str | None = None
     family: str | None = None
+    learner: str | None = Field(
+        default=None, description="What ranks the options: s, t, dr or causal_forest."
+    )
     weighting: str | None = None
     interval: float | None = None
     min_support: float | None = None

@@ -53,6 +53,7 @@ def candidates_document(scores: pd.DataFrame) -> list[dict[str, Any]]:
             "rank": None if int(row["rank"]) == UNRANKED else int(row["rank"]),
             "support": bool(row["support"]),
             "propensity": _number(row["propensity"]),
+            "probability_best": _number(row["probability_best"]),
         }
         for endpoint, name in ENDPOINT_NAMES.items():
             entry[name] = {

@@ -45,6 +45,7 @@ _METADATA_PROVENANCE: Final = (
     "training_run_id",
     "package_version",
     "family",
+    "learner",
     "weighting",
     "interval",
     "min_support",

@@ -70,6 +70,7 @@ def model_metadata(
         **{key: fields[key] for key in METADATA_KEYS},
         "package_version": importlib.metadata.version("linewise"),
         "family": recommender.family,
+        "learner": recommender.learner,
         "weighting": recommender.weighting,
         "n_bootstrap": recommender.n_bootstrap,
         "interval": recommender.interval,

@@ -36,6 +36,27 @@ def test_score_patient_lists_every_option_once_ranked_first(served: Served) -> N
     assert result["patient_key"] == document["patient_key"]
 
 
+def test_probability_best_is_the_share_of_refits_where_the_option_ranks_first(served: Served) -> None:
+    document = next(iter(served.open_patients.values()))
+    result = score_patient(served.model, document)
+    recommender = served.model.recommender
+    examples = build_examples(load_patient(document))
+    latest = examples.sort_values(["decision_day", "line_number"]).tail(1)
+    rows = counterfactual_rows(latest[list(FEATURES)].to_numpy(float))
+    grid = recommender.time_grid_
+    support = {entry["option"]: entry["support"] for entry in result["candidates"]}
+    wins = dict.fromkeys(support, 0)
+    for refit in recommender.replicates_["pfs"]:  # by hand: each refit's best supported option
+        curves = refit.predict_survival_function(rows)
+        widths = np.diff(np.concatenate([[0.0], grid]))[grid <= 24.0]
+        rmst = widths[0] + curves[:, : widths.size - 1] @ widths[1:]
+        supported = [i for i, option in enumerate(OPTIONS) if support[option.label]]
+        wins[OPTIONS[max(supported, key=lambda i: rmst[i])].label] += 1
+    refits = len(recommender.replicates_["pfs"])
+    for entry in result["candidates"]:
+        assert entry["probability_best"] == pytest.approx(wins[entry["option"]] / refits, abs=1e-12)
+
+
 def test_curves_are_the_models_survival_with_normal_bootstrap_bands(served: Served) -> None:
     document = next(iter(served.open_patients.values()))
     curves = patient_curves(served.model, document)

@@ -155,11 +155,20 @@ def test_loaded_model_gives_the_recommenders_numbers(logged: Logged, store: str)
         x = latest[list(FEATURES)].to_numpy(float)
         predictions = recommender.predict_options(x)
         expected = options_table(latest[list(KEYS)], predictions)
-        fixed = {*KEYS, "candidate", "local_therapy", "option", "propensity", "support", "rank"}
+        fixed = {
+            *KEYS,
+            "candidate",
+            "local_therapy",
+            "option",
+            "propensity",
+            "support",
+            "probability_best",
+            "rank",
+        }
         assert [c for c in expected.columns if c not in fixed] == list(SUMMARY_COLUMNS)
         for column in (*KEYS, "candidate", "local_therapy", "option", "support"):
             assert got[column].tolist() == expected[column].tolist(), column
-        for column in (*SUMMARY_COLUMNS, "propensity"):
+        for column in (*SUMMARY_COLUMNS, "propensity", "probability_best"):
             np.testing.assert_array_equal(
                 got[column].to_numpy(), expected[column].replace(np.inf, np.nan).to_numpy(), err_msg=column
             )

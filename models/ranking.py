@@ -1,0 +1,213 @@
+"""The learners that rank the options: each option's rwPFS RMST24, with replicates for intervals.
+
+Every learner of :class:`linewise.models.recommender.TreatmentRecommender` shares the S-learner's outcome
+models for the curves, medians, OS and explanations; the learner decides the quantity that ranks the
+options, rwPFS restricted to 24 months, and its uncertainty:
+
+- ``s`` (S-learner): the outcome model's own restricted mean, replicated by its bootstrap refits;
+- ``t`` (T-learner): one model per candidate class (:class:`linewise.models.t_learner.ClassSurvivalModels`),
+  refitted on the same bootstrap draws;
+- ``dr`` (DR-learner) and ``causal_forest``: the outcome model's restricted mean under TBP plus each
+  option's difference from TBP learnt from cross-fitted nuisances (:mod:`linewise.models.cross_fitting`,
+  :mod:`linewise.models.effect_learners`); the replicates add normal draws of the difference, with the
+  forest's covariance across options (bootstrap of little bags), to the outcome model's replicates.
+
+:func:`probability_best` counts, over the replicates, how often each option is the best supported one.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+from sklearn.base import clone
+
+from linewise.models.candidates import BASELINE, OPTIONS
+from linewise.models.cross_fitting import HORIZON, cross_fit, patient_folds
+from linewise.models.effect_learners import DRContrastForest, ResidualCausalForest
+from linewise.models.option_propensity import OptionPropensityModel
+from linewise.models.survival import BoostedCoxModel, rmst_from_curves
+from linewise.models.t_learner import ClassSurvivalModels
+
+LEARNERS: Final = ("s", "t", "dr", "causal_forest")
+BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
+
+
+def censoring_model(random_state: int) -> BoostedCoxModel:
+    """Return the censoring model of the nuisances: a shallow boosted Cox, rounds by early stopping."""
+    return BoostedCoxModel(
+        n_estimators=300, learning_rate=0.05, max_depth=2, early_stopping_rounds=15, random_state=random_state
+    )
+
+
+def probability_best(replicates: np.ndarray, support: np.ndarray) -> np.ndarray:
+    """Share of replicates in which each option has the highest value among the supported ones.
+
+    Parameters
+    ----------
+    replicates : ndarray of shape (R, n, k)
+        The ranked quantity in each replicate (at least one).
+    support : ndarray of bool, shape (n, k)
+        Options that may be ranked.
+
+    Returns
+    -------
+    ndarray of shape (n, k)
+        0 for unsupported options; rows sum to 1, or are all 0 for a decision without a supported option.
+        Ties go to the first option.
+
+    Raises
+    ------
+    ValueError
+        If there is no replicate or the shapes disagree.
+    """
+    values = np.asarray(replicates, dtype=float)
+    allowed = np.asarray(support, dtype=bool)
+    if values.ndim != 3 or values.shape[0] == 0 or values.shape[1:] != allowed.shape:
+        raise ValueError(
+            f"replicates must be (R >= 1, n, k) with (n, k) = {allowed.shape}, found {values.shape}"
+        )
+    best = np.argmax(np.where(allowed[None], values, -np.inf), axis=2)  # (R, n)
+    n, k = allowed.shape
+    counts = np.zeros((n, k))
+    np.add.at(counts, (np.broadcast_to(np.arange(n), best.shape), best), 1.0)
+    return np.where(allowed, counts / values.shape[0], 0.0)
+
+
+@dataclass(frozen=True)
+class RankingModel:
+    """A fitted learner's own part (nothing for the S-learner)."""
+
+    learner: str
+    class_models: tuple[Any, ...] = ()  # T-learner: the full-data model, then the bootstrap refits
+    effect_model: DRContrastForest | ResidualCausalForest | None = None
+    seed: int = 0
+
+    def values(
+        self, features: np.ndarray, rows: np.ndarray, outcome_rmst24: list[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Return the ranked quantity (n, 16) and its replicates (R, n, 16).
+
+        Parameters
+        ----------
+        features : ndarray of shape (n, p)
+            Decision features.
+        rows : ndarray of shape (n * 16, p + 9)
+            Their counterfactual rows.
+        outcome_rmst24 : list of ndarray of shape (n, 16)
+            The outcome model's rwPFS RMST24: the full-data model's, then each bootstrap refit's.
+        """
+        n, k = len(features), len(OPTIONS)
+        if self.learner == "s":
+            estimates = outcome_rmst24
+        elif self.learner == "t":
+            estimates = [
+                rmst_from_curves(
+                    model.predict_survival_function(rows).reshape(n, k, -1), model.time_grid_, HORIZON
+                )
+                for model in self.class_models
+            ]
+        else:
+            assert self.effect_model is not None
+            difference, covariance = self.effect_model.predict_and_covariance(features)
+            baseline = [values[:, [BASELINE_INDEX]] for values in outcome_rmst24]
+            rng = np.random.default_rng(self.seed)
+            draws = _normal_draws(difference, covariance, len(outcome_rmst24) - 1, rng)
+            estimates = [baseline[0] + difference] + [
+                base + draw for base, draw in zip(baseline[1:], draws, strict=True)
+            ]
+        clipped = [np.clip(values, 0.0, HORIZON) for values in estimates]
+        point = clipped[0]
+        replicates = np.stack(clipped[1:]) if len(clipped) > 1 else point[None]
+        return point, replicates
+
+
+def _normal_draws(
+    mean: np.ndarray, covariance: np.ndarray, count: int, rng: np.random.Generator
+) -> list[np.ndarray]:
+    """``count`` draws of each decision's options from ``N(mean, covariance)`` (a square root by eigh)."""
+    if count == 0:
+        return []
+    values, vectors = np.linalg.eigh(covariance)
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
+    noise = rng.standard_normal((count, *mean.shape))
+    return [mean + np.einsum("nij,nj->ni", root, z) for z in noise]
+
+
+def fit_ranking(
+    learner: str,
+    outcome_template: Any,
+    *,
+    X: np.ndarray,
+    design: np.ndarray,
+    observed: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray,
+    replicate_weights: list[np.ndarray],
+    patients: np.ndarray,
+    naive: bool,
+    min_support: float,
+    nuisance_folds: int,
+    random_state: int,
+    n_jobs: int,
+) -> RankingModel:
+    """Fit a learner's own part on the rwPFS target (module docstring).
+
+    Parameters
+    ----------
+    learner : str
+        One of :data:`LEARNERS`.
+    outcome_template : estimator
+        The unfitted outcome model of the recommender's family and settings.
+    X, design : ndarray
+        Features, and features followed by the treatment columns of the option taken.
+    observed : ndarray of int
+        Option taken.
+    target : structured array
+        rwPFS.
+    weight, replicate_weights : ndarray
+        Balancing weights of the full-data fit and of each bootstrap refit.
+    patients : ndarray
+        The patient of each row (folds of the cross-fitting).
+    naive : bool
+        The naive twin: no propensity model in the nuisances.
+    min_support : float
+        Positivity threshold of the nuisances' propensity model.
+    nuisance_folds : int
+        Folds of the cross-fitting.
+    random_state : int
+    n_jobs : int
+        Threads for the bootstrap refits and the forests.
+    """
+    if learner == "s":
+        return RankingModel("s")
+    if learner == "t":
+        base = ClassSurvivalModels(clone(outcome_template))
+        weights = [weight, *replicate_weights]
+        with ThreadPoolExecutor(max_workers=n_jobs) as pool:
+            fits = [
+                pool.submit(
+                    clone(base).set_params(base__random_state=random_state + b).fit,
+                    design,
+                    target,
+                    sample_weight=w,
+                )
+                for b, w in enumerate(weights)
+            ]
+            return RankingModel("t", class_models=tuple(fit.result() for fit in fits))
+    folds = patient_folds(patients, nuisance_folds, random_state)
+    nuisances = cross_fit(
+        X,
+        observed,
+        target,
+        folds,
+        outcome_model=clone(outcome_template),
+        censoring_model=censoring_model(random_state),
+        propensity_model=OptionPropensityModel(min_support=min_support),
+        naive=naive,
+    )
+    stage = DRContrastForest if learner == "dr" else ResidualCausalForest
+    effect = stage(random_state=random_state, n_jobs=n_jobs).fit(X, nuisances)
+    return RankingModel(learner, effect_model=effect, seed=random_state)
