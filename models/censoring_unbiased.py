@@ -108,8 +108,9 @@ def censoring_unbiased_rmst(
     # at risk of censoring at grid time u: still followed after u, or censored at u (events come first)
     censored_here = ~known[:, None] & (index[None, :] == position[:, None])
     at_risk = (index[None, :] < position[:, None]) | censored_here
-    below_horizon = grid < horizon - 1e-9
-    martingale = (censored_here.astype(float) - at_risk * hazard) * below_horizon
+    # a censoring in the last bin before the horizon counts there, with its compensator; a row followed
+    # to the horizon is at risk only before it (its position is the horizon's)
+    martingale = censored_here.astype(float) - at_risk * hazard
     augmentation = np.sum(expected / censoring * martingale, axis=1)
     return np.asarray(observed_part + augmentation)
 

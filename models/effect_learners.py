@@ -139,8 +139,8 @@ class DRContrastForest(_ForestStage):
         Trees (rounded down to a multiple of 4, the forest's little bags).
     min_samples_leaf, max_features : forest settings.
     clip : float
-        Propensities below it are raised to it in the pseudo-outcomes (the support threshold by default:
-        below it an option is never ranked, and smaller propensities only add noise).
+        Option propensities below it are raised to it in the pseudo-outcomes (smaller propensities make
+        the pseudo-outcomes noisy; supported options below it shrink towards the outcome model).
     random_state : int
     n_jobs : int
 

@@ -127,13 +127,17 @@ class RankingModel:
 def _normal_draws(
     mean: np.ndarray, covariance: np.ndarray, count: int, rng: np.random.Generator
 ) -> list[np.ndarray]:
-    """``count`` draws of each decision's options from ``N(mean, covariance)`` (a square root by eigh)."""
+    """``count`` draws of each decision's options from ``N(mean, covariance)`` (a square root by eigh).
+
+    The same standard normal draws serve every decision, so that a decision's draws do not depend on
+    which other decisions are scored with it.
+    """
     if count == 0:
         return []
     values, vectors = np.linalg.eigh(covariance)
     root = vectors * np.sqrt(np.clip(values, 0.0, None))[:, None, :]
-    noise = rng.standard_normal((count, *mean.shape))
-    return [mean + np.einsum("nij,nj->ni", root, z) for z in noise]
+    noise = rng.standard_normal((count, mean.shape[1]))
+    return [mean + np.einsum("nij,j->ni", root, z) for z in noise]
 
 
 def fit_ranking(

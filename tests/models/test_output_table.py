@@ -72,9 +72,10 @@ def test_the_table_lays_out_predict_options(fitted: Fitted) -> None:
     assert list(out.columns[:7]) == [
         "row", "patient_key", "line_number", "decision_day", "candidate", "local_therapy", "option"
     ]  # fmt: skip
-    assert list(out.columns[-7:]) == [
+    assert list(out.columns[-8:]) == [
         "propensity",
         "support",
+        "probability_best",
         "rank",
         "shap_top",
         "contrast_top",
