@@ -32,6 +32,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from linewise.features.regimens import CANDIDATE_CLASSES
 from linewise.simulation.config import SimulationConfig, load_config
 from linewise.simulation.modifiers import CONTINUOUS_FEATURES, SCENARIO_FEATURES
 
@@ -43,16 +44,7 @@ HELD_OUT_SEEDS: Final = (9001, 9002, 9003, 9004, 9005, 9006, 9007, 9008)
 NAMED_SCENARIOS: Final = ("default", "fully_recorded")
 TBP_MODES: Final = ("selected", "never", "default")
 
-_OPTIONS: Final = (
-    "tbp",
-    "cdk_same_et_switch",
-    "cdk_switch",
-    "et_mono",
-    "et_targeted",
-    "oral_serd",
-    "chemo",
-    "adc",
-)
+_OPTIONS: Final = CANDIDATE_CLASSES
 #: Features a clinician sees when choosing (the true biology is known only through a test).
 _CHOICE_FEATURES: Final = tuple(
     name

@@ -61,9 +61,8 @@ def rows() -> dict[str, Any]:
     }
 
 
-def test_no_row_is_predicted_by_a_model_that_saw_its_patient(rows: dict[str, Any]) -> None:
-    folds = patient_folds(rows["patient"], 4, random_state=0)
-    nuisances = cross_fit(
+def _remembering_fit(rows: dict[str, Any], folds: np.ndarray, *, naive: bool) -> Any:
+    return cross_fit(
         rows["X"],
         rows["observed"],
         rows["y"],
@@ -71,7 +70,12 @@ def test_no_row_is_predicted_by_a_model_that_saw_its_patient(rows: dict[str, Any
         outcome_model=_RememberingSurvival(),
         censoring_model=_RememberingSurvival(),
         propensity_model=_RememberingPropensity(),
+        naive=naive,
     )
+
+
+def test_no_row_is_predicted_by_a_model_that_saw_its_patient(rows: dict[str, Any]) -> None:
+    nuisances = _remembering_fit(rows, patient_folds(rows["patient"], 4, random_state=0), naive=False)
     np.testing.assert_allclose(nuisances.propensity, 1.0 / len(OPTIONS))
     np.testing.assert_allclose(nuisances.outcome, 24.0)  # survival 1 to the horizon: never seen
     # with G = S = 1 (never seen) the transform is the restricted time of a known row, and m(u) = 24
@@ -99,16 +103,7 @@ def test_a_patient_is_in_one_fold_and_folds_are_balanced(rows: dict[str, Any]) -
 
 def test_naive_propensities_are_the_other_folds_shares(rows: dict[str, Any]) -> None:
     folds = patient_folds(rows["patient"], 3, random_state=0)
-    nuisances = cross_fit(
-        rows["X"],
-        rows["observed"],
-        rows["y"],
-        folds,
-        outcome_model=_RememberingSurvival(),
-        censoring_model=_RememberingSurvival(),
-        propensity_model=_RememberingPropensity(),
-        naive=True,
-    )
+    nuisances = _remembering_fit(rows, folds, naive=True)
     for fold in range(3):
         counts = np.bincount(rows["observed"][folds != fold], minlength=len(OPTIONS))
         np.testing.assert_allclose(
