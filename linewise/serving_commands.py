@@ -120,6 +120,8 @@ def score(
         f"model {provenance['model_uri']} (version {provenance['model_version']}), trained on lock "
         f"{provenance['lock_id']} of {provenance['lock_date']}; months; explanations in --json"
     )
+    console.print(f"options ranked by learner {provenance.get('learner') or '-'}; {_value_line(provenance)}")
+    console.print(_sensitivity_line(result["sensitivity"]))
     for warning in result["scope"]["warnings"]:  # again under the table, where the eye ends
         console.print(f"WARNING: {warning['message']}")
 
@@ -276,4 +278,28 @@ def serve(
         access_log=False,
         log_config=log_config,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_S,
+    )
+
+
+def _value_line(provenance: dict[str, Any]) -> str:
+    """Return the model's estimated policy value as one line (or say that none is recorded)."""
+    value = provenance.get("policy_value")
+    if not value:
+        return "no estimated value of its recommendations is recorded with the model"
+    return (
+        f"estimated value of its recommendations {value['estimate']:.2f} months of rwPFS to 24 months "
+        f"(95% {value['lower']:.2f}-{value['upper']:.2f}; {value['method']})"
+    )
+
+
+def _sensitivity_line(sensitivity: dict[str, Any]) -> str:
+    """Return the first-versus-second contrast and its E-values as one line."""
+    if sensitivity["second_option"] is None:
+        return "sensitivity: fewer than two supported options, no ranking to test"
+    return (
+        f"sensitivity: {sensitivity['first_option']} ahead of {sensitivity['second_option']} by "
+        f"{sensitivity['difference']:.1f} months ({100 * sensitivity['interval']:.0f}% "
+        f"{sensitivity['lower']:.1f} to {sensitivity['upper']:.1f}); E-value {sensitivity['e_value']:.2f} "
+        f"(interval {sensitivity['e_value_interval']:.2f}): the risk ratio an unrecorded factor would need "
+        "with both choice and rwPFS to reverse the order"
     )

@@ -71,23 +71,7 @@ def cox_gradient(
     -------
     gradient, hessian : ndarray of shape (n,)
     """
-    shift = float(np.max(margin)) if len(margin) else 0.0
-    risk = weight * np.exp(margin - shift)
-    order = np.argsort(time, kind="stable")
-    sorted_time = time[order]
-    unique_times, first = np.unique(sorted_time, return_index=True)
-    risk_sum = np.cumsum(risk[order][::-1])[::-1][first]  # R(t) at each distinct time (scaled)
-    event_weight = np.bincount(
-        np.searchsorted(unique_times, time[event]), weights=weight[event], minlength=len(unique_times)
-    )
-    positive = risk_sum > 0
-    a_terms = np.divide(event_weight, risk_sum, out=np.zeros_like(event_weight), where=positive)
-    b_terms = np.divide(event_weight, risk_sum**2, out=np.zeros_like(event_weight), where=positive)
-    position = np.searchsorted(unique_times, time, side="right") - 1
-    a_cumulative, b_cumulative = np.cumsum(a_terms)[position], np.cumsum(b_terms)[position]
-    gradient = risk * a_cumulative - weight * event
-    hessian = risk * a_cumulative - risk * np.exp(margin - shift) * b_cumulative
-    return gradient, np.maximum(hessian, 0.0)
+    return CoxRiskSets(time, event, weight).gradient(margin)
 
 
 def cox_negative_log_likelihood(
@@ -110,14 +94,63 @@ def cox_negative_log_likelihood(
     float
         NaN when no event has a positive weight.
     """
-    event = np.asarray(event, dtype=bool) & (np.asarray(weight) > 0)  # a zero weight adds nothing
-    total = float(np.sum(weight[event]))
-    if total <= 0:
-        return float("nan")
-    shift = float(np.max(margin))
-    risk = weight * np.exp(margin - shift)
-    order = np.argsort(time, kind="stable")
-    unique_times, first = np.unique(time[order], return_index=True)
-    risk_sum = np.cumsum(risk[order][::-1])[::-1][first]
-    log_risk = np.log(risk_sum[np.searchsorted(unique_times, time[event])]) + shift
-    return float(-np.sum(weight[event] * (margin[event] - log_risk)) / total)
+    return CoxRiskSets(time, event, weight).negative_log_likelihood(margin)
+
+
+class CoxRiskSets:
+    """The risk sets of one sample, sorted once: the partial likelihood's gradient and loss per margin.
+
+    Boosting evaluates the gradient (and early stopping the held-out loss) at every round on the same
+    times, events and weights; only the margin changes. The sort, the distinct times and the position of
+    each row among them are computed here once. :func:`cox_gradient` and
+    :func:`cox_negative_log_likelihood` are this class used once.
+
+    Parameters
+    ----------
+    time, event, weight : ndarray of shape (n,)
+        Follow-up (months), event flags and case weights.
+    """
+
+    def __init__(self, time: np.ndarray, event: np.ndarray, weight: np.ndarray) -> None:
+        self.event = np.asarray(event, dtype=bool)
+        self.weight = np.asarray(weight, dtype=float)
+        time = np.asarray(time, dtype=float)
+        self.order = np.argsort(time, kind="stable")
+        unique_times, self.first = np.unique(time[self.order], return_index=True)
+        self.event_weight = np.bincount(
+            np.searchsorted(unique_times, time[self.event]),
+            weights=self.weight[self.event],
+            minlength=len(unique_times),
+        )
+        self.position = np.searchsorted(unique_times, time, side="right") - 1
+        self.counted = self.event & (self.weight > 0)  # a zero weight adds nothing to the loss
+        self.counted_position = np.searchsorted(unique_times, time[self.counted])
+        self.counted_weight = float(np.sum(self.weight[self.counted]))
+
+    def _risk_sums(self, margin: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Return the shift, each row's scaled risk ``w exp(eta - shift)`` and ``R(t)`` at distinct times."""
+        shift = float(np.max(margin)) if len(margin) else 0.0
+        risk = self.weight * np.exp(margin - shift)
+        return shift, risk, np.cumsum(risk[self.order][::-1])[::-1][self.first]
+
+    def gradient(self, margin: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Gradient and diagonal Hessian at ``margin`` (:func:`cox_gradient`)."""
+        shift, risk, risk_sum = self._risk_sums(margin)
+        positive = risk_sum > 0
+        a_terms = np.divide(self.event_weight, risk_sum, out=np.zeros_like(self.event_weight), where=positive)
+        b_terms = np.divide(
+            self.event_weight, risk_sum**2, out=np.zeros_like(self.event_weight), where=positive
+        )
+        a_cumulative, b_cumulative = np.cumsum(a_terms)[self.position], np.cumsum(b_terms)[self.position]
+        gradient = risk * a_cumulative - self.weight * self.event
+        hessian = risk * a_cumulative - risk * np.exp(margin - shift) * b_cumulative
+        return gradient, np.maximum(hessian, 0.0)
+
+    def negative_log_likelihood(self, margin: np.ndarray) -> float:
+        """Return the loss at ``margin`` per unit of event weight (:func:`cox_negative_log_likelihood`)."""
+        if self.counted_weight <= 0:
+            return float("nan")
+        shift, _, risk_sum = self._risk_sums(margin)
+        log_risk = np.log(risk_sum[self.counted_position]) + shift
+        weight = self.weight[self.counted]
+        return float(-np.sum(weight * (margin[self.counted] - log_risk)) / self.counted_weight)

@@ -104,6 +104,83 @@ class Nuisances:
         )
 
 
+@dataclass(frozen=True)
+class NuisanceModels:
+    """The three nuisance models fitted on some rows, to predict others (:func:`fit_nuisances`)."""
+
+    outcome: Any
+    censoring: Any
+    propensity: Any | None  # None: the naive shares
+    shares: np.ndarray
+    horizon: float
+
+    def predict(self, X: np.ndarray, observed: np.ndarray, y: np.ndarray) -> Nuisances:
+        """Return the nuisances of new rows (their ``folds`` are all 0).
+
+        Parameters
+        ----------
+        X : ndarray of shape (n, p)
+        observed : ndarray of int, shape (n,)
+        y : structured array, shape (n,)
+            Their outcome: ``Y*`` needs it.
+        """
+        features = np.asarray(X, dtype=float)
+        options = np.asarray(observed, dtype=np.int64)
+        n, k = len(features), len(OPTIONS)
+        if self.propensity is None:
+            propensity = np.tile(self.shares, (n, 1))
+        else:
+            propensity = self.propensity.predict_proba(features)
+        grid = self.outcome.time_grid_
+        curves = self.outcome.predict_survival_function(counterfactual_rows(features)).reshape(n, k, -1)
+        own_curve = curves[np.arange(n), options]
+        own_censoring = self.censoring.predict_survival_function(with_treatment(features, options))
+        return Nuisances(
+            folds=np.zeros(n, dtype=np.int64),
+            observed=options,
+            propensity=propensity,
+            outcome=rmst_from_curves(curves, grid, self.horizon),
+            adjusted=censoring_unbiased_rmst(y, self.horizon, grid, own_censoring, own_curve),
+        )
+
+
+def fit_nuisances(
+    X: np.ndarray,
+    observed: np.ndarray,
+    y: np.ndarray,
+    *,
+    outcome_model: Any,
+    censoring_model: Any,
+    propensity_model: Any,
+    naive: bool = False,
+    horizon: float = HORIZON,
+) -> NuisanceModels:
+    """Fit clones of the three nuisance models on these rows (the step of :func:`cross_fit` per fold).
+
+    Parameters are those of :func:`cross_fit`, for the rows the models learn from.
+
+    Raises
+    ------
+    ValueError
+        If the outcome and censoring models' grids differ.
+    """
+    features = np.asarray(X, dtype=float)
+    options = np.asarray(observed, dtype=np.int64)
+    event, time = check_target(y)
+    design = with_treatment(features, options)
+    outcome = clone(outcome_model).fit(design, y)
+    censoring = clone(censoring_model).fit(design, make_target(time, ~event))
+    if not np.array_equal(outcome.time_grid_, censoring.time_grid_):
+        raise ValueError("the outcome and censoring models must share one time grid")
+    return NuisanceModels(
+        outcome=outcome,
+        censoring=censoring,
+        propensity=None if naive else clone(propensity_model).fit(features, options),
+        shares=np.bincount(options, minlength=len(OPTIONS)) / len(options),
+        horizon=horizon,
+    )
+
+
 def cross_fit(
     X: np.ndarray,
     observed: np.ndarray,
@@ -151,7 +228,7 @@ def cross_fit(
     features = np.asarray(X, dtype=float)
     options = np.asarray(observed, dtype=np.int64)
     fold = np.asarray(folds)
-    event, time = check_target(y)
+    _, time = check_target(y)
     n, k = len(features), len(OPTIONS)
     if options.shape != (n,) or fold.shape != (n,) or time.shape != (n,):
         raise ValueError("X, observed, y and folds must have one entry per row")
@@ -159,27 +236,22 @@ def cross_fit(
     if len(labels) < 2:
         raise ValueError("cross-fitting needs at least two folds")
     propensity, outcome, adjusted = np.empty((n, k)), np.empty((n, k)), np.empty(n)
-    censoring_target = make_target(time, ~event)
     for label in labels:
         held, kept = fold == label, fold != label
-        design = with_treatment(features[kept], options[kept])
-        outcome_fit = clone(outcome_model).fit(design, y[kept])
-        censoring_fit = clone(censoring_model).fit(design, censoring_target[kept])
-        grid = outcome_fit.time_grid_
-        if not np.array_equal(grid, censoring_fit.time_grid_):
-            raise ValueError("the outcome and censoring models must share one time grid")
-        if naive:
-            shares = np.bincount(options[kept], minlength=k) / kept.sum()
-            propensity[held] = np.tile(shares, (int(held.sum()), 1))
-        else:
-            fitted = clone(propensity_model).fit(features[kept], options[kept])
-            propensity[held] = fitted.predict_proba(features[held])
-        curves = outcome_fit.predict_survival_function(counterfactual_rows(features[held])).reshape(
-            int(held.sum()), k, -1
+        fitted = fit_nuisances(
+            features[kept],
+            options[kept],
+            y[kept],
+            outcome_model=outcome_model,
+            censoring_model=censoring_model,
+            propensity_model=propensity_model,
+            naive=naive,
+            horizon=horizon,
         )
-        outcome[held] = rmst_from_curves(curves, grid, horizon)
-        taken = options[held]
-        own_curve = curves[np.arange(int(held.sum())), taken]
-        own_censoring = censoring_fit.predict_survival_function(with_treatment(features[held], taken))
-        adjusted[held] = censoring_unbiased_rmst(y[held], horizon, grid, own_censoring, own_curve)
+        predicted = fitted.predict(features[held], options[held], y[held])
+        propensity[held], outcome[held], adjusted[held] = (
+            predicted.propensity,
+            predicted.outcome,
+            predicted.adjusted,
+        )
     return Nuisances(folds=fold, observed=options, propensity=propensity, outcome=outcome, adjusted=adjusted)

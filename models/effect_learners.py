@@ -158,6 +158,7 @@ class DRContrastForest(_ForestStage):
         phi = nuisances.pseudo_outcomes(self.clip)
         contrasts = np.delete(phi - phi[:, [BASELINE_INDEX]], BASELINE_INDEX, axis=1)
         self.forest_ = RegressionForest(**self._forest_settings()).fit(features, contrasts)
+        self.forest_.n_jobs = 1  # serial predictions: threads would add the trees up in a varying order
         return self
 
     def _effects(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -188,6 +189,7 @@ class ResidualCausalForest(_ForestStage):
         self.forest_ = CausalForest(**self._forest_settings()).fit(
             features, treatment - expected_treatment, nuisances.adjusted - expected_outcome
         )
+        self.forest_.n_jobs = 1  # serial predictions: threads would add the trees up in a varying order
         return self
 
     def _effects(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

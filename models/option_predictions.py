@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from linewise.models.candidates import OPTIONS
+from linewise.models.sensitivity import difference_e_values
 from linewise.models.summaries import UNRANKED
 
 
@@ -24,7 +25,8 @@ class OptionPredictions:
     ``"{endpoint}_{summary}"`` to the point estimate (n, 16); ``lower`` and ``upper`` the bootstrap
     interval of the same; ``curve_lower``/``curve_upper`` the pointwise interval of the curves;
     ``probability_best`` the share of bootstrap replicates in which each option has the highest rwPFS
-    RMST24 among the supported ones (0 or 1 without replicates).
+    RMST24 among the supported ones (0 or 1 without replicates); ``first_vs_second`` the contrast of
+    each decision's two best supported options (:func:`first_versus_second`).
     """
 
     grid: np.ndarray
@@ -37,6 +39,7 @@ class OptionPredictions:
     propensity: np.ndarray
     support: np.ndarray
     probability_best: np.ndarray
+    first_vs_second: dict[str, np.ndarray]
 
     def decision(self, i: int) -> OptionPredictions:
         """Return the predictions of decision ``i`` alone (shape (1, ...) throughout)."""
@@ -52,7 +55,55 @@ class OptionPredictions:
             propensity=self.propensity[pick],
             support=self.support[pick],
             probability_best=self.probability_best[pick],
+            first_vs_second={key: value[pick] for key, value in self.first_vs_second.items()},
         )
+
+
+def first_versus_second(
+    point: np.ndarray, replicates: np.ndarray, support: np.ndarray, z: float, outcome_sd: float
+) -> dict[str, np.ndarray]:
+    """Contrast each decision's best and second-best supported options, with its E-values.
+
+    Parameters
+    ----------
+    point : ndarray of shape (n, k)
+        The ranked quantity (rwPFS RMST24).
+    replicates : ndarray of shape (R, n, k)
+        Its bootstrap replicates.
+    support : ndarray of bool, shape (n, k)
+    z : float
+        Normal quantile of the interval's coverage.
+    outcome_sd : float
+        Standard deviation of the restricted rwPFS time in the training decisions.
+
+    Returns
+    -------
+    dict of str to ndarray of shape (n,)
+        ``first`` and ``second`` (option indices, -1 when fewer than two options are supported),
+        ``difference`` (first minus second, months) with ``lower`` and ``upper`` (normal bootstrap
+        interval of the difference), ``e_value`` and ``e_value_interval``
+        (:func:`linewise.models.sensitivity.difference_e_values`); NaN without a second option.
+    """
+    n = len(point)
+    score = np.where(support, point, -np.inf)
+    order = np.argsort(-score, axis=1, kind="stable")
+    rows = np.arange(n)
+    first, second = order[:, 0], order[:, 1]
+    both = support[rows, first] & support[rows, second]
+    difference = point[rows, first] - point[rows, second]
+    spread = replicates[:, rows, first] - replicates[:, rows, second]
+    lower, upper = normal_interval(difference, spread, z)
+    e_point, e_interval = difference_e_values(difference, lower, upper, outcome_sd)
+    missing = np.where(both, 1.0, np.nan)
+    return {
+        "first": np.where(support[rows, first], first, -1),
+        "second": np.where(both, second, -1),
+        "difference": difference * missing,
+        "lower": lower * missing,
+        "upper": upper * missing,
+        "e_value": e_point * missing,
+        "e_value_interval": e_interval * missing,
+    }
 
 
 def normal_interval(

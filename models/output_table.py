@@ -29,7 +29,7 @@ from linewise.models.summaries import DIFFERENCES, ENDPOINTS, SUMMARIES
 
 #: Version of the registered model's layout (code, artifacts, module paths) and of this table; a model
 #: whose metadata carries another version is refused at loading, with the advice to retrain.
-FORMAT_VERSION: Final = 4
+FORMAT_VERSION: Final = 5
 #: Contributions listed in ``shap_top`` and ``contrast_top``.
 TOP_CONTRIBUTIONS: Final = 5
 #: Summary columns of :func:`linewise.models.option_predictions.options_table`, in its order.
@@ -55,6 +55,7 @@ _TRAILING: Final = (
     ("rank", "long"),
     ("shap_top", "string"),
     ("contrast_top", "string"),
+    ("sensitivity", "string"),
     ("model_scale", "string"),
     ("scope_warnings", "string"),
 )
@@ -218,6 +219,11 @@ def score_decisions(
         contrast_top.extend([contrast] * len(OPTIONS))
     out["shap_top"] = shap_top
     out["contrast_top"] = contrast_top
+    sensitivity = [
+        sensitivity_json(predictions.first_vs_second, i, recommender.interval, recommender.outcome_sd_)
+        for i in range(len(features))
+    ]
+    out["sensitivity"] = np.repeat(np.array(sensitivity, dtype=object), len(OPTIONS))
     out["model_scale"] = recommender.explanation_scale_
     scope = scope_json(decisions, recommender.max_training_line_)
     out["scope_warnings"] = np.repeat(np.array(scope, dtype=object), len(OPTIONS))
@@ -284,3 +290,46 @@ def explanation_json(explanation: Explanation, rows: np.ndarray) -> tuple[list[s
         "top": _top(explanation.contrast_values, names, [rows[tbp], rows[switch]]),
     }
     return shap_top, json.dumps(contrast, allow_nan=False)
+
+
+def sensitivity_json(contrast: dict[str, np.ndarray], i: int, interval: float, outcome_sd: float) -> str:
+    """Return the ``sensitivity`` text of decision ``i``: its first-versus-second contrast and E-values.
+
+    Parameters
+    ----------
+    contrast : dict
+        :attr:`linewise.models.option_predictions.OptionPredictions.first_vs_second`.
+    i : int
+        The decision.
+    interval : float
+        Coverage of the contrast's interval.
+    outcome_sd : float
+        The E-values' scale (months).
+
+    Returns
+    -------
+    str
+        JSON with ``first_option`` and ``second_option`` (labels), ``difference``, ``lower``,
+        ``upper`` (months of rwPFS RMST24), ``interval``, ``e_value``, ``e_value_interval`` and
+        ``outcome_sd``; the second option and the numbers are null when fewer than two options are
+        supported.
+    """
+    first, second = int(contrast["first"][i]), int(contrast["second"][i])
+
+    def number(key: str) -> float | None:
+        value = float(contrast[key][i])
+        return value if np.isfinite(value) else None
+
+    return json.dumps(
+        {
+            "first_option": OPTIONS[first].label if first >= 0 else None,
+            "second_option": OPTIONS[second].label if second >= 0 else None,
+            "difference": number("difference"),
+            "lower": number("lower"),
+            "upper": number("upper"),
+            "interval": float(interval),
+            "e_value": number("e_value"),
+            "e_value_interval": number("e_value_interval"),
+            "outcome_sd": float(outcome_sd),
+        }
+    )

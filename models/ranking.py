@@ -11,6 +11,12 @@ options, rwPFS restricted to 24 months, and its uncertainty:
   option's difference from TBP learnt from cross-fitted nuisances (:mod:`linewise.models.cross_fitting`,
   :mod:`linewise.models.effect_learners`); the replicates add normal draws of the difference, with the
   forest's covariance across options (bootstrap of little bags), to the outcome model's replicates.
+  The nuisances' outcome and censoring models are boosted Cox models whose rounds are chosen on the
+  lock by early stopping (:func:`nuisance_outcome_model`, :func:`censoring_model`), whatever the
+  recommender's family;
+- an **ensemble** of several of them, written with ``+`` (``"s+dr"``): the mean of its members'
+  ranked quantities, replicate by replicate (every member's replicate ``b`` comes from the same
+  bootstrap draw of patients).
 
 :func:`probability_best` counts, over the replicates, how often each option is the best supported one.
 """
@@ -25,14 +31,41 @@ import numpy as np
 from sklearn.base import clone
 
 from linewise.models.candidates import BASELINE, OPTIONS
-from linewise.models.cross_fitting import HORIZON, cross_fit, patient_folds
+from linewise.models.cross_fitting import HORIZON, Nuisances, cross_fit, patient_folds
 from linewise.models.effect_learners import DRContrastForest, ResidualCausalForest
 from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.survival import BoostedCoxModel, rmst_from_curves
 from linewise.models.t_learner import ClassSurvivalModels
 
 LEARNERS: Final = ("s", "t", "dr", "causal_forest")
+#: Learners that learn from the cross-fitted nuisances.
+NUISANCE_LEARNERS: Final = ("dr", "causal_forest")
 BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
+
+
+def learner_members(learner: str) -> tuple[str, ...]:
+    """Return the learners of ``learner``: one of :data:`LEARNERS`, or several joined by ``+``.
+
+    Raises
+    ------
+    ValueError
+        If a member is not one of :data:`LEARNERS` or appears twice.
+    """
+    members = tuple(str(learner).split("+"))
+    unknown = [member for member in members if member not in LEARNERS]
+    if unknown or len(set(members)) != len(members):
+        raise ValueError(
+            f"learner must be one of {list(LEARNERS)} or several distinct ones joined by '+', "
+            f"found {learner!r}"
+        )
+    return members
+
+
+def nuisance_outcome_model(random_state: int) -> BoostedCoxModel:
+    """Return the outcome model of the nuisances: a boosted Cox, rounds by early stopping."""
+    return BoostedCoxModel(
+        n_estimators=500, learning_rate=0.05, max_depth=3, early_stopping_rounds=20, random_state=random_state
+    )
 
 
 def censoring_model(random_state: int) -> BoostedCoxModel:
@@ -84,6 +117,7 @@ class RankingModel:
     class_models: tuple[Any, ...] = ()  # T-learner: the full-data model, then the bootstrap refits
     effect_model: DRContrastForest | ResidualCausalForest | None = None
     seed: int = 0
+    members: tuple[RankingModel, ...] = ()  # an ensemble's learners
 
     def values(
         self, features: np.ndarray, rows: np.ndarray, outcome_rmst24: list[np.ndarray]
@@ -100,6 +134,12 @@ class RankingModel:
             The outcome model's rwPFS RMST24: the full-data model's, then each bootstrap refit's.
         """
         n, k = len(features), len(OPTIONS)
+        if self.members:
+            parts = [member.values(features, rows, outcome_rmst24) for member in self.members]
+            return (
+                np.mean([point for point, _ in parts], axis=0),
+                np.mean([replicates for _, replicates in parts], axis=0),
+            )
         if self.learner == "s":
             estimates = outcome_rmst24
         elif self.learner == "t":
@@ -156,6 +196,7 @@ def fit_ranking(
     nuisance_folds: int,
     random_state: int,
     n_jobs: int,
+    nuisances: Nuisances | None = None,
 ) -> RankingModel:
     """Fit a learner's own part on the rwPFS target (module docstring).
 
@@ -184,7 +225,57 @@ def fit_ranking(
     random_state : int
     n_jobs : int
         Threads for the bootstrap refits and the forests.
+    nuisances : Nuisances, optional
+        Cross-fitted nuisances of these rows, already computed with ``nuisance_folds`` folds of the
+        patients (for example by the selection of ``linewise train``); by default they are fitted here.
+
+    Raises
+    ------
+    ValueError
+        If ``learner`` is not a learner or an ensemble of them (:func:`learner_members`), or
+        ``nuisances`` has another number of rows.
     """
+    members = learner_members(learner)
+    if nuisances is not None and len(nuisances.observed) != len(X):
+        raise ValueError(f"nuisances has {len(nuisances.observed)} rows for {len(X)} decisions")
+    if any(member in NUISANCE_LEARNERS for member in members) and nuisances is None:
+        folds = patient_folds(patients, nuisance_folds, random_state)
+        nuisances = cross_fit(
+            X,
+            observed,
+            target,
+            folds,
+            outcome_model=nuisance_outcome_model(random_state),
+            censoring_model=censoring_model(random_state),
+            propensity_model=OptionPropensityModel(min_support=min_support),
+            naive=naive,
+        )
+    settings: dict[str, Any] = {
+        "outcome_template": outcome_template,
+        "design": design,
+        "weight": weight,
+        "replicate_weights": replicate_weights,
+        "random_state": random_state,
+        "n_jobs": n_jobs,
+    }
+    fitted = [_fit_member(member, X, target, nuisances, **settings) for member in members]
+    return fitted[0] if len(fitted) == 1 else RankingModel(learner, members=tuple(fitted), seed=random_state)
+
+
+def _fit_member(
+    learner: str,
+    X: np.ndarray,
+    target: np.ndarray,
+    nuisances: Nuisances | None,
+    *,
+    outcome_template: Any,
+    design: np.ndarray,
+    weight: np.ndarray,
+    replicate_weights: list[np.ndarray],
+    random_state: int,
+    n_jobs: int,
+) -> RankingModel:
+    """Fit one learner of :data:`LEARNERS` (its nuisances already cross-fitted when it needs them)."""
     if learner == "s":
         return RankingModel("s")
     if learner == "t":
@@ -201,17 +292,7 @@ def fit_ranking(
                 for b, w in enumerate(weights)
             ]
             return RankingModel("t", class_models=tuple(fit.result() for fit in fits))
-    folds = patient_folds(patients, nuisance_folds, random_state)
-    nuisances = cross_fit(
-        X,
-        observed,
-        target,
-        folds,
-        outcome_model=clone(outcome_template),
-        censoring_model=censoring_model(random_state),
-        propensity_model=OptionPropensityModel(min_support=min_support),
-        naive=naive,
-    )
+    assert nuisances is not None
     stage = DRContrastForest if learner == "dr" else ResidualCausalForest
     effect = stage(random_state=random_state, n_jobs=n_jobs).fit(X, nuisances)
     return RankingModel(learner, effect_model=effect, seed=random_state)

@@ -42,6 +42,7 @@ from linewise.models.candidates import (
     training_decisions,
     with_treatment,
 )
+from linewise.models.cross_fitting import Nuisances
 from linewise.models.explain import (
     EXPLAINED_TIMES,
     Explanation,
@@ -53,13 +54,15 @@ from linewise.models.explain import (
 )
 from linewise.models.option_predictions import (
     OptionPredictions,
+    first_versus_second,
     normal_interval,
     options_table,
     order_statistic_interval,
 )
 from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.propensity import DEFAULT_MIN_SUPPORT
-from linewise.models.ranking import LEARNERS, fit_ranking, probability_best
+from linewise.models.ranking import fit_ranking, learner_members, probability_best
+from linewise.models.sensitivity import restricted_time_sd
 from linewise.models.summaries import ENDPOINTS
 from linewise.models.survival import (
     BoostedCoxModel,
@@ -76,8 +79,8 @@ MODEL_COLUMNS: Final = (*FEATURES, *TREATMENT_COLUMNS)
 BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
 
 
-def _family_model(family: str, params: dict[str, Any] | None, random_state: int) -> Any:
-    # ``family`` was checked by ``_validate_params`` (one of FAMILIES)
+def family_model(family: str, params: dict[str, Any] | None, random_state: int) -> Any:
+    """Return the unfitted outcome model of ``family`` (one of :data:`FAMILIES`) with ``params``."""
     model = BoostedCoxModel if family == "boosted_cox" else RandomSurvivalForestModel
     return model(random_state=random_state, **(params or {}))
 
@@ -89,11 +92,12 @@ class TreatmentRecommender(BaseEstimator):
     ----------
     family : {"boosted_cox", "random_survival_forest"}
         Outcome model family (the same for rwPFS and OS).
-    learner : {"s", "t", "dr", "causal_forest"}
-        What ranks the options (:mod:`linewise.models.ranking`): the outcome model itself (S-learner), one
-        model per class (T-learner), or the outcome model's TBP value plus differences from TBP learnt from
-        cross-fitted nuisances (DR-learner, causal forest). Curves, medians, OS and explanations are the
-        outcome models' for every learner.
+    learner : str
+        What ranks the options (:mod:`linewise.models.ranking`): ``"s"``, the outcome model itself
+        (S-learner); ``"t"``, one model per class (T-learner); ``"dr"`` or ``"causal_forest"``, the
+        outcome model's TBP value plus differences from TBP learnt from cross-fitted nuisances
+        (DR-learner, causal forest); or an ensemble of several joined by ``+`` (``"s+dr"``), the mean of
+        its members. Curves, medians, OS and explanations are the outcome models' for every learner.
     weighting : {"ipw", "overlap", "none"}
         Balancing weights of the outcome fits (:mod:`linewise.models.weights`); ``"none"`` is the naive
         model, whose DR-learner and causal forest also use no propensity model.
@@ -140,6 +144,9 @@ class TreatmentRecommender(BaseEstimator):
         (:mod:`linewise.models.scope`).
     weights_summary_ : dict
         Smallest and largest balancing weight.
+    outcome_sd_ : float
+        Standard deviation of rwPFS restricted to 24 months in the training decisions (Kaplan-Meier), the
+        scale of the E-values (:mod:`linewise.models.sensitivity`).
     n_features_in_ : int
         ``len(FEATURES)``: predictions take the features in
         :data:`linewise.features.examples.FEATURES` order, or a DataFrame with those columns.
@@ -147,7 +154,7 @@ class TreatmentRecommender(BaseEstimator):
 
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "family": [StrOptions(set(FAMILIES))],
-        "learner": [StrOptions(set(LEARNERS))],
+        "learner": [str],  # one of LEARNERS or several joined by "+": checked by learner_members
         "weighting": [StrOptions(set(WEIGHTINGS))],
         # 0 (no intervals) or at least 2: one refit has no spread, and its intervals would have no width
         "n_bootstrap": [Options(Integral, {0}), Interval(Integral, 2, None, closed="left")],
@@ -187,7 +194,9 @@ class TreatmentRecommender(BaseEstimator):
         self.nuisance_folds = nuisance_folds
         self.propensity = propensity
 
-    def fit(self, examples: pd.DataFrame, y: None = None) -> TreatmentRecommender:
+    def fit(
+        self, examples: pd.DataFrame, y: None = None, *, nuisances: Nuisances | None = None
+    ) -> TreatmentRecommender:
         """Fit the propensity model and, per endpoint, the outcome model and its bootstrap replicates.
 
         Parameters
@@ -197,6 +206,12 @@ class TreatmentRecommender(BaseEstimator):
             candidate action (``none``, ``other``, open) are left out.
         y : None
             Unused: the outcomes are columns of ``examples``.
+        nuisances : Nuisances, optional
+            The rwPFS nuisances of these decisions (in the order of their candidate-action rows),
+            cross-fitted on ``nuisance_folds`` folds of their patients by
+            :func:`linewise.models.cross_fitting.cross_fit`, with the propensity model of this
+            ``weighting`` (constant shares for ``"none"``). Only the DR-learner and the causal forest use
+            them; by default they are fitted here.
 
         Returns
         -------
@@ -208,7 +223,8 @@ class TreatmentRecommender(BaseEstimator):
             A ``ValueError``: if a parameter breaks :attr:`_parameter_constraints` (for example
             ``n_bootstrap=1``, whose single refit has no spread).
         ValueError
-            If no decision has a candidate action.
+            If no decision has a candidate action, ``learner`` names no learner, or ``nuisances`` has
+            another number of rows.
 
         Warns
         -----
@@ -218,11 +234,17 @@ class TreatmentRecommender(BaseEstimator):
             If nobody (or no patient drawn by a bootstrap refit) is followed up to the grid's horizon.
         """
         self._validate_params()
+        learner_members(self.learner)
         decisions = training_decisions(examples)
         if decisions.empty:
             raise ValueError("no decision with a candidate action to learn from")
         X = validate_data(self, decisions[list(FEATURES)].to_numpy(float), ensure_all_finite="allow-nan")
         observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
+        if nuisances is not None and not np.array_equal(nuisances.observed, observed):
+            raise ValueError(
+                f"nuisances were fitted on other decisions ({len(nuisances.observed)} rows for "
+                f"{len(decisions)} decisions, or other options taken)"
+            )
         template = self.propensity or OptionPropensityModel(min_support=self.min_support)
         self.propensity_ = clone(template).fit(X, observed)  # a FrozenEstimator clones to itself
         class_propensity, _ = self.propensity_.class_and_local(X)
@@ -237,7 +259,7 @@ class TreatmentRecommender(BaseEstimator):
         self.replicates_: dict[str, list[Any]] = {}
         for endpoint in ENDPOINTS:
             target = make_target(decisions[f"{endpoint}_time"], decisions[f"{endpoint}_event"].astype(bool))
-            model = _family_model(self.family, self.model_params, self.random_state)
+            model = family_model(self.family, self.model_params, self.random_state)
             self.models_[endpoint] = clone(model).fit(design, target, sample_weight=weight)
             replicates = [
                 clone(model).set_params(random_state=self.random_state + 1 + b) for b in range(len(draws))
@@ -266,12 +288,16 @@ class TreatmentRecommender(BaseEstimator):
                     nuisance_folds=self.nuisance_folds,
                     random_state=self.random_state,
                     n_jobs=self.n_jobs,
+                    nuisances=nuisances,
                 )
         self.explainer_, self.explanation_scale_, self.higher_is_better_ = make_explainer(self.models_["pfs"])
         self.time_grid_ = self.models_["pfs"].time_grid_
         self.n_training_decisions_ = len(decisions)
         self.max_training_line_ = int(decisions["line_number"].max())
         self.weights_summary_ = {"min": float(weight.min()), "max": float(weight.max())}
+        self.outcome_sd_ = restricted_time_sd(
+            decisions["pfs_time"].to_numpy(float), decisions["pfs_event"].to_numpy(bool), 24.0
+        )
         return self
 
     def predict_options(self, X: Any) -> OptionPredictions:
@@ -351,6 +377,7 @@ class TreatmentRecommender(BaseEstimator):
             propensity=propensity,
             support=support,
             probability_best=probability_best(ranked, support),
+            first_vs_second=first_versus_second(values_pfs_rmst24[0], ranked, support, z, self.outcome_sd_),
         )
 
     def _features(self, X: Any) -> np.ndarray:

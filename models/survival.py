@@ -29,11 +29,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from sksurv.ensemble import RandomSurvivalForest
 from sksurv.metrics import concordance_index_censored
 
-from linewise.models.cox_likelihood import (
-    breslow_cumulative_hazard,
-    cox_gradient,
-    cox_negative_log_likelihood,
-)
+from linewise.models.cox_likelihood import CoxRiskSets, breslow_cumulative_hazard
 from linewise.models.exceptions import EmptyRiskSetWarning
 from linewise.models.forest_tables import LeafTables
 from linewise.models.ipcw import check_sample_weight
@@ -398,17 +394,18 @@ class BoostedCoxModel(_SurvivalMixin, BaseEstimator):
             return self.n_estimators, float("nan")  # too few rows to hold any out: every round
         part = xgb.DMatrix(features[~held], weight=weight[~held])
         check = xgb.DMatrix(features[held], weight=weight[held])
-        held_time, held_event, held_weight = time[held], event[held], weight[held]
+        held_out = CoxRiskSets(time[held], event[held], weight[held])
+        kept = CoxRiskSets(time[~held], event[~held], weight[~held])
 
         def held_out_loss(margin: np.ndarray, _: xgb.DMatrix) -> tuple[str, float]:
-            return "cox_nll", cox_negative_log_likelihood(margin, held_time, held_event, held_weight)
+            return "cox_nll", held_out.negative_log_likelihood(margin)
 
         log: dict[str, Any] = {}
         booster = xgb.train(
             params,
             part,
             num_boost_round=self.n_estimators,
-            obj=lambda margin, _: cox_gradient(margin, time[~held], event[~held], weight[~held]),
+            obj=lambda margin, _: kept.gradient(margin),
             evals=[(check, "held_out")],
             custom_metric=held_out_loss,
             early_stopping_rounds=self.early_stopping_rounds,
@@ -441,8 +438,9 @@ def _boost(
     weight: np.ndarray,
 ) -> xgb.Booster:
     """Boost the weighted Cox partial likelihood for ``rounds`` rounds."""
+    risk_sets = CoxRiskSets(time, event, weight)
 
     def objective(margin: np.ndarray, _: xgb.DMatrix) -> tuple[np.ndarray, np.ndarray]:
-        return cox_gradient(margin, time, event, weight)
+        return risk_sets.gradient(margin)
 
     return xgb.train(params, data, num_boost_round=rounds, obj=objective)

@@ -190,6 +190,20 @@ def _scale_words(contrast: dict[str, Any]) -> dict[str, str]:
     }
 
 
+def _sensitivity(sensitivity: dict[str, Any], level: float) -> dict[str, Any]:
+    """Return the first-versus-second contrast with the options' names and the interval's level."""
+    names = {
+        key: option_name(sensitivity[f"{key}_option"]) if sensitivity[f"{key}_option"] else None
+        for key in ("first", "second")
+    }
+    return {
+        **sensitivity,
+        "first_name": names["first"],
+        "second_name": names["second"],
+        "level": f"{level * 100:.0f}%",
+    }
+
+
 def report_context(
     model: ScoringModel,
     document: dict[str, Any],
@@ -249,6 +263,7 @@ def report_context(
             **_scale_words(contrast),
         },
         "waterfall": figures.waterfall(contrast, feature_label),
+        "sensitivity": _sensitivity(result["sensitivity"], level),
         "provenance": {**model.provenance, "resolved_uri": model.resolved_uri},
     }
 

@@ -226,6 +226,15 @@ class Candidate(BaseModel):
     explanation: Explanation
 
 
+class PolicyValueEstimate(BaseModel):
+    """An estimated policy value with its 95% interval (months)."""
+
+    estimate: float
+    lower: float
+    upper: float
+    method: str
+
+
 class Provenance(BaseModel):
     """The model that scored and the lock it was trained on."""
 
@@ -240,13 +249,19 @@ class Provenance(BaseModel):
     package_version: str | None = None
     family: str | None = None
     learner: str | None = Field(
-        default=None, description="What ranks the options: s, t, dr or causal_forest."
+        default=None,
+        description="What ranks the options: s, t, dr or causal_forest, or several joined by '+'.",
     )
     weighting: str | None = None
     interval: float | None = None
     min_support: float | None = None
     n_training_decisions: int | None = None
     max_training_line: int | None = None
+    policy_value: PolicyValueEstimate | None = Field(
+        default=None,
+        description="The estimated rwPFS RMST to 24 months of following the model's recommendations, "
+        "as measured when it was trained.",
+    )
 
 
 class ScopeWarning(BaseModel):
@@ -263,6 +278,26 @@ class Scope(BaseModel):
     warnings: list[ScopeWarning]
 
 
+class Sensitivity(BaseModel):
+    """How strong unrecorded confounding would have to be to reverse the first two options' order."""
+
+    first_option: str | None
+    second_option: str | None = Field(description="Null when fewer than two options are supported.")
+    difference: float | None = Field(description="First minus second, months of rwPFS RMST to 24 months.")
+    lower: float | None
+    upper: float | None
+    interval: float = Field(description="Coverage of the difference's bootstrap interval.")
+    e_value: float | None = Field(
+        description="Risk ratio that an unrecorded factor would need with both the choice between the "
+        "two options and rwPFS, beyond the recorded features, to explain the difference away "
+        "(VanderWeele and Ding; the difference converted with exp(0.91 difference / outcome_sd))."
+    )
+    e_value_interval: float | None = Field(
+        description="The same for the interval's bound nearer to no difference (1 when it holds none)."
+    )
+    outcome_sd: float = Field(description="SD of rwPFS restricted to 24 months in the training decisions.")
+
+
 class ScoreResponse(BaseModel):
     """The ``linewise score --json`` document."""
 
@@ -275,6 +310,7 @@ class ScoreResponse(BaseModel):
     explanation_scale: str
     candidates: list[Candidate]
     tbp_versus_best_switch: Contrast
+    sensitivity: Sensitivity
 
 
 class Health(BaseModel):

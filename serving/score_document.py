@@ -91,4 +91,5 @@ def score_document(scores: pd.DataFrame, provenance: dict[str, Any]) -> dict[str
         "explanation_scale": str(first["model_scale"]),
         "candidates": candidates_document(scores),
         "tbp_versus_best_switch": json.loads(first["contrast_top"]),
+        "sensitivity": json.loads(first["sensitivity"]),
     }

@@ -51,6 +51,7 @@ _METADATA_PROVENANCE: Final = (
     "min_support",
     "n_training_decisions",
     "max_training_line",
+    "policy_value",
 )
 
 

@@ -158,9 +158,11 @@ def test_pseudonymize_creates_key_file_on_first_use(tmp_path: Path) -> None:
 
 SMALL_TRAINING = """\
 n_bootstrap: 2
-search:
-  boosted_cox: [{n_estimators: 60, learning_rate: 0.1}]
-  random_survival_forest: [{n_estimators: 10, min_samples_leaf: 30}]
+selection:
+  folds: 2
+  candidates:
+    - {family: boosted_cox, params: {n_estimators: 60, learning_rate: 0.1}}
+    - {family: random_survival_forest, params: {n_estimators: 10, min_samples_leaf: 30}}
 """
 
 

@@ -97,8 +97,11 @@ class ModelCardFacts:
         Share of missing values per feature group, in [0, 1].
     family, weighting : str
         Outcome model family and balancing weights.
+    learner : str
+        What ranks the options (:mod:`linewise.models.ranking`): ``s``, ``t``, ``dr``, ``causal_forest``
+        or an ensemble of them joined by ``+``.
     hyperparameters : mapping of str to value
-        Hyperparameters chosen by the search.
+        Hyperparameters chosen by the selection.
     search : str
         How they were chosen (e.g. grid, folds grouped by patient).
     n_bootstrap : int
@@ -146,6 +149,7 @@ class ModelCardFacts:
     treatment_columns: tuple[str, ...]
     missing_shares: Mapping[str, float]
     family: str
+    learner: str
     weighting: str
     hyperparameters: Mapping[str, HyperValue]
     search: str

@@ -18,18 +18,32 @@ class _Frozen(BaseModel):
 
 
 class SplitConfig(_Frozen):
-    """How decisions are split; every split keeps a patient's decisions together."""
+    """How decisions are split into development and test; every split keeps a patient's decisions together."""
 
     by: Literal["patient", "centre", "date"] = "patient"
-    test_fraction: float = Field(default=0.25, gt=0, lt=1)
-    validation_fraction: float = Field(default=0.2, gt=0, lt=1)
+    test_fraction: float = Field(default=0.25, gt=0, le=0.7)
 
 
-class SearchConfig(_Frozen):
-    """The hyperparameter candidates of each family, tried on the validation part."""
+class CandidateConfig(_Frozen):
+    """One setting of the selection: an outcome family, its hyperparameters and the learners tried on it."""
 
-    boosted_cox: tuple[dict[str, Any], ...] = Field(min_length=1)
-    random_survival_forest: tuple[dict[str, Any], ...] = Field(min_length=1)
+    family: Literal["boosted_cox", "random_survival_forest"]
+    learners: tuple[Literal["s", "t", "dr", "causal_forest"], ...] = Field(default=("s",), min_length=1)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _distinct_learners(self) -> CandidateConfig:
+        if len(set(self.learners)) != len(self.learners):
+            raise ValueError(f"learners are listed twice in {list(self.learners)}")
+        return self
+
+
+class SelectionConfig(_Frozen):
+    """The candidates and how their cross-fitted policy values are estimated (training/selection.py)."""
+
+    folds: int = Field(default=3, ge=2, le=10)
+    ensemble_size: int = Field(default=2, ge=0)
+    candidates: tuple[CandidateConfig, ...] = Field(min_length=1)
 
 
 class TrainingConfig(_Frozen):
@@ -37,21 +51,12 @@ class TrainingConfig(_Frozen):
 
     seed: int = Field(default=0, ge=0)
     split: SplitConfig = SplitConfig()
-    families: tuple[Literal["boosted_cox", "random_survival_forest"], ...] = Field(
-        default=("boosted_cox", "random_survival_forest"), min_length=1
-    )
-    search: SearchConfig
+    selection: SelectionConfig
     weighting: Literal["ipw", "overlap", "none"] = "ipw"
     n_bootstrap: int = Field(default=20, ge=2)  # the registered model always carries intervals
     min_support: float = Field(default=0.05, gt=0, lt=1)
+    n_jobs: int = Field(default=2, ge=1)
     registered_model: str = Field(default="linewise", min_length=1)
-
-    @model_validator(mode="after")
-    def _fractions_leave_training_rows(self) -> TrainingConfig:
-        kept = (1 - self.split.test_fraction) * (1 - self.split.validation_fraction)
-        if kept < 0.3:
-            raise ValueError("test_fraction and validation_fraction leave under 30% of patients to train on")
-        return self
 
 
 class TrainingConfigError(ValueError):

@@ -1,9 +1,10 @@
 """The fitting half of ``linewise train``: a data lock in, a fitted and assessed recommender out.
 
 Stages (:data:`STAGES`): validate the lock (nothing happens if it breaks the contract), build the
-decision examples, split by patient (or centre, or date), search the hyperparameters of each family
-on the validation part, refit the winner on training + validation with its bootstrap intervals (and
-the naive model beside it), and assess it on the test part. Nothing here touches MLflow:
+decision examples, split by patient (or centre, or date) into development and test, select the
+learner, family and hyperparameters by their cross-fitted policy value on development
+(:mod:`linewise.training.selection`), refit the winner on development with its bootstrap intervals
+(and the naive model beside it), and assess it on the test part. Nothing here touches MLflow:
 :mod:`linewise.training.mlflow_logging` logs the result, registers it and sets its alias.
 """
 
@@ -24,12 +25,13 @@ from linewise.models.policy_evaluation import assess
 from linewise.models.recommender import TreatmentRecommender
 from linewise.training.assessment import c_index_interval, positivity_table, subgroup_table
 from linewise.training.config import TrainingConfig
+from linewise.training.held_out_value import HeldOutScores, held_out_figures, held_out_scores
 from linewise.training.lock_digest import lock_digest, session_key
-from linewise.training.search import SearchResult, search
+from linewise.training.selection import SelectionResult, select
 from linewise.training.split import Split, split_examples
 
 #: The stages :func:`fit_on_lock` reports, in order.
-STAGES: Final = ("validate", "examples", "split", "search", "fit", "assess")
+STAGES: Final = ("validate", "examples", "split", "select", "fit", "assess")
 
 
 @dataclass(frozen=True)
@@ -40,7 +42,8 @@ class TrainedRecommender:
     digest: str
     examples: pd.DataFrame
     split: Split
-    search: SearchResult
+    selection: SelectionResult
+    held_out: HeldOutScores
     model: TreatmentRecommender
     metrics: dict[str, float]
     subgroups: pd.DataFrame
@@ -48,9 +51,7 @@ class TrainedRecommender:
     counts: dict[str, int] = field(default_factory=dict)
 
     def part(self, name: str) -> pd.DataFrame:
-        """Return the examples of one part: ``train``, ``validation``, ``test`` or ``development``."""
-        if name == "development":
-            return self.examples.loc[self.split.train | self.split.validation]
+        """Return the examples of one part: ``development`` or ``test``."""
         return self.examples.loc[getattr(self.split, name)]
 
 
@@ -64,7 +65,7 @@ def fit_on_lock(
     lock_path : Path
         The lock folder.
     config : TrainingConfig
-        Split, search, weighting, bootstrap and seed.
+        Split, selection, weighting, bootstrap and seed.
     progress : callable, optional
         Called with each stage name of :data:`STAGES` as it starts.
 
@@ -88,31 +89,48 @@ def fit_on_lock(
     notify("split")
     rng = np.random.default_rng(config.seed)
     split = split_examples(examples, lock.patients, config.split, rng)
-    notify("search")
-    searched = search(examples.loc[split.train], examples.loc[split.validation], config)
-    notify("fit")
-    development = examples.loc[split.train | split.validation]
+    development = examples.loc[split.development]
     test = examples.loc[split.test]
+    notify("select")
+    selected = select(development, config)
+    notify("fit")
     settings: dict[str, Any] = {
+        "learner": selected.learner,
         "min_support": config.min_support,
-        "model_params": searched.params,
+        "model_params": selected.params,
         "random_state": config.seed,
+        "n_jobs": config.n_jobs,
+        "nuisance_folds": selected.folds,
     }
     model = TreatmentRecommender(
-        searched.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
-    ).fit(development)
-    naive = TreatmentRecommender(searched.family, weighting="none", n_bootstrap=0, **settings)
-    naive.fit(development)
+        selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
+    ).fit(development, nuisances=selected.nuisances)
+    naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
+    naive.fit(development, nuisances=selected.nuisances if config.weighting == "none" else None)
     notify("assess")
     metrics = assess(model, development, test)
     metrics |= {f"naive_{name}": value for name, value in assess(naive, development, test).items()}
     metrics |= c_index_interval(model, test, rng)
+    held_out = held_out_scores(
+        development,
+        test,
+        min_support=config.min_support,
+        naive=config.weighting == "none",
+        random_state=config.seed,
+    )
+    metrics |= held_out_figures(held_out, model, naive)
+    metrics |= {
+        "selection_policy_value_rwpfs_rmst24": selected.value,
+        "selection_policy_value_rwpfs_rmst24_lower": selected.lower,
+        "selection_policy_value_rwpfs_rmst24_upper": selected.upper,
+    }
     return TrainedRecommender(
         lock=lock,
         digest=digest,
         examples=examples,
         split=split,
-        search=searched,
+        selection=selected,
+        held_out=held_out,
         model=model,
         metrics=metrics,
         subgroups=subgroup_table(model, test),

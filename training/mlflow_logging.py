@@ -21,7 +21,6 @@ from linewise.features.examples import FEATURES
 from linewise.models.candidates import TREATMENT_COLUMNS, option_index, training_decisions, with_treatment
 from linewise.models.evaluation import calibration_table, survival_at
 from linewise.models.output_table import ModelFormatError
-from linewise.models.policy_evaluation import assess
 from linewise.models.recommender import MODEL_COLUMNS
 from linewise.models.target import make_target
 from linewise.training.card_facts import Metric, ModelCardFacts, SubgroupMetric
@@ -92,7 +91,7 @@ def log_training(
             lock_dataset(manifest.lock_id, manifest.lock_date.isoformat(), trained.digest, _counts(trained)),
             context="training",
         )
-        mlflow.log_text(trained.search.table.to_csv(index=False), "search.csv")
+        mlflow.log_text(trained.selection.table.to_csv(index=False), "selection.csv")
         mlflow.log_text(trained.subgroups.to_csv(index=False), "subgroups.csv")
         mlflow.log_text(trained.positivity.to_csv(index=False), "positivity.csv")
         for name, figure in _figures(trained).items():
@@ -105,6 +104,7 @@ def log_training(
                 "lock_id": manifest.lock_id,
                 "lock_date": manifest.lock_date.isoformat(),
                 "lock_digest": trained.digest,
+                "policy_value": _policy_value(trained.metrics),
             },
             input_example,
             registered_model_name=config.registered_model,
@@ -134,12 +134,12 @@ def _compare_with_champion(client: mlflow.MlflowClient, name: str, trained: Trai
         return decide_alias(new_value, None, None)
     try:
         loaded = load_recommender_model(f"models:/{name}/{champion.version}")
-        figures = assess(loaded.recommender, trained.part("development"), trained.part("test"))
+        champion_value = trained.held_out.model_value(loaded.recommender).value
     except ModelFormatError as err:
         return decide_alias(new_value, None, str(champion.version), unservable=str(err))
     except (ValueError, TypeError, KeyError) as err:
         return decide_alias(new_value, None, str(champion.version), f"the champion could not score: {err}")
-    return decide_alias(new_value, figures[SELECTION_METRIC], str(champion.version))
+    return decide_alias(new_value, champion_value, str(champion.version))
 
 
 def _params(trained: TrainedRecommender, config: TrainingConfig) -> dict[str, Any]:
@@ -147,17 +147,31 @@ def _params(trained: TrainedRecommender, config: TrainingConfig) -> dict[str, An
         "seed": config.seed,
         "split_by": config.split.by,
         "test_fraction": config.split.test_fraction,
-        "validation_fraction": config.split.validation_fraction,
+        "selection_folds": config.selection.folds,
+        "ensemble_size": config.selection.ensemble_size,
         "weighting": config.weighting,
         "n_bootstrap": config.n_bootstrap,
         "min_support": config.min_support,
-        "family": trained.search.family,
+        "family": trained.selection.family,
+        "learner": trained.selection.learner,
         "lock_id": trained.lock.manifest.lock_id,
         "lock_date": trained.lock.manifest.lock_date.isoformat(),
         "lock_digest": trained.digest,
         "selection_metric": SELECTION_METRIC,
     }
-    return params | {f"model_{key}": value for key, value in trained.search.params.items()}
+    return params | {f"model_{key}": value for key, value in trained.selection.params.items()}
+
+
+def _policy_value(metrics: dict[str, float]) -> dict[str, Any]:
+    """Return the test part's value of the model's recommendations, for its metadata and provenance."""
+    key = SELECTION_METRIC
+    return {
+        "estimate": metrics[key],
+        "lower": metrics[f"{key}_lower"],
+        "upper": metrics[f"{key}_upper"],
+        "method": "doubly robust estimate on the held-out test part, nuisance models fitted on development; "
+        "95% interval clustered by patient",
+    }
 
 
 def _counts(trained: TrainedRecommender) -> dict[str, int]:
@@ -223,7 +237,29 @@ def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str
         *(
             Metric(label, metrics[key], metrics[f"{key}_lower"], metrics[f"{key}_upper"])
             for label, key in (
-                ("AIPW rwPFS RMST24 of the model's policy, months (95%)", "aipw_rwpfs_rmst24_model"),
+                (
+                    "Doubly robust rwPFS RMST24 of the model's recommendations, months (95%; nuisance "
+                    "models fitted on development)",
+                    "dr_rwpfs_rmst24_model",
+                ),
+                (
+                    "Doubly robust rwPFS RMST24 of the naive model's recommendations, months (95%)",
+                    "dr_rwpfs_rmst24_naive",
+                ),
+                ("Doubly robust rwPFS RMST24 of always-TBP, months (95%)", "dr_rwpfs_rmst24_always_tbp"),
+                (
+                    "Censoring-unbiased mean rwPFS RMST24 of observed practice, months (95%)",
+                    "dr_rwpfs_rmst24_observed",
+                ),
+                (
+                    "Cross-fitted value of the chosen candidate on development, months (95%; optimistic: "
+                    "the best of the candidates)",
+                    "selection_policy_value_rwpfs_rmst24",
+                ),
+                (
+                    "AIPW rwPFS RMST24 of the model's policy with its own outcome model, months (95%)",
+                    "aipw_rwpfs_rmst24_model",
+                ),
                 ("IPCW mean rwPFS RMST24 of observed practice, months (95%)", "aipw_rwpfs_rmst24_observed"),
                 ("AIPW rwPFS RMST24 of always-TBP, months (95%)", "aipw_rwpfs_rmst24_always_tbp"),
             )
@@ -255,12 +291,13 @@ def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str
         n_features=len(FEATURES),
         treatment_columns=TREATMENT_COLUMNS,
         missing_shares={name: float(share) for name, share in missing.items() if share > 0},
-        family=trained.search.family,
+        family=trained.selection.family,
+        learner=trained.selection.learner,
         weighting=config.weighting,
-        hyperparameters=dict(trained.search.params),
+        hyperparameters=dict(trained.selection.params),
         search=(
-            f"{len(trained.search.table)} candidates over {', '.join(config.families)}, "
-            "best Harrell's C of rwPFS on the validation part"
+            f"{len(trained.selection.table)} candidates (learners, families and settings), best "
+            f"cross-fitted AIPW rwPFS RMST24 over {config.selection.folds} folds of the development patients"
         ),
         n_bootstrap=config.n_bootstrap,
         min_support=config.min_support,

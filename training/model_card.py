@@ -98,6 +98,12 @@ _WEIGHTINGS: Final = {
     "overlap": "generalised overlap weights of the candidate class",
     "none": "none (the naive model: no adjustment for confounding)",
 }
+_LEARNERS_TEXT: Final = {
+    "s": "S-learner: the outcome model itself",
+    "t": "T-learner: one outcome model per candidate class",
+    "dr": "DR-learner: a forest of cross-fitted doubly robust pseudo-outcome differences from TBP",
+    "causal_forest": "causal forest on cross-fitted residuals, differences from TBP",
+}
 
 
 def _title(facts: ModelCardFacts) -> str:
@@ -186,11 +192,14 @@ def _model(facts: ModelCardFacts) -> str:
     weighting = _WEIGHTINGS.get(facts.weighting, _cell(facts.weighting))
     return _section(
         SECTIONS[6],
-        f"- Family: `{facts.family}`, one model per endpoint with the option as input (an S-learner).\n"
+        f"- Family: `{facts.family}`, one model per endpoint with the option as input; its curves, "
+        "medians, OS and explanations are shown for every option.\n"
+        f"- Learner that ranks the options by rwPFS RMST24: `{_cell(facts.learner)}` "
+        f"({_LEARNERS_TEXT.get(facts.learner, 'an ensemble: the mean of its members')}).\n"
         f"- Weighting: `{facts.weighting}`: {weighting}.\n"
         f"- Intervals of each option: the central {100 * facts.bootstrap_interval:.3g}% of "
         f"{facts.n_bootstrap} patient-level bootstrap refits (a patient's decisions stay together).\n"
-        f"- Hyperparameters chosen by the search ({_cell(facts.search)}):",
+        f"- Learner, family and hyperparameters chosen by the selection ({_cell(facts.search)}):",
         _table(("hyperparameter", "value"), rows) if rows else "No hyperparameters were given.",
     )
 

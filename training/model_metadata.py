@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib.metadata
+import math
 from typing import Any, Final
 
 from packaging.requirements import Requirement
@@ -19,9 +20,11 @@ from linewise.models.candidates import OPTIONS
 from linewise.models.output_table import FORMAT_VERSION, OUTPUT_COLUMNS
 from linewise.models.recommender import MODEL_COLUMNS, TreatmentRecommender
 
-#: Keys of the ``metadata`` argument of :func:`linewise.training.pyfunc.log_recommender`
+#: Text keys of the ``metadata`` argument of :func:`linewise.training.pyfunc.log_recommender`
 #: (``training_run_id`` is optional).
 METADATA_KEYS: Final = ("lock_id", "lock_date", "lock_digest", "training_run_id")
+#: The optional ``policy_value`` of the metadata: the estimated rwPFS RMST24 of the model's policy.
+POLICY_VALUE_KEYS: Final = ("estimate", "lower", "upper", "method")
 
 
 def model_metadata(
@@ -35,8 +38,9 @@ def model_metadata(
         Fitted.
     metadata : dict
         ``lock_id``, ``lock_date`` (ISO text or date) and ``lock_digest``; optionally
-        ``training_run_id`` (default: the argument below). No other key is accepted: nothing about
-        patients belongs here.
+        ``training_run_id`` (default: the argument below) and ``policy_value``, a dict of
+        :data:`POLICY_VALUE_KEYS` (months, and the text that says how it was estimated). No other key is
+        accepted: nothing about patients belongs here.
     training_run_id : str
         The run the model is logged in.
 
@@ -52,14 +56,15 @@ def model_metadata(
     ValueError
         If a key is missing or unknown, or a value is not text.
     """
-    unknown = sorted(set(metadata) - set(METADATA_KEYS))
+    unknown = sorted(set(metadata) - {*METADATA_KEYS, "policy_value"})
     missing = [key for key in METADATA_KEYS[:3] if key not in metadata]
     if unknown or missing:
         raise ValueError(
-            f"metadata takes the keys {list(METADATA_KEYS)} (training_run_id optional), "
-            f"found unknown {unknown} and missing {missing}"
+            f"metadata takes the keys {[*METADATA_KEYS, 'policy_value']} (training_run_id and "
+            f"policy_value optional), found unknown {unknown} and missing {missing}"
         )
-    fields = {"training_run_id": training_run_id} | dict(metadata)
+    value = _policy_value(metadata.get("policy_value"))
+    fields = {"training_run_id": training_run_id} | {k: v for k, v in metadata.items() if k != "policy_value"}
     if isinstance(fields["lock_date"], dt.date):
         fields["lock_date"] = fields["lock_date"].isoformat()
     wrong = sorted(key for key, value in fields.items() if not isinstance(value, str) or not value)
@@ -83,7 +88,24 @@ def model_metadata(
         "model_columns": list(MODEL_COLUMNS),
         "options": [option.label for option in OPTIONS],
         "output_columns": list(OUTPUT_COLUMNS),
+        "policy_value": value,
     }
+
+
+def _policy_value(value: Any) -> dict[str, Any] | None:
+    """Check the optional policy value: finite months ``lower <= estimate <= upper`` and a method text."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) != set(POLICY_VALUE_KEYS):
+        raise ValueError(f"policy_value must be a dict with exactly the keys {list(POLICY_VALUE_KEYS)}")
+    numbers = [value[key] for key in POLICY_VALUE_KEYS[:3]]
+    if not all(isinstance(x, int | float) and math.isfinite(x) for x in numbers) or not (
+        numbers[1] <= numbers[0] <= numbers[2]
+    ):
+        raise ValueError("policy_value needs finite numbers with lower <= estimate <= upper")
+    if not isinstance(value["method"], str) or not value["method"]:
+        raise ValueError("policy_value's method must be non-empty text")
+    return {key: (float(value[key]) if key != "method" else value[key]) for key in POLICY_VALUE_KEYS}
 
 
 def pip_requirements() -> list[str]:

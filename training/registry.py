@@ -1,12 +1,14 @@
 """The champion rule: a new version becomes ``champion`` only when it beats the current one.
 
-The selection metric is the doubly robust (AIPW) estimate of the mean rwPFS RMST to 24 months if the
-test patients' decisions followed the model's recommendations (``aipw_rwpfs_rmst24_model``,
-``docs/models.md``), evaluated for both models on the **same** test decisions of the new lock. It
-needs no ground truth and measures what the recommender is for. A new version with a higher value takes
-the ``champion`` alias; otherwise it gets ``challenger``. The first version of a registered model is
-champion, and so is a new version when the champion was saved by another layout of linewise: this
-installation cannot load it, so it cannot serve (:func:`linewise.models.output_table.check_model_format`).
+The selection metric is the doubly robust estimate of the mean rwPFS RMST to 24 months if the test
+patients' decisions followed the model's recommendations (``dr_rwpfs_rmst24_model``,
+:mod:`linewise.training.held_out_value`), evaluated for both models on the **same** test decisions of
+the new lock with the **same** pseudo-outcomes, from nuisance models fitted on the new lock's
+development part. It needs no ground truth and measures what the recommender is for. A new version
+with a higher value takes the ``champion`` alias; otherwise it gets ``challenger``. The first version
+of a registered model is champion, and so is a new version when the champion was saved by another
+layout of linewise: this installation cannot load it, so it cannot serve
+(:func:`linewise.models.output_table.check_model_format`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import Final
 
-SELECTION_METRIC: Final = "aipw_rwpfs_rmst24_model"
+SELECTION_METRIC: Final = "dr_rwpfs_rmst24_model"
 CHAMPION: Final = "champion"
 CHALLENGER: Final = "challenger"
 

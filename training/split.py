@@ -1,9 +1,12 @@
-"""Train / validation / test split of decision examples, always keeping a patient's decisions together.
+"""Development / test split of decision examples, always keeping a patient's decisions together.
 
 - ``patient``: patients drawn at random;
 - ``centre``: whole centres drawn at random (a check of transport to unseen centres);
-- ``date``: patients ordered by the calendar month of their metastatic diagnosis, the latest to test,
-  the next latest to validation (a temporal check).
+- ``date``: patients ordered by the calendar month of their metastatic diagnosis, the latest to test
+  (a temporal check).
+
+The selection (:mod:`linewise.training.selection`) cross-fits within the development part; the test
+part is used once, to assess the registered model.
 """
 
 from __future__ import annotations
@@ -20,15 +23,14 @@ from linewise.training.config import SplitConfig
 class Split:
     """Boolean row masks over the examples."""
 
-    train: np.ndarray
-    validation: np.ndarray
+    development: np.ndarray
     test: np.ndarray
 
     def counts(self, examples: pd.DataFrame) -> dict[str, int]:
         """Decisions and patients in each part."""
         keys = examples["patient_key"].astype(str)
         out: dict[str, int] = {}
-        for part in ("train", "validation", "test"):
+        for part in ("development", "test"):
             mask = getattr(self, part)
             out[f"{part}_decisions"] = int(mask.sum())
             out[f"{part}_patients"] = int(keys[mask].nunique())
@@ -38,7 +40,7 @@ class Split:
 def split_examples(
     examples: pd.DataFrame, patients: pd.DataFrame, config: SplitConfig, rng: np.random.Generator
 ) -> Split:
-    """Split decisions into train, validation and test parts.
+    """Split decisions into development and test parts.
 
     Parameters
     ----------
@@ -80,18 +82,16 @@ def split_examples(
             order = rng.permutation(len(unique))
         part = dict(zip(unique, _assign(len(unique), config, order), strict=True))
     labels = np.fromiter((part[k] for k in keys), dtype=np.int8, count=len(keys))
-    split = Split(train=labels == 0, validation=labels == 1, test=labels == 2)
-    empty = [name for name in ("train", "validation", "test") if not getattr(split, name).any()]
+    split = Split(development=labels == 0, test=labels == 1)
+    empty = [name for name in ("development", "test") if not getattr(split, name).any()]
     if empty:
         raise ValueError(f"the {config.by} split leaves no decision in: {', '.join(empty)}")
     return split
 
 
 def _assign(count: int, config: SplitConfig, order: np.ndarray) -> np.ndarray:
-    """Part (0 train, 1 validation, 2 test) of each unit; the last units of ``order`` go to test."""
+    """Part (0 development, 1 test) of each unit; the last units of ``order`` go to test."""
     test = round(count * config.test_fraction)
-    validation = round((count - test) * config.validation_fraction)
     parts = np.zeros(count, dtype=np.int8)
-    parts[order[count - test :]] = 2
-    parts[order[count - test - validation : count - test]] = 1
+    parts[order[count - test :]] = 1
     return parts

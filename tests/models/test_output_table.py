@@ -32,6 +32,7 @@ from linewise.models.output_table import (
 )
 from linewise.models.recommender import TreatmentRecommender
 from linewise.models.summaries import UNRANKED
+from linewise.models.survival import rmst_from_curves
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 from linewise.training.pyfunc import score_latest_decision  # the registered model's per-row work
@@ -72,13 +73,14 @@ def test_the_table_lays_out_predict_options(fitted: Fitted) -> None:
     assert list(out.columns[:7]) == [
         "row", "patient_key", "line_number", "decision_day", "candidate", "local_therapy", "option"
     ]  # fmt: skip
-    assert list(out.columns[-8:]) == [
+    assert list(out.columns[-9:]) == [
         "propensity",
         "support",
         "probability_best",
         "rank",
         "shap_top",
         "contrast_top",
+        "sensitivity",
         "model_scale",
         "scope_warnings",
     ]
@@ -145,6 +147,42 @@ def test_each_decisions_explanation_is_its_own(fitted: Fitted) -> None:
         np.testing.assert_allclose(outputs, explanation.output, rtol=1e-12)
         contrast = json.loads(block["contrast_top"].iloc[0])
         assert contrast["difference"] == pytest.approx(explanation.contrast_output, rel=1e-12)
+
+
+def test_sensitivity_contrasts_ranks_one_and_two_from_the_replicates(fitted: Fitted) -> None:
+    decisions = _decisions(fitted, 4)
+    out = score_decisions(fitted.recommender, decisions, np.arange(4))
+    model = fitted.recommender
+    features = decisions[list(FEATURES)].to_numpy(float)
+    rows = counterfactual_rows(features)
+    # the S-learner's replicates, recomputed here from the bootstrap models' curves
+    replicate_rmst = [
+        rmst_from_curves(m.predict_survival_function(rows).reshape(4, len(OPTIONS), -1), m.time_grid_, 24.0)
+        for m in model.replicates_["pfs"]
+    ]
+    for i, block in out.groupby("row"):
+        sensitivity = json.loads(block["sensitivity"].iloc[0])
+        assert block["sensitivity"].nunique() == 1
+        first = block[block["rank"] == 1].iloc[0]
+        second = block[block["rank"] == 2].iloc[0]
+        assert (sensitivity["first_option"], sensitivity["second_option"]) == (
+            first["option"],
+            second["option"],
+        )
+        difference = first["pfs_rmst24"] - second["pfs_rmst24"]
+        assert sensitivity["difference"] == pytest.approx(difference, rel=1e-12)
+        a, b = (
+            OPTIONS.index((first["candidate"], first["local_therapy"])),
+            OPTIONS.index((second["candidate"], second["local_therapy"])),
+        )
+        spread = np.std([r[int(i), a] - r[int(i), b] for r in replicate_rmst], ddof=1)
+        assert sensitivity["upper"] - sensitivity["lower"] == pytest.approx(2 * 1.6448536 * spread, rel=1e-5)
+        ratio = np.exp(0.91 * difference / model.outcome_sd_)
+        assert sensitivity["e_value"] == pytest.approx(ratio + np.sqrt(ratio * (ratio - 1)), rel=1e-9)
+        assert 1.0 <= sensitivity["e_value_interval"] <= sensitivity["e_value"]
+        assert sensitivity["interval"] == 0.9 and sensitivity["outcome_sd"] == pytest.approx(
+            model.outcome_sd_
+        )
 
 
 def test_no_decision_gives_the_typed_empty_table(fitted: Fitted) -> None:

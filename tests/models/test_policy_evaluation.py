@@ -39,6 +39,7 @@ def test_difference_coverage_counts_supported_options_and_leaves_tbp_out() -> No
         propensity=np.full((n, k), 1.0 / k),
         support=support,
         probability_best=np.full((n, k), 1.0 / k),
+        first_vs_second={},
     )
     test = pd.DataFrame(
         {"patient_key": ["a", "b"], "line_number": [1, 1], "decision_day": [100, 200]}

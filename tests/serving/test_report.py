@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import re
 import subprocess
 import sys
@@ -21,7 +22,7 @@ from linewise.cli import app
 from linewise.features.examples import FEATURES, build_examples
 from linewise.features.patient import load_patient
 from linewise.models.candidates import OPTIONS
-from linewise.serving.report import render_context, render_report, report_context
+from linewise.serving.report import option_name, render_context, render_report, report_context
 from linewise.serving.scoring import ScoringError, patient_curves, score_patient
 
 from .conftest import GENERATED, Served
@@ -121,6 +122,27 @@ def test_the_uncertain_recommendation_is_flagged_exactly_when_its_interval_holds
         assert bool(flagged) == expected
         if flagged:
             assert flagged[0].attrs["data-option"] == best["option"]
+
+
+def test_the_sensitivity_section_states_the_scored_e_values(served: Served) -> None:
+    for document in served.open_patients.values():
+        result = score_patient(served.model, document)
+        sensitivity = result["sensitivity"]
+        ranked = [e for e in result["candidates"] if e["rank"] is not None]
+        section = Page(render_report(served.model, document)).by_id("sensitivity-section")
+        text = _text(section)
+        if len(ranked) < 2:
+            assert sensitivity["second_option"] is None and "Fewer than two options" in text
+            continue
+        assert (sensitivity["first_option"], sensitivity["second_option"]) == (
+            ranked[0]["option"],
+            ranked[1]["option"],
+        )
+        # the E-value, computed here from the printed difference and SD (VanderWeele and Ding)
+        ratio = math.exp(0.91 * sensitivity["difference"] / sensitivity["outcome_sd"])
+        assert sensitivity["e_value"] == pytest.approx(ratio + math.sqrt(ratio * (ratio - 1)), rel=1e-9)
+        assert f"{sensitivity['e_value']:.2f}" in text and f"{sensitivity['e_value_interval']:.2f}" in text
+        assert f"{sensitivity['difference']:.1f}" in text and option_name(ranked[1]["option"]) in text
 
 
 # ---- the figures' numbers --------------------------------------------------------------------------

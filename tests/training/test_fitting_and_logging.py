@@ -19,12 +19,12 @@ from linewise.simulation.simulate import simulate_lock
 
 SMALL_CONFIG = """\
 n_bootstrap: 2
-search:
-  boosted_cox:
-    - {n_estimators: 60, learning_rate: 0.1, max_depth: 3}
-    - {n_estimators: 60, learning_rate: 0.1, max_depth: 2}
-  random_survival_forest:
-    - {n_estimators: 10, min_samples_leaf: 30, max_features: sqrt}
+selection:
+  folds: 2
+  candidates:
+    - {family: boosted_cox, learners: [s, dr], params: {n_estimators: 60, learning_rate: 0.1, max_depth: 3}}
+    - {family: boosted_cox, params: {n_estimators: 60, learning_rate: 0.1, max_depth: 2}}
+    - {family: random_survival_forest, params: {n_estimators: 10, min_samples_leaf: 30, max_features: sqrt}}
 """
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
@@ -66,19 +66,30 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
         "uno_c_rwpfs",
         "ibs_rwpfs",
         "aipw_rwpfs_rmst24_model",
+        "dr_rwpfs_rmst24_model_lower",
+        "dr_rwpfs_rmst24_naive",
+        "selection_policy_value_rwpfs_rmst24_upper",
     ):
         assert key in run.data.metrics
-    assert run.data.params["family"] in ("boosted_cox", "random_survival_forest")
+    # the run names the candidate with the highest cross-fitted value (the ensemble of setting 0 included)
+    table = pd.read_csv(client.download_artifacts(first["run_id"], "selection.csv"))
+    assert list(table["learner"]) == ["s", "dr", "s", "s", "s+dr"]
+    best = table.loc[table["policy_value_rwpfs_rmst24"].idxmax()]
+    assert (run.data.params["learner"], run.data.params["family"]) == (best["learner"], best["family"])
+    assert run.data.metrics["selection_policy_value_rwpfs_rmst24"] == pytest.approx(
+        best["policy_value_rwpfs_rmst24"]
+    )
     dataset = run.inputs.dataset_inputs[0].dataset
     assert dataset.digest and "lock_date" in dataset.source and dataset.profile in (None, "", "{}")
     artifacts = {a.path for a in client.list_artifacts(first["run_id"])}
-    assert {"model_card.md", "search.csv", "subgroups.csv", "positivity.csv", "plots"} <= artifacts
+    assert {"model_card.md", "selection.csv", "subgroups.csv", "positivity.csv", "plots"} <= artifacts
     plots = {a.path for a in client.list_artifacts(first["run_id"], "plots")}
     assert plots == {
         f"plots/{n}.png" for n in ("calibration_rwpfs_12", "km_rwpfs_by_action", "shap_summary_rwpfs")
     }
     card = (store / "artifacts").rglob("model_card.md").__next__().read_text()
     assert "## Limitations" in card and "insufficient evidence" in card.lower()
+    assert f"Learner that ranks the options by rwPFS RMST24: `{best['learner']}`" in card
     assert str(client.get_model_version_by_alias("linewise", "champion").version) == "1"
 
     second = _train(locks / "second", locks / "small.yaml")
@@ -156,6 +167,13 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
         client.get_model_version_by_alias("linewise", "champion").version
     )
     assert len(result["candidates"]) == 16
+    # the provenance names the learner and the value measured on the test part when the model was trained
+    champion_run = client.get_run(client.get_model_version_by_alias("linewise", "champion").run_id).data
+    assert result["model"]["learner"] == champion_run.params["learner"]
+    value = result["model"]["policy_value"]
+    assert value["estimate"] == pytest.approx(champion_run.metrics["dr_rwpfs_rmst24_model"])
+    assert value["lower"] == pytest.approx(champion_run.metrics["dr_rwpfs_rmst24_model_lower"])
+    assert value["lower"] < value["estimate"] < value["upper"]
     ranks = [c["rank"] for c in result["candidates"] if c["rank"] is not None]
     assert ranks == list(range(1, len(ranks) + 1))
     rows = mlflow.pyfunc.load_model("models:/linewise@champion").predict(
@@ -223,7 +241,7 @@ def test_a_bad_lock_stops_training_before_anything_is_logged(lock: Path, store: 
 
 def test_a_bad_config_names_the_file(lock: Path, store: Path, tmp_path: Path) -> None:
     config = tmp_path / "typo.yaml"
-    config.write_text("n_bootstraps: 3\nsearch: {boosted_cox: [{}], random_survival_forest: [{}]}\n")
+    config.write_text("n_bootstraps: 3\nselection: {candidates: [{family: boosted_cox}]}\n")
     result = CliRunner().invoke(app, ["train", str(lock), "--config", str(config)])
     assert (
         result.exit_code == 2 and "typo.yaml: n_bootstraps: Extra inputs are not permitted" in result.output
@@ -233,7 +251,7 @@ def test_a_bad_config_names_the_file(lock: Path, store: Path, tmp_path: Path) ->
 
 def test_a_registered_model_needs_two_bootstrap_refits(lock: Path, store: Path, tmp_path: Path) -> None:
     config = tmp_path / "one.yaml"
-    config.write_text("n_bootstrap: 1\nsearch: {boosted_cox: [{}], random_survival_forest: [{}]}\n")
+    config.write_text("n_bootstrap: 1\nselection: {candidates: [{family: boosted_cox}]}\n")
     result = CliRunner().invoke(app, ["train", str(lock), "--config", str(config)])
     assert result.exit_code == 2 and "one.yaml: n_bootstrap: Input should be greater than or equal to 2" in (
         result.output

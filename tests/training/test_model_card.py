@@ -34,6 +34,7 @@ def _facts(**changes: object) -> ModelCardFacts:
         treatment_columns=TREATMENT_COLUMNS,
         missing_shares={"biomarkers": 0.2345, "ECOG": 0.5, "genomic tests": 0.0},
         family="boosted_cox",
+        learner="s+dr",
         weighting="ipw",
         hyperparameters={"n_estimators": 300, "max_depth": 3, "learning_rate": 0.05, "tree_method": "hist"},
         search="grid of 12 settings, 5 folds grouped by patient, Harrell's C of rwPFS",

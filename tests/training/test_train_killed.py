@@ -31,11 +31,11 @@ from tests.serving.conftest import SQLALCHEMY_NOLOAD
 
 SMALL_CONFIG = """\
 n_bootstrap: 2
-search:
-  boosted_cox:
-    - {n_estimators: 40, learning_rate: 0.1, max_depth: 2}
-  random_survival_forest:
-    - {n_estimators: 8, min_samples_leaf: 30, max_features: sqrt}
+selection:
+  folds: 2
+  candidates:
+    - {family: boosted_cox, params: {n_estimators: 40, learning_rate: 0.1, max_depth: 2}}
+    - {family: random_survival_forest, params: {n_estimators: 8, min_samples_leaf: 30, max_features: sqrt}}
 """
 
 #: stage -> (module, owner, attribute, which call kills, a function that must be on the stack then)

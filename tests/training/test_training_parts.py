@@ -23,9 +23,9 @@ KEY = b"training-parts-test-key---------"
 
 def test_default_config_reads_and_bad_files_fail_with_their_name(tmp_path: Path) -> None:
     config = load_training_config()
-    assert config.split.by == "patient" and config.search.boosted_cox
+    assert config.split.by == "patient" and config.selection.candidates[0].family == "boosted_cox"
     unknown = tmp_path / "unknown.yaml"
-    unknown.write_text("seed: 1\nsearch: {boosted_cox: [{}], random_survival_forest: [{}]}\nlearning: 2\n")
+    unknown.write_text("seed: 1\nselection: {candidates: [{family: boosted_cox}]}\nlearning: 2\n")
     with pytest.raises(TrainingConfigError, match=r"unknown\.yaml: learning: Extra inputs are not permitted"):
         load_training_config(unknown)
     broken = tmp_path / "broken.yaml"
@@ -33,12 +33,19 @@ def test_default_config_reads_and_bad_files_fail_with_their_name(tmp_path: Path)
     with pytest.raises(TrainingConfigError, match=r"broken\.yaml: cannot be read as YAML"):
         load_training_config(broken)
     greedy = tmp_path / "greedy.yaml"
-    greedy.write_text(
-        "split: {test_fraction: 0.6, validation_fraction: 0.5}\n"
-        "search: {boosted_cox: [{}], random_survival_forest: [{}]}\n"
-    )
-    with pytest.raises(TrainingConfigError, match="leave under 30% of patients"):
+    greedy.write_text("split: {test_fraction: 0.8}\nselection: {candidates: [{family: boosted_cox}]}\n")
+    with pytest.raises(
+        TrainingConfigError, match=r"greedy\.yaml: split\.test_fraction: .*less than or equal to 0\.7"
+    ):
         load_training_config(greedy)
+    twice = tmp_path / "twice.yaml"
+    twice.write_text("selection: {candidates: [{family: boosted_cox, learners: [s, dr, s]}]}\n")
+    with pytest.raises(TrainingConfigError, match=r"twice\.yaml: selection\.candidates\.0: .*listed twice"):
+        load_training_config(twice)
+    unknown_learner = tmp_path / "learner.yaml"
+    unknown_learner.write_text("selection: {candidates: [{family: boosted_cox, learners: [x]}]}\n")
+    with pytest.raises(TrainingConfigError, match=r"learner\.yaml: selection\.candidates\.0\.learners\.0"):
+        load_training_config(unknown_learner)
 
 
 def _examples_and_patients(patients: int = 90, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -61,26 +68,27 @@ def _examples_and_patients(patients: int = 90, seed: int = 0) -> tuple[pd.DataFr
 def test_splits_keep_patients_and_units_together(by: str) -> None:
     examples, patients = _examples_and_patients()
     split = split_examples(examples, patients, SplitConfig(by=by), np.random.default_rng(1))
-    parts = [split.train, split.validation, split.test]
+    parts = [split.development, split.test]
+    assert not (split.development & split.test).any() and (split.development | split.test).all()
     owners = [set(examples.loc[part, "patient_key"]) for part in parts]
-    assert not (owners[0] & owners[1]) and not (owners[0] & owners[2]) and not (owners[1] & owners[2])
+    assert not (owners[0] & owners[1])
     if by == "centre":
         centre = patients.set_index("patient_key")["center_id"]
         centres = [set(centre.loc[list(o)]) for o in owners]
-        assert not (centres[0] & centres[2]) and not (centres[1] & centres[2])
+        assert not (centres[0] & centres[1])
     if by == "date":
         month = patients.set_index("patient_key").eval("metastatic_dx_year * 12 + metastatic_dx_month")
-        assert month.loc[list(owners[2])].min() >= month.loc[list(owners[0] | owners[1])].max()
+        assert month.loc[list(owners[1])].min() >= month.loc[list(owners[0])].max()
     counts = split.counts(examples)
     # by hand: a quarter of 90 patients is 22.5, rounded to 22; by centre, 2 of the 6 centres of 15 each
     assert counts["test_patients"] == {"patient": 22, "date": 22, "centre": 30}[by]
-    total = counts["train_patients"] + counts["validation_patients"] + counts["test_patients"]
-    assert total == 90 and sum(len(o) for o in owners) == 90
+    assert counts["development_patients"] + counts["test_patients"] == 90
+    assert counts["development_decisions"] + counts["test_decisions"] == len(examples)
 
 
 def test_split_refuses_an_empty_part() -> None:
-    examples, patients = _examples_and_patients(patients=3)
-    with pytest.raises(ValueError, match="leaves no decision in: validation"):
+    examples, patients = _examples_and_patients(patients=1)
+    with pytest.raises(ValueError, match="leaves no decision in: test"):
         split_examples(examples, patients, SplitConfig(), np.random.default_rng(0))
 
 
@@ -124,7 +132,7 @@ def test_champion_rule(
 ) -> None:
     comparison = decide_alias(new, champion, version, failure)
     assert comparison.alias == alias
-    assert comparison.as_dict()["selection_metric"] == "aipw_rwpfs_rmst24_model"
+    assert comparison.as_dict()["selection_metric"] == "dr_rwpfs_rmst24_model"
 
 
 def test_a_champion_this_installation_cannot_load_is_replaced() -> None:

@@ -1,0 +1,140 @@
+"""The selection rule of ``linewise train``: candidates judged by their cross-fitted policy value.
+
+Hand-built decisions with a known truth: rwPFS is exponential; chemotherapy lengthens its mean by
+``exp(0.7)`` with oligoprogression and shortens it by ``exp(-0.5)`` without, and sicker patients (worse
+ECOG) get chemotherapy more often. A boosted Cox model of stumps (``max_depth: 1``) is additive in the
+log hazard, so it cannot see that the effect changes sign: it recommends one option to everybody. Deeper
+trees can. The true value of any recommendation is known in closed form, so each candidate's estimate is
+checked against the true value of the very recommendations it was computed from.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import OPTIONS
+from linewise.models.dr_value import clustered_mean, recommendations
+from linewise.training.config import TrainingConfig
+from linewise.training.selection import select
+
+HORIZON = 24.0
+CHEMO, CHEMO_LOCAL = OPTIONS.index(("chemo", False)), OPTIONS.index(("chemo", True))
+STUMPS = {"n_estimators": 200, "learning_rate": 0.1, "max_depth": 1}
+DEEP = {"n_estimators": 300, "learning_rate": 0.05, "max_depth": 3, "early_stopping_rounds": 20}
+
+
+def _true_rmst(log_mean: np.ndarray) -> np.ndarray:
+    mean = np.exp(log_mean)
+    return np.asarray(mean * (1 - np.exp(-HORIZON / mean)))  # closed form of an exponential
+
+
+@pytest.fixture(scope="module")
+def development() -> pd.DataFrame:
+    rng = np.random.default_rng(5)
+    n = 3000
+    ecog = rng.integers(0, 3, n).astype(float)
+    oligo = (rng.random(n) < 0.5).astype(float)
+    chemo = rng.random(n) < 1 / (1 + np.exp(-(-1.0 + 1.0 * ecog)))
+    effect = np.where(oligo == 1, 0.7, -0.5)
+    base = 2.3 - 0.8 * ecog
+    event_time = rng.exponential(np.exp(base + effect * chemo))
+    follow = rng.uniform(6, 60, n)
+    frame = pd.DataFrame(0.0, index=range(n), columns=list(FEATURES))
+    frame["ecog"], frame["oligoprogression"] = ecog, oligo
+    frame["age_at_decision"] = rng.normal(62, 10, n)
+    frame["current_line"] = 1.0
+    time = np.minimum(event_time, follow)
+    truth = np.zeros((n, len(OPTIONS)))  # every option but chemotherapy does what TBP does
+    truth[:] = _true_rmst(base)[:, None]
+    truth[:, CHEMO] = truth[:, CHEMO_LOCAL] = _true_rmst(base + effect)
+    frame = frame.assign(
+        patient_key=[f"p{i // 2:05d}" for i in range(n)],  # two decisions per patient
+        line_number=1,
+        decision_day=100,
+        action=np.where(chemo, "chemo", "tbp"),
+        local_therapy=rng.random(n) < 0.2,
+        pfs_time=time,
+        pfs_event=event_time <= follow,
+        os_time=time + 6.0,
+        os_event=event_time <= follow,
+    )
+    frame.attrs["truth"] = truth
+    return frame
+
+
+def _config(candidates: list[dict], ensemble_size: int = 2) -> TrainingConfig:
+    return TrainingConfig.model_validate(
+        {"seed": 3, "selection": {"folds": 2, "ensemble_size": ensemble_size, "candidates": candidates}}
+    )
+
+
+def test_selection_prefers_the_candidate_whose_recommendations_are_better(development: pd.DataFrame) -> None:
+    config = _config(
+        [
+            {"family": "boosted_cox", "learners": ["s"], "params": STUMPS},
+            {"family": "boosted_cox", "learners": ["s", "dr"], "params": DEEP},
+        ]
+    )
+    result = select(development, config)
+    table = result.table
+    assert list(table["learner"]) == ["s", "s", "dr", "s+dr"]  # the ensemble of the deep setting is last
+    assert list(table["setting"]) == [0, 1, 1, 1]
+    truth = development.attrs["truth"]
+    true_values = truth[np.arange(len(truth)), result.policies].mean(axis=1)
+    # stumps recommend one class to (nearly) everybody; the others follow the modifier
+    chemo_share = np.isin(result.policies, [CHEMO, CHEMO_LOCAL]).mean(axis=1)
+    assert max(chemo_share[0], 1 - chemo_share[0]) > 0.9
+    assert 0.3 < chemo_share[1] < 0.7
+    assert true_values[1:].min() > true_values[0] + 0.5
+    # the winner is the best estimate, and its true value is within 0.2 months of the best true value
+    best = int(table["policy_value_rwpfs_rmst24"].idxmax())
+    assert best != 0 and result.learner == table.loc[best, "learner"] and result.params == DEEP
+    assert true_values[best] > true_values.max() - 0.2
+    assert result.value == table.loc[best, "policy_value_rwpfs_rmst24"]
+    # each estimate is within 3 standard errors of the true value of its own recommendations
+    errors = np.abs(table["policy_value_rwpfs_rmst24"].to_numpy() - true_values)
+    assert (errors < 3 * table["policy_value_se"].to_numpy()).all(), (errors, table["policy_value_se"])
+    assert (table["policy_value_lower"] < table["policy_value_rwpfs_rmst24"]).all()
+    assert table["c_index_rwpfs"].between(0.5, 1).all()
+
+
+def test_ties_go_to_the_first_candidate_and_no_ensemble_without_two_learners(
+    development: pd.DataFrame,
+) -> None:
+    rows = development.iloc[:1200]
+    same = {"family": "boosted_cox", "learners": ["s"], "params": STUMPS}
+    result = select(rows, _config([same, same]))
+    assert len(result.table) == 2
+    first, second = result.table["policy_value_rwpfs_rmst24"]
+    assert first == second and result.table.loc[0, "candidate"] == 0
+    assert (result.policies[0] == result.policies[1]).all()
+    both = _config([{**same, "learners": ["s", "t"]}], ensemble_size=0)
+    assert list(select(development, both).table["learner"]) == ["s", "t"]
+
+
+def test_recommendations_fall_back_to_the_option_taken_without_support() -> None:
+    values = np.array([[1.0, 3.0, 2.0], [5.0, 1.0, 0.0], [0.0, 0.0, 9.0]])
+    support = np.array([[True, False, True], [False, False, False], [True, True, True]])
+    observed = np.array([0, 1, 0])
+    np.testing.assert_array_equal(recommendations(values, support, observed), [2, 1, 2])
+
+
+def test_clustered_standard_error_against_hand_computations() -> None:
+    rng = np.random.default_rng(0)
+    psi = rng.normal(size=40)
+    # one decision per patient: the textbook standard error of a mean
+    mean, error = clustered_mean(psi, np.arange(40))
+    assert mean == pytest.approx(psi.mean())
+    assert error == pytest.approx(psi.std(ddof=1) / np.sqrt(40))
+    # a hand-written table: patients {0, 1}, {2}, {3, 4, 5}
+    table = np.array([1.0, 4.0, 2.0, 5.0, 0.0, 0.0])  # mean 2
+    clusters = np.array([0, 0, 1, 2, 2, 2])
+    totals = np.array([(1 - 2) + (4 - 2), 2 - 2, (5 - 2) + (0 - 2) + (0 - 2)])  # 1, 0, -1, by hand
+    expected = np.sqrt(3 / 2 * np.sum(totals**2)) / 6
+    assert clustered_mean(table, clusters) == pytest.approx((2.0, expected))
+    # decisions of one patient that move together widen the interval
+    paired = np.repeat(psi[:20], 2)
+    assert clustered_mean(paired, np.repeat(np.arange(20), 2))[1] > clustered_mean(paired, np.arange(40))[1]

@@ -1,0 +1,349 @@
+"""Choice of learner, family and hyperparameters by the lock's own evidence: a cross-fitted policy value.
+
+``linewise train`` does not choose by prognosis (Harrell's C) but by the quantity that matters: the
+rwPFS restricted to 24 months of following each candidate's recommendations, estimated on decisions
+that the candidate did not learn from.
+
+1. The development decisions are split into ``selection.folds`` folds of patients
+   (:func:`linewise.models.cross_fitting.patient_folds`).
+2. The nuisances are cross-fitted once on these folds (:func:`linewise.models.cross_fitting.cross_fit`:
+   propensity, a boosted Cox outcome model and a boosted Cox censoring model, each blind to the fold
+   it predicts). They give every decision the doubly robust pseudo-outcome ``Gamma_i(a)`` of every
+   option (augmented IPCW for the censoring, AIPW for the option; propensities clipped at
+   :data:`EVALUATION_CLIP`).
+3. For each fold and each candidate setting (family and hyperparameters), the propensity model, the
+   balancing weights, the outcome model and every learner of the setting are fitted on the other
+   folds, without bootstrap. The DR-learner and the causal forest learn from the other folds'
+   pseudo-outcomes of step 2 (Athey and Wager's scheme: the scores are cross-fitted once, the
+   learners fitted on the scores of the other folds). Each learner ranks the fold's options; the
+   recommendation is the best option that the fold's propensity model supports, and the option
+   actually taken where none is supported.
+4. A candidate's value is the mean of ``Gamma_i`` at its recommendations over all development
+   decisions, with a 95% Wald interval whose standard error is clustered by patient. It is the AIPW
+   value of the cross-fitted policy.
+5. For each setting with at least two learners, the mean of the ranked values of its
+   ``selection.ensemble_size`` best learners is one more candidate (an ensemble ``"s+dr"``, no new fit).
+6. The candidate with the highest value wins (ties: the first listed). Its value is optimistic (the
+   best of several noisy estimates): the honest estimate of the registered model is the AIPW value on
+   the test part, which ``linewise train`` reports beside it.
+
+Harrell's C of each candidate's out-of-fold ranked value of the option taken (a prognostic figure)
+is reported in the table; it plays no part in the choice.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+from sklearn.base import clone
+from sksurv.metrics import concordance_index_censored
+
+from linewise.features.examples import FEATURES
+from linewise.models.candidates import (
+    OPTIONS,
+    counterfactual_rows,
+    option_index,
+    training_decisions,
+    with_treatment,
+)
+from linewise.models.cross_fitting import HORIZON, Nuisances, cross_fit, patient_folds
+from linewise.models.dr_value import dr_policy_value, recommendations
+from linewise.models.option_propensity import OptionPropensityModel
+from linewise.models.ranking import censoring_model, fit_ranking, nuisance_outcome_model
+from linewise.models.recommender import family_model
+from linewise.models.survival import rmst_from_curves
+from linewise.models.target import make_target
+from linewise.models.weights import balancing_weights
+from linewise.training.config import CandidateConfig, TrainingConfig
+
+#: Propensity floor of the evaluation's pseudo-outcomes (that of :func:`aipw_policy_value`).
+EVALUATION_CLIP: Final = 0.01
+
+#: Columns of :attr:`SelectionResult.table`.
+TABLE_COLUMNS: Final = (
+    "candidate",
+    "setting",
+    "family",
+    "learner",
+    "params",
+    "policy_value_rwpfs_rmst24",
+    "policy_value_se",
+    "policy_value_lower",
+    "policy_value_upper",
+    "c_index_rwpfs",
+    "fit_seconds",
+)
+
+
+@dataclass(frozen=True)
+class SelectionResult:
+    """The candidates' estimated values and the winner.
+
+    Attributes
+    ----------
+    table : DataFrame
+        One row per candidate (:data:`TABLE_COLUMNS`), in the order tried; ensembles last.
+    family, learner : str
+        The winner's family and learner (an ensemble is written ``"s+dr"``).
+    params : dict
+        The winner's hyperparameters.
+    value, lower, upper : float
+        The winner's estimated value (months) and 95% interval.
+    nuisances : Nuisances
+        The cross-fitted nuisances of the development decisions, on :attr:`folds`; the final model
+        reuses them.
+    folds : int
+        Folds of patients.
+    policies : ndarray of int, shape (candidates, n)
+        Each candidate's out-of-fold recommendation for every development decision with a candidate
+        action (in the order of :func:`linewise.models.candidates.training_decisions`), as an index of
+        :data:`linewise.models.candidates.OPTIONS`.
+    """
+
+    table: pd.DataFrame
+    family: str
+    learner: str
+    params: dict[str, Any]
+    value: float
+    lower: float
+    upper: float
+    nuisances: Nuisances
+    folds: int
+    policies: np.ndarray
+
+
+@dataclass(frozen=True)
+class _Lock:
+    """The development decisions as arrays."""
+
+    X: np.ndarray
+    observed: np.ndarray
+    target: np.ndarray
+    patients: np.ndarray
+    folds: np.ndarray
+
+
+def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult:
+    """Estimate every candidate's policy value by cross-fitting and pick the best (module docstring).
+
+    Parameters
+    ----------
+    development : DataFrame
+        Decision examples the final model is fitted on (decisions without a candidate action are left
+        out).
+    config : TrainingConfig
+        Candidates, folds, ensemble size, weighting, support threshold and seed.
+
+    Returns
+    -------
+    SelectionResult
+
+    Raises
+    ------
+    ValueError
+        If no decision has a candidate action or there are fewer patients than folds.
+    """
+    decisions = training_decisions(development)
+    if decisions.empty:
+        raise ValueError("the development part has no decision with a candidate action")
+    X = decisions[list(FEATURES)].to_numpy(float)
+    observed = option_index(decisions["action"].astype(str), decisions["local_therapy"].astype(bool))
+    _, patients = np.unique(decisions["patient_key"].astype(str).to_numpy(), return_inverse=True)
+    selection = config.selection
+    lock = _Lock(
+        X=X,
+        observed=observed,
+        target=make_target(decisions["pfs_time"], decisions["pfs_event"].astype(bool)),
+        patients=patients,
+        folds=patient_folds(patients, selection.folds, config.seed),
+    )
+    nuisances = cross_fit(
+        lock.X,
+        lock.observed,
+        lock.target,
+        lock.folds,
+        outcome_model=nuisance_outcome_model(config.seed),
+        censoring_model=censoring_model(config.seed),
+        propensity_model=OptionPropensityModel(min_support=config.min_support),
+        naive=config.weighting == "none",
+    )
+    scores = nuisances.pseudo_outcomes(clip=EVALUATION_CLIP)
+    rows: list[dict[str, Any]] = []
+    ranked: dict[int, np.ndarray] = {}
+    support = np.zeros((len(X), scores.shape[1]), dtype=bool)
+    for setting, candidate in enumerate(selection.candidates):
+        start = time.perf_counter()
+        values = _out_of_fold_values(candidate, lock, nuisances, support, config)
+        seconds = (time.perf_counter() - start) / len(candidate.learners)
+        for learner, value in values.items():
+            ranked[len(rows)] = value
+            labels = {"setting": setting, "family": candidate.family, "params": dict(candidate.params)}
+            rows.append(_row(len(rows), labels | {"learner": learner}, value, support, scores, lock, seconds))
+    for labels, mean_values, seconds in _ensembles(rows, ranked, selection.ensemble_size):
+        ranked[len(rows)] = mean_values
+        rows.append(_row(len(rows), labels, mean_values, support, scores, lock, seconds))
+    table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
+    best = table.loc[table["policy_value_rwpfs_rmst24"].idxmax()]
+    return SelectionResult(
+        table=table,
+        family=str(best["family"]),
+        learner=str(best["learner"]),
+        params=dict(best["params"]),
+        value=float(best["policy_value_rwpfs_rmst24"]),
+        lower=float(best["policy_value_lower"]),
+        upper=float(best["policy_value_upper"]),
+        nuisances=nuisances,
+        folds=selection.folds,
+        policies=np.stack([recommendations(ranked[i], support, lock.observed) for i in range(len(rows))]),
+    )
+
+
+def _out_of_fold_values(
+    candidate: CandidateConfig,
+    lock: _Lock,
+    nuisances: Nuisances,
+    support: np.ndarray,
+    config: TrainingConfig,
+) -> dict[str, np.ndarray]:
+    """Each learner's ranked values of every decision, from fits on the other folds.
+
+    Fills ``support`` (the same for every candidate: the fold's propensity model decides it).
+    """
+    n, k = support.shape
+    values: dict[str, np.ndarray] = {learner: np.empty((n, k)) for learner in candidate.learners}
+    for fold in np.unique(lock.folds):
+        kept, held = lock.folds != fold, lock.folds == fold
+        ranked, support[held] = fit_and_rank(
+            candidate,
+            lock.X[kept],
+            lock.observed[kept],
+            lock.target[kept],
+            lock.patients[kept],
+            nuisances.take(kept),
+            lock.X[held],
+            config,
+        )
+        for learner, value in ranked.items():
+            values[learner][held] = value
+    return values
+
+
+def fit_and_rank(
+    candidate: CandidateConfig,
+    X: np.ndarray,
+    observed: np.ndarray,
+    target: np.ndarray,
+    patients: np.ndarray,
+    nuisances: Nuisances,
+    X_new: np.ndarray,
+    config: TrainingConfig,
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Fit one candidate setting's learners on some decisions (no bootstrap) and rank new decisions' options.
+
+    Parameters
+    ----------
+    candidate : CandidateConfig
+        Family, hyperparameters and learners.
+    X, observed, target, patients : ndarray
+        The decisions learnt from: features, option taken, rwPFS and patient.
+    nuisances : Nuisances
+        Their cross-fitted nuisances (the DR-learner and the causal forest learn from them).
+    X_new : ndarray of shape (m, p)
+        The decisions ranked.
+    config : TrainingConfig
+        Weighting, support threshold, folds, threads and seed.
+
+    Returns
+    -------
+    values : dict of str to ndarray of shape (m, 16)
+        Each learner's ranked rwPFS RMST24.
+    support : ndarray of bool, shape (m, 16)
+        The options that the propensity model fitted on ``X`` supports.
+    """
+    k = len(OPTIONS)
+    propensity = OptionPropensityModel(min_support=config.min_support).fit(X, observed)
+    class_propensity, _ = propensity.class_and_local(X)
+    weight = balancing_weights(class_propensity, observed // 2, config.weighting)
+    _, support = propensity.proba_and_support(X_new)
+    design = with_treatment(X, observed)
+    template = family_model(candidate.family, dict(candidate.params), config.seed)
+    outcome = clone(template).fit(design, target, sample_weight=weight)
+    rows = counterfactual_rows(X_new)
+    curves = outcome.predict_survival_function(rows).reshape(len(X_new), k, -1)
+    rmst = rmst_from_curves(curves, outcome.time_grid_, HORIZON)
+    values: dict[str, np.ndarray] = {}
+    for learner in candidate.learners:
+        ranking = fit_ranking(
+            learner,
+            template,
+            X=X,
+            design=design,
+            observed=observed,
+            target=target,
+            weight=weight,
+            replicate_weights=[],
+            patients=patients,
+            naive=config.weighting == "none",
+            min_support=config.min_support,
+            nuisance_folds=config.selection.folds,
+            random_state=config.seed,
+            n_jobs=config.n_jobs,
+            nuisances=nuisances,
+        )
+        values[learner], _ = ranking.values(X_new, rows, [rmst])
+    return values, np.asarray(support, dtype=bool)
+
+
+def _row(
+    index: int,
+    labels: dict[str, Any],
+    values: np.ndarray,
+    support: np.ndarray,
+    scores: np.ndarray,
+    lock: _Lock,
+    seconds: float,
+) -> dict[str, Any]:
+    """One row of the table: the candidate's cross-fitted policy value and Harrell's C."""
+    policy = recommendations(values, support, lock.observed)
+    estimate = dr_policy_value(scores, policy, lock.patients)
+    event, months = lock.target["event"], lock.target["time"]
+    risk = -values[np.arange(len(policy)), lock.observed]
+    return {
+        "candidate": index,
+        **labels,
+        "policy_value_rwpfs_rmst24": estimate.value,
+        "policy_value_se": estimate.standard_error,
+        "policy_value_lower": estimate.lower,
+        "policy_value_upper": estimate.upper,
+        "c_index_rwpfs": float(concordance_index_censored(event, months, risk)[0]),
+        "fit_seconds": round(seconds, 2),
+    }
+
+
+def _ensembles(
+    rows: list[dict[str, Any]], ranked: dict[int, np.ndarray], size: int
+) -> list[tuple[dict[str, Any], np.ndarray, float]]:
+    """For each setting with two or more learners, the mean of its ``size`` best learners' values."""
+    if size < 2:
+        return []
+    out: list[tuple[dict[str, Any], np.ndarray, float]] = []
+    table = pd.DataFrame(rows)
+    for setting, group in table.groupby("setting", sort=True):
+        if len(group) < 2:
+            continue
+        best = group.sort_values("policy_value_rwpfs_rmst24", ascending=False, kind="stable").head(size)
+        members = sorted(int(member) for member in best["candidate"])  # in the order listed
+        first = rows[members[0]]
+        labels = {
+            "setting": int(setting),
+            "family": first["family"],
+            "params": first["params"],
+            "learner": "+".join(rows[member]["learner"] for member in members),
+        }
+        values = np.mean([ranked[member] for member in members], axis=0)
+        out.append((labels, values, float(sum(rows[member]["fit_seconds"] for member in members))))
+    return out
