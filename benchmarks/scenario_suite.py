@@ -24,9 +24,11 @@ judging lock, against its known potential outcomes:
   recommendations; and the selection's cross-fitted value of the winner on development against the
   true value of its out-of-fold recommendations there.
 
-Each scenario's result is cached (``--cache``, default ``.cache/scenario_suite``) and reused, so a run
-that is stopped resumes where it stopped; ``--fresh`` ignores the cache. ``--quick`` runs three scenarios
-on smaller locks with 5 refits, for development (its JSON goes elsewhere and is never quoted).
+Each scenario's result is cached (``--cache``, default ``.cache/scenario_suite``, in a folder named by
+the mode, the sizes and a digest of the code: :func:`code_digest`) and reused, so a run that is stopped
+resumes where it stopped, and a change to the code starts afresh; ``--fresh`` ignores the cache.
+``--quick`` runs three scenarios on smaller locks with 5 refits, for development (its JSON goes
+elsewhere and is never quoted).
 ``--held-out`` runs the held-out seeds instead of the development ones: they are run once, at the end
 of the design work, and written to their own JSON.
 
@@ -38,6 +40,7 @@ Run: ``.venv/bin/python benchmarks/scenario_suite.py [--quick | --held-out] [--s
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -54,10 +57,7 @@ from linewise.features import load_lock
 from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES, build_examples
 from linewise.models.candidates import BASELINE, OPTIONS, option_index, training_decisions
-from linewise.models.cross_fitting import cross_fit, patient_folds
 from linewise.models.dr_value import recommendations
-from linewise.models.option_propensity import OptionPropensityModel
-from linewise.models.ranking import censoring_model, nuisance_outcome_model
 from linewise.models.recommender import TreatmentRecommender
 from linewise.models.target import make_target
 from linewise.simulation.scenarios import DEVELOPMENT_SEEDS, HELD_OUT_SEEDS, describe, scenario_config
@@ -127,16 +127,7 @@ def _learner_captures(
     X, observed, target, patients = _arrays(training_decisions(development))
     X_new, observed_new, _, _ = _arrays(judged)
     naive_config = config.model_copy(update={"weighting": "none"})
-    naive_nuisances = cross_fit(
-        X,
-        observed,
-        target,
-        patient_folds(patients, config.selection.folds, config.seed),
-        outcome_model=nuisance_outcome_model(config.seed),
-        censoring_model=censoring_model(config.seed),
-        propensity_model=OptionPropensityModel(min_support=config.min_support),
-        naive=True,
-    )
+    naive_nuisances = selection_nuisances.naive_twin()
     out: dict[str, dict[str, float]] = {}
     values: dict[tuple[int, str], np.ndarray] = {}
     support_of: dict[str, np.ndarray] = {}
@@ -207,7 +198,7 @@ def run_scenario(name: str, train_seed: int, judge_seed: int, args: argparse.Nam
         selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
     ).fit(development, nuisances=selected.nuisances)
     naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
-    naive.fit(development)
+    naive.fit(development, nuisances=selected.nuisances.naive_twin())
     timings["fit"] = time.perf_counter() - started
     started = time.perf_counter()
     X_new, observed_new, _, _ = _arrays(judged)
@@ -227,9 +218,7 @@ def run_scenario(name: str, train_seed: int, judge_seed: int, args: argparse.Nam
     covered = (lower <= true_difference) & (true_difference <= upper)
     sensitivity = _sensitivity_check(predictions.first_vs_second, judge_truth)
     # the value estimate on the judging lock against the truth of the same recommendations
-    scores = held_out_scores(
-        development, judged, min_support=config.min_support, naive=False, random_state=config.seed
-    )
+    scores = held_out_scores(development, judged, min_support=config.min_support, random_state=config.seed)
     estimate = scores.policy_value(policy)
     # the selection's cross-fitted value of the winner against its out-of-fold recommendations' truth
     development_decisions = training_decisions(development)
@@ -320,6 +309,25 @@ def _rsf_capture(result: dict[str, Any]) -> float:
     return float("nan")
 
 
+def code_digest() -> str:
+    """The first 12 hex digits of the SHA-256 of the code the results depend on (the cache's key).
+
+    The Python files of ``features``, ``models``, ``simulation`` and ``training``, this script and the
+    bundled configurations: a change to any of them makes every scenario run again.
+    """
+    root = Path(__file__).resolve().parents[1]
+    files = sorted(
+        path
+        for folder in ("features", "models", "simulation", "training")
+        for path in (root / folder).rglob("*")
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts
+    )
+    digest = hashlib.sha256()
+    for path in [*files, Path(__file__).resolve()]:
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     mode = parser.add_mutually_exclusive_group()
@@ -336,7 +344,8 @@ def main() -> None:
     args.test_patients = args.test_patients or (1000 if args.quick else 2000)
     args.bootstrap = args.bootstrap or (5 if args.quick else 20)
     label = "held_out" if args.held_out else ("quick" if args.quick else "development")
-    cache = args.cache / f"{label}-{args.train_patients}-{args.test_patients}-{args.bootstrap}"
+    sizes = f"{args.train_patients}-{args.test_patients}-{args.bootstrap}"
+    cache = args.cache / f"{label}-{sizes}-{code_digest()}"
     cache.mkdir(parents=True, exist_ok=True)
     results = []
     for name, train_seed, judge_seed in scenario_runs(args.held_out, args.quick, args.scenarios):

@@ -121,7 +121,7 @@ class CoxRiskSets:
             np.searchsorted(unique_times, time[self.event]),
             weights=self.weight[self.event],
             minlength=len(unique_times),
-        )
+        ).astype(float)  # without events bincount gives integers
         self.position = np.searchsorted(unique_times, time, side="right") - 1
         self.counted = self.event & (self.weight > 0)  # a zero weight adds nothing to the loss
         self.counted_position = np.searchsorted(unique_times, time[self.counted])

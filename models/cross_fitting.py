@@ -81,6 +81,9 @@ class Nuisances:
         ``mu(x, a)``: the restricted mean to :data:`HORIZON` under every option.
     adjusted : ndarray of shape (n,)
         ``Y*``: the censoring-unbiased restricted time of the option received.
+    naive : bool
+        Whether ``propensity`` holds each option's share among the other folds' rows (the naive twin)
+        rather than a propensity model's predictions.
     """
 
     folds: np.ndarray
@@ -88,6 +91,7 @@ class Nuisances:
     propensity: np.ndarray
     outcome: np.ndarray
     adjusted: np.ndarray
+    naive: bool = False
 
     def pseudo_outcomes(self, clip: float = 0.01) -> np.ndarray:
         """Doubly robust pseudo-outcome of every option, shape (n, 16) (:func:`dr_pseudo_outcomes`)."""
@@ -101,7 +105,31 @@ class Nuisances:
             propensity=self.propensity[rows],
             outcome=self.outcome[rows],
             adjusted=self.adjusted[rows],
+            naive=self.naive,
         )
+
+    def naive_twin(self) -> Nuisances:
+        """Return the same nuisances with each fold's propensities replaced by the other folds' shares.
+
+        The outcome and censoring models do not depend on the propensity model, so this equals
+        :func:`cross_fit` with ``naive=True`` on the same folds, without fitting anything again.
+
+        Raises
+        ------
+        ValueError
+            If the rows hold fewer than two folds (held-out predictions have no other fold).
+        """
+        if self.naive:
+            return self
+        labels = np.unique(self.folds)
+        if len(labels) < 2:
+            raise ValueError("the naive twin needs cross-fitted nuisances of at least two folds")
+        propensity = np.empty_like(self.propensity)
+        for label in labels:
+            held = self.folds == label
+            shares = np.bincount(self.observed[~held], minlength=self.propensity.shape[1]) / (~held).sum()
+            propensity[held] = shares
+        return Nuisances(self.folds, self.observed, propensity, self.outcome, self.adjusted, naive=True)
 
 
 @dataclass(frozen=True)
@@ -120,9 +148,15 @@ class NuisanceModels:
         Parameters
         ----------
         X : ndarray of shape (n, p)
+            Decision features.
         observed : ndarray of int, shape (n,)
+            The option each row received.
         y : structured array, shape (n,)
             Their outcome: ``Y*`` needs it.
+
+        Returns
+        -------
+        Nuisances
         """
         features = np.asarray(X, dtype=float)
         options = np.asarray(observed, dtype=np.int64)
@@ -141,6 +175,7 @@ class NuisanceModels:
             propensity=propensity,
             outcome=rmst_from_curves(curves, grid, self.horizon),
             adjusted=censoring_unbiased_rmst(y, self.horizon, grid, own_censoring, own_curve),
+            naive=self.propensity is None,
         )
 
 
@@ -157,7 +192,24 @@ def fit_nuisances(
 ) -> NuisanceModels:
     """Fit clones of the three nuisance models on these rows (the step of :func:`cross_fit` per fold).
 
-    Parameters are those of :func:`cross_fit`, for the rows the models learn from.
+    Parameters
+    ----------
+    X : ndarray of shape (n, p)
+        Decision features of the rows the models learn from (NaN for missing).
+    observed : ndarray of int, shape (n,)
+        The option each row received.
+    y : structured array, shape (n,)
+        The outcome (fields ``event``, ``time``).
+    outcome_model, censoring_model, propensity_model : estimator
+        Unfitted models, cloned here (:func:`cross_fit`).
+    naive : bool
+        Keep the options' shares instead of fitting the propensity model.
+    horizon : float
+        Restriction time (months).
+
+    Returns
+    -------
+    NuisanceModels
 
     Raises
     ------
@@ -254,4 +306,6 @@ def cross_fit(
             predicted.outcome,
             predicted.adjusted,
         )
-    return Nuisances(folds=fold, observed=options, propensity=propensity, outcome=outcome, adjusted=adjusted)
+    return Nuisances(
+        folds=fold, observed=options, propensity=propensity, outcome=outcome, adjusted=adjusted, naive=naive
+    )

@@ -97,6 +97,21 @@ def dr_policy_value(scores: np.ndarray, policy: np.ndarray, clusters: np.ndarray
     -------
     DRPolicyValue
     """
-    chosen = np.asarray(scores)[np.arange(len(policy)), np.asarray(policy)]
-    value, error = clustered_mean(chosen, clusters)
-    return DRPolicyValue(value, error, value - Z_95 * error, value + Z_95 * error, len(chosen))
+    return clustered_value(np.asarray(scores)[np.arange(len(policy)), np.asarray(policy)], clusters)
+
+
+def clustered_value(contributions: np.ndarray, clusters: np.ndarray) -> DRPolicyValue:
+    """Return the mean of per-decision contributions with its patient-clustered 95% interval.
+
+    Parameters
+    ----------
+    contributions : ndarray of shape (n,)
+    clusters : ndarray of int, shape (n,)
+        The patient of each decision.
+
+    Returns
+    -------
+    DRPolicyValue
+    """
+    value, error = clustered_mean(contributions, clusters)
+    return DRPolicyValue(value, error, value - Z_95 * error, value + Z_95 * error, len(contributions))

@@ -82,7 +82,9 @@ def first_versus_second(
         ``first`` and ``second`` (option indices, -1 when fewer than two options are supported),
         ``difference`` (first minus second, months) with ``lower`` and ``upper`` (normal bootstrap
         interval of the difference), ``e_value`` and ``e_value_interval``
-        (:func:`linewise.models.sensitivity.difference_e_values`); NaN without a second option.
+        (:func:`linewise.models.sensitivity.difference_e_values`); NaN without a second option, and
+        the interval and its E-value NaN without two replicates (no spread to measure), and the E-values
+        NaN when ``outcome_sd`` is not positive (nobody progressed before 24 months).
     """
     n = len(point)
     score = np.where(support, point, -np.inf)
@@ -93,7 +95,13 @@ def first_versus_second(
     difference = point[rows, first] - point[rows, second]
     spread = replicates[:, rows, first] - replicates[:, rows, second]
     lower, upper = normal_interval(difference, spread, z)
-    e_point, e_interval = difference_e_values(difference, lower, upper, outcome_sd)
+    if len(replicates) < 2:
+        lower, upper = np.full(n, np.nan), np.full(n, np.nan)
+    if np.isfinite(outcome_sd) and outcome_sd > 0:
+        bounds = (np.nan_to_num(lower, nan=0.0), np.nan_to_num(upper, nan=0.0))
+        e_point, e_interval = difference_e_values(difference, *bounds, outcome_sd)
+    else:
+        e_point, e_interval = np.full(n, np.nan), np.full(n, np.nan)
     missing = np.where(both, 1.0, np.nan)
     return {
         "first": np.where(support[rows, first], first, -1),
@@ -102,7 +110,7 @@ def first_versus_second(
         "lower": lower * missing,
         "upper": upper * missing,
         "e_value": e_point * missing,
-        "e_value_interval": e_interval * missing,
+        "e_value_interval": e_interval * missing * np.where(np.isnan(lower), np.nan, 1.0),
     }
 
 

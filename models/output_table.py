@@ -331,5 +331,6 @@ def sensitivity_json(contrast: dict[str, np.ndarray], i: int, interval: float, o
             "e_value": number("e_value"),
             "e_value_interval": number("e_value_interval"),
             "outcome_sd": float(outcome_sd),
-        }
+        },
+        allow_nan=False,
     )

@@ -33,7 +33,8 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
     Parameters
     ----------
     candidates : sequence of str
-        Every candidate the recommender scores, in output order; candidates never seen in training get
+        Every candidate the recommender scores, in output order; candidates never seen in training, or
+        seen fewer than ``cv`` times (too few to calibrate, and too few to be evidence), get
         probability 0 (and so no support).
     C : float
         Inverse L2 regularisation strength of the logistic regression.
@@ -71,9 +72,14 @@ class PropensityModel(ClassifierMixin, BaseEstimator):
         unknown = sorted(set(actions) - set(self.candidates))
         if unknown:
             raise ValueError(f"actions outside the candidates: {unknown}")
-        observed = [c for c in self.candidates if c in set(actions)]
+        names, counts = np.unique(actions, return_counts=True)
+        kept = np.isin(actions, names[counts >= self.cv])  # a class given under cv times cannot be calibrated
+        observed = [c for c in self.candidates if c in set(actions[kept])]
         if len(observed) < 2:
-            raise ValueError(f"need at least two observed actions, found {observed}")
+            raise ValueError(f"need at least two actions observed {self.cv} times or more, found {observed}")
+        features, actions = features[kept], actions[kept]
+        if sample_weight is not None:
+            sample_weight = np.asarray(sample_weight, dtype=float)[kept]
         base = make_pipeline(
             SimpleImputer(strategy="median", add_indicator=True, keep_empty_features=True),
             StandardScaler(),

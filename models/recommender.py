@@ -223,8 +223,8 @@ class TreatmentRecommender(BaseEstimator):
             A ``ValueError``: if a parameter breaks :attr:`_parameter_constraints` (for example
             ``n_bootstrap=1``, whose single refit has no spread).
         ValueError
-            If no decision has a candidate action, ``learner`` names no learner, or ``nuisances`` has
-            another number of rows.
+            If no decision has a candidate action, ``learner`` names no learner, or ``nuisances`` belong
+            to other decisions or to the other weighting (naive or not).
 
         Warns
         -----
@@ -244,6 +244,11 @@ class TreatmentRecommender(BaseEstimator):
             raise ValueError(
                 f"nuisances were fitted on other decisions ({len(nuisances.observed)} rows for "
                 f"{len(decisions)} decisions, or other options taken)"
+            )
+        if nuisances is not None and nuisances.naive != (self.weighting == "none"):
+            raise ValueError(
+                f"weighting={self.weighting!r} needs {'naive' if self.weighting == 'none' else 'propensity'} "
+                f"nuisances, found {'naive' if nuisances.naive else 'propensity'} ones"
             )
         template = self.propensity or OptionPropensityModel(min_support=self.min_support)
         self.propensity_ = clone(template).fit(X, observed)  # a FrozenEstimator clones to itself

@@ -35,18 +35,19 @@ def e_value(risk_ratio: np.ndarray | float) -> np.ndarray:
     Returns
     -------
     ndarray
-        At least 1; 1 for a risk ratio of 1.
+        At least 1; 1 for a risk ratio of 1, infinite for an infinite one.
 
     Raises
     ------
     ValueError
-        If a risk ratio is not positive and finite.
+        If a risk ratio is not positive (or is NaN).
     """
     ratio = np.asarray(risk_ratio, dtype=float)
-    if not np.all(np.isfinite(ratio) & (ratio > 0)):
-        raise ValueError("risk ratios must be positive and finite")
+    if not np.all(ratio > 0):  # NaN fails too
+        raise ValueError("risk ratios must be positive (an infinite one has an infinite E-value)")
     ratio = np.where(ratio < 1, 1 / ratio, ratio)
-    return np.asarray(ratio + np.sqrt(ratio * (ratio - 1)))
+    with np.errstate(invalid="ignore"):  # inf * (inf - 1)
+        return np.asarray(np.where(np.isinf(ratio), np.inf, ratio + np.sqrt(ratio * (ratio - 1))))
 
 
 def difference_e_values(
@@ -74,10 +75,11 @@ def difference_e_values(
     """
     if not (np.isfinite(outcome_sd) and outcome_sd > 0):
         raise ValueError(f"outcome_sd must be positive and finite, found {outcome_sd}")
-    point = e_value(np.exp(SMD_TO_LOG_RR * np.abs(np.asarray(difference, dtype=float)) / outcome_sd))
-    low, high = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
-    nearer = np.where(low > 0, low, np.where(high < 0, -high, 0.0))
-    return point, e_value(np.exp(SMD_TO_LOG_RR * nearer / outcome_sd))
+    with np.errstate(over="ignore"):  # a difference of many SDs: an infinite risk ratio
+        point = e_value(np.exp(SMD_TO_LOG_RR * np.abs(np.asarray(difference, dtype=float)) / outcome_sd))
+        low, high = np.asarray(lower, dtype=float), np.asarray(upper, dtype=float)
+        nearer = np.where(low > 0, low, np.where(high < 0, -high, 0.0))
+        return point, e_value(np.exp(SMD_TO_LOG_RR * nearer / outcome_sd))
 
 
 def restricted_time_sd(time: np.ndarray, event: np.ndarray, horizon: float) -> float:

@@ -102,22 +102,17 @@ def fit_on_lock(
         "n_jobs": config.n_jobs,
         "nuisance_folds": selected.folds,
     }
+    naive_nuisances = selected.nuisances.naive_twin()
     model = TreatmentRecommender(
         selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
-    ).fit(development, nuisances=selected.nuisances)
+    ).fit(development, nuisances=naive_nuisances if config.weighting == "none" else selected.nuisances)
     naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
-    naive.fit(development, nuisances=selected.nuisances if config.weighting == "none" else None)
+    naive.fit(development, nuisances=naive_nuisances)
     notify("assess")
     metrics = assess(model, development, test)
     metrics |= {f"naive_{name}": value for name, value in assess(naive, development, test).items()}
     metrics |= c_index_interval(model, test, rng)
-    held_out = held_out_scores(
-        development,
-        test,
-        min_support=config.min_support,
-        naive=config.weighting == "none",
-        random_state=config.seed,
-    )
+    held_out = held_out_scores(development, test, min_support=config.min_support, random_state=config.seed)
     metrics |= held_out_figures(held_out, model, naive)
     metrics |= {
         "selection_policy_value_rwpfs_rmst24": selected.value,

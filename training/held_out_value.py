@@ -5,7 +5,9 @@ The propensity, outcome and censoring models of the nuisances (those of the sele
 decisions. That gives every test decision its doubly robust pseudo-outcome of every option
 (:mod:`linewise.models.dr_value`), the same for every model judged: the registered model, its naive
 twin, always-TBP and, in the champion rule, the current champion. So their values are comparable, and
-none is judged by its own outcome model. Observed practice is not a function of the features: its
+no model is judged by the outcome model it was fitted with (the nuisance outcome model has the
+specification of the first default candidate setting, but it is fitted without weights, once, for
+every model judged). Observed practice is not a function of the features: its
 value is the mean censoring-unbiased restricted time ``Y*`` of the test decisions.
 """
 
@@ -20,9 +22,8 @@ import pandas as pd
 from linewise.features.examples import FEATURES
 from linewise.models.candidates import BASELINE, OPTIONS, option_index, training_decisions
 from linewise.models.cross_fitting import Nuisances, fit_nuisances
-from linewise.models.dr_value import DRPolicyValue, clustered_mean, dr_policy_value, recommendations
+from linewise.models.dr_value import DRPolicyValue, clustered_value, dr_policy_value, recommendations
 from linewise.models.option_propensity import OptionPropensityModel
-from linewise.models.policy_value import Z_95
 from linewise.models.ranking import censoring_model, nuisance_outcome_model
 from linewise.models.recommender import TreatmentRecommender
 from linewise.models.target import make_target
@@ -35,7 +36,19 @@ PREFIX: Final = "dr_rwpfs_rmst24"
 
 @dataclass(frozen=True)
 class HeldOutScores:
-    """Pseudo-outcomes of the test decisions (in the order of ``training_decisions``)."""
+    """Pseudo-outcomes of the test decisions (in the order of ``training_decisions``).
+
+    Attributes
+    ----------
+    features : ndarray of shape (n, p)
+        The test decisions' features.
+    nuisances : Nuisances
+        Their nuisances, from models fitted on the development part.
+    scores : ndarray of shape (n, 16)
+        Doubly robust pseudo-outcome of every option (propensities clipped at :data:`CLIP`).
+    patients : ndarray of int, shape (n,)
+        The patient of each decision (the clusters of the standard errors).
+    """
 
     features: np.ndarray
     nuisances: Nuisances
@@ -56,12 +69,11 @@ class HeldOutScores:
 
     def observed_value(self) -> DRPolicyValue:
         """Return the mean censoring-unbiased restricted time of the options actually taken."""
-        value, error = clustered_mean(self.nuisances.adjusted, self.patients)
-        return DRPolicyValue(value, error, value - Z_95 * error, value + Z_95 * error, len(self.patients))
+        return clustered_value(self.nuisances.adjusted, self.patients)
 
 
 def held_out_scores(
-    development: pd.DataFrame, test: pd.DataFrame, *, min_support: float, naive: bool, random_state: int
+    development: pd.DataFrame, test: pd.DataFrame, *, min_support: float, random_state: int
 ) -> HeldOutScores:
     """Fit the nuisance models on ``development`` and score every option of every ``test`` decision.
 
@@ -71,9 +83,8 @@ def held_out_scores(
         Decision examples; decisions without a candidate action are left out.
     min_support : float
         Support threshold of the propensity model.
-    naive : bool
-        Constant propensities (the shares of the options), as for ``weighting="none"``.
     random_state : int
+        Seed of the outcome and censoring models.
 
     Returns
     -------
@@ -104,7 +115,6 @@ def held_out_scores(
         outcome_model=nuisance_outcome_model(random_state),
         censoring_model=censoring_model(random_state),
         propensity_model=OptionPropensityModel(min_support=min_support),
-        naive=naive,
     )
     nuisances = models.predict(X_test, observed_test, y_test)
     _, patients = np.unique(judged["patient_key"].astype(str).to_numpy(), return_inverse=True)

@@ -6,26 +6,28 @@ that the candidate did not learn from.
 
 1. The development decisions are split into ``selection.folds`` folds of patients
    (:func:`linewise.models.cross_fitting.patient_folds`).
-2. The nuisances are cross-fitted once on these folds (:func:`linewise.models.cross_fitting.cross_fit`:
-   propensity, a boosted Cox outcome model and a boosted Cox censoring model, each blind to the fold
-   it predicts). They give every decision the doubly robust pseudo-outcome ``Gamma_i(a)`` of every
-   option (augmented IPCW for the censoring, AIPW for the option; propensities clipped at
-   :data:`EVALUATION_CLIP`).
+2. The evaluator's nuisances are cross-fitted once on these folds
+   (:func:`linewise.models.cross_fitting.cross_fit`: propensity, a boosted Cox outcome model and a
+   boosted Cox censoring model, each blind to the fold it predicts; always with the propensity model,
+   whatever ``weighting`` says). They give every decision the doubly robust pseudo-outcome
+   ``Gamma_i(a)`` of every option (augmented IPCW for the censoring, AIPW for the option; propensities
+   clipped at :data:`EVALUATION_CLIP`).
 3. For each fold and each candidate setting (family and hyperparameters), the propensity model, the
    balancing weights, the outcome model and every learner of the setting are fitted on the other
-   folds, without bootstrap. The DR-learner and the causal forest learn from the other folds'
-   pseudo-outcomes of step 2 (Athey and Wager's scheme: the scores are cross-fitted once, the
-   learners fitted on the scores of the other folds). Each learner ranks the fold's options; the
-   recommendation is the best option that the fold's propensity model supports, and the option
-   actually taken where none is supported.
+   folds, without bootstrap. The DR-learner and the causal forest learn from nuisances cross-fitted
+   again **within** the other folds (two folds of their patients; their naive twin when ``weighting``
+   is ``none``), so that nothing a candidate learns from has seen the fold it is judged on. Each
+   learner ranks the fold's options; the recommendation is the best option that the fold's propensity
+   model supports, and the option actually taken where none is supported.
 4. A candidate's value is the mean of ``Gamma_i`` at its recommendations over all development
    decisions, with a 95% Wald interval whose standard error is clustered by patient. It is the AIPW
    value of the cross-fitted policy.
 5. For each setting with at least two learners, the mean of the ranked values of its
    ``selection.ensemble_size`` best learners is one more candidate (an ensemble ``"s+dr"``, no new fit).
 6. The candidate with the highest value wins (ties: the first listed). Its value is optimistic (the
-   best of several noisy estimates): the honest estimate of the registered model is the AIPW value on
-   the test part, which ``linewise train`` reports beside it.
+   best of several noisy estimates): the honest estimate of the registered model is the doubly robust
+   value on the test part (:mod:`linewise.training.held_out_value`), which ``linewise train`` reports
+   beside it.
 
 Harrell's C of each candidate's out-of-fold ranked value of the option taken (a prognostic figure)
 is reported in the table; it plays no part in the choice.
@@ -53,7 +55,7 @@ from linewise.models.candidates import (
 from linewise.models.cross_fitting import HORIZON, Nuisances, cross_fit, patient_folds
 from linewise.models.dr_value import dr_policy_value, recommendations
 from linewise.models.option_propensity import OptionPropensityModel
-from linewise.models.ranking import censoring_model, fit_ranking, nuisance_outcome_model
+from linewise.models.ranking import NUISANCE_LEARNERS, censoring_model, fit_ranking, nuisance_outcome_model
 from linewise.models.recommender import family_model
 from linewise.models.survival import rmst_from_curves
 from linewise.models.target import make_target
@@ -87,6 +89,8 @@ class SelectionResult:
     ----------
     table : DataFrame
         One row per candidate (:data:`TABLE_COLUMNS`), in the order tried; ensembles last.
+        ``fit_seconds`` is the setting's fitting time shared out among its learners (an ensemble's is
+        the sum of its members').
     family, learner : str
         The winner's family and learner (an ensemble is written ``"s+dr"``).
     params : dict
@@ -94,8 +98,8 @@ class SelectionResult:
     value, lower, upper : float
         The winner's estimated value (months) and 95% interval.
     nuisances : Nuisances
-        The cross-fitted nuisances of the development decisions, on :attr:`folds`; the final model
-        reuses them.
+        The evaluator's cross-fitted nuisances of the development decisions, on :attr:`folds`, with the
+        propensity model; the final model reuses them (or their naive twin).
     folds : int
         Folds of patients.
     policies : ndarray of int, shape (candidates, n)
@@ -161,23 +165,18 @@ def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult
         patients=patients,
         folds=patient_folds(patients, selection.folds, config.seed),
     )
-    nuisances = cross_fit(
-        lock.X,
-        lock.observed,
-        lock.target,
-        lock.folds,
-        outcome_model=nuisance_outcome_model(config.seed),
-        censoring_model=censoring_model(config.seed),
-        propensity_model=OptionPropensityModel(min_support=config.min_support),
-        naive=config.weighting == "none",
-    )
+    nuisances = _nuisances(lock.X, lock.observed, lock.target, lock.folds, config)
     scores = nuisances.pseudo_outcomes(clip=EVALUATION_CLIP)
+    needed = any(learner in NUISANCE_LEARNERS for c in selection.candidates for learner in c.learners)
+    inner = {
+        int(fold): _inner_nuisances(lock, lock.folds != fold, config) if needed else None
+        for fold in np.unique(lock.folds)
+    }
     rows: list[dict[str, Any]] = []
     ranked: dict[int, np.ndarray] = {}
-    support = np.zeros((len(X), scores.shape[1]), dtype=bool)
     for setting, candidate in enumerate(selection.candidates):
         start = time.perf_counter()
-        values = _out_of_fold_values(candidate, lock, nuisances, support, config)
+        values, support = _out_of_fold_values(candidate, lock, inner, config)
         seconds = (time.perf_counter() - start) / len(candidate.learners)
         for learner, value in values.items():
             ranked[len(rows)] = value
@@ -202,20 +201,42 @@ def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult
     )
 
 
+def _nuisances(
+    X: np.ndarray, observed: np.ndarray, target: np.ndarray, folds: np.ndarray, config: TrainingConfig
+) -> Nuisances:
+    """Cross-fit the nuisance models (with the propensity model) on ``folds``."""
+    return cross_fit(
+        X,
+        observed,
+        target,
+        folds,
+        outcome_model=nuisance_outcome_model(config.seed),
+        censoring_model=censoring_model(config.seed),
+        propensity_model=OptionPropensityModel(min_support=config.min_support),
+    )
+
+
+def _inner_nuisances(lock: _Lock, kept: np.ndarray, config: TrainingConfig) -> Nuisances:
+    """Return the nuisances that one fold's learners learn from, cross-fitted within the other folds only."""
+    folds = patient_folds(lock.patients[kept], 2, config.seed)
+    inner = _nuisances(lock.X[kept], lock.observed[kept], lock.target[kept], folds, config)
+    return inner.naive_twin() if config.weighting == "none" else inner
+
+
 def _out_of_fold_values(
     candidate: CandidateConfig,
     lock: _Lock,
-    nuisances: Nuisances,
-    support: np.ndarray,
+    inner: dict[int, Nuisances | None],
     config: TrainingConfig,
-) -> dict[str, np.ndarray]:
-    """Each learner's ranked values of every decision, from fits on the other folds.
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """Each learner's ranked values of every decision from fits on the other folds, and the support.
 
-    Fills ``support`` (the same for every candidate: the fold's propensity model decides it).
+    The support is the same for every candidate: each fold's propensity model decides it.
     """
-    n, k = support.shape
+    n, k = len(lock.X), len(OPTIONS)
     values: dict[str, np.ndarray] = {learner: np.empty((n, k)) for learner in candidate.learners}
-    for fold in np.unique(lock.folds):
+    support = np.zeros((n, k), dtype=bool)
+    for fold, nuisances in inner.items():
         kept, held = lock.folds != fold, lock.folds == fold
         ranked, support[held] = fit_and_rank(
             candidate,
@@ -223,13 +244,13 @@ def _out_of_fold_values(
             lock.observed[kept],
             lock.target[kept],
             lock.patients[kept],
-            nuisances.take(kept),
+            nuisances,
             lock.X[held],
             config,
         )
         for learner, value in ranked.items():
             values[learner][held] = value
-    return values
+    return values, support
 
 
 def fit_and_rank(
@@ -238,7 +259,7 @@ def fit_and_rank(
     observed: np.ndarray,
     target: np.ndarray,
     patients: np.ndarray,
-    nuisances: Nuisances,
+    nuisances: Nuisances | None,
     X_new: np.ndarray,
     config: TrainingConfig,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
@@ -250,8 +271,9 @@ def fit_and_rank(
         Family, hyperparameters and learners.
     X, observed, target, patients : ndarray
         The decisions learnt from: features, option taken, rwPFS and patient.
-    nuisances : Nuisances
-        Their cross-fitted nuisances (the DR-learner and the causal forest learn from them).
+    nuisances : Nuisances or None
+        Their cross-fitted nuisances, naive when ``config.weighting`` is ``none`` (the DR-learner and
+        the causal forest learn from them); None when the setting has neither.
     X_new : ndarray of shape (m, p)
         The decisions ranked.
     config : TrainingConfig

@@ -17,8 +17,13 @@ def test_e_value_closed_forms() -> None:
     assert e_value(3.9) == pytest.approx(7.263, abs=1e-3)
     assert e_value(1.0) == 1.0
     assert e_value(0.5) == pytest.approx(2 + np.sqrt(2))  # a protective ratio is inverted
-    with pytest.raises(ValueError, match="positive and finite"):
-        e_value(np.array([1.2, 0.0]))
+    assert e_value(np.inf) == np.inf
+    for bad in (0.0, -1.0, np.nan):
+        with pytest.raises(ValueError, match="must be positive"):
+            e_value(np.array([1.2, bad]))
+    # a difference of thousands of SDs: an infinite risk ratio, no overflow error
+    point, _ = difference_e_values(np.array([1e4]), np.array([1e4]), np.array([1e4]), 1.0)
+    assert point[0] == np.inf
 
 
 def test_difference_e_values_by_hand() -> None:

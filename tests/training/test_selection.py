@@ -18,6 +18,7 @@ from linewise.features.examples import FEATURES
 from linewise.models.candidates import OPTIONS
 from linewise.models.dr_value import clustered_mean, recommendations
 from linewise.training.config import TrainingConfig
+from linewise.training.held_out_value import held_out_scores
 from linewise.training.selection import select
 
 HORIZON = 24.0
@@ -106,13 +107,42 @@ def test_ties_go_to_the_first_candidate_and_no_ensemble_without_two_learners(
 ) -> None:
     rows = development.iloc[:1200]
     same = {"family": "boosted_cox", "learners": ["s"], "params": STUMPS}
-    result = select(rows, _config([same, same]))
+    # without early stopping, validation_fraction changes nothing: the same fit under another name
+    twin = {**same, "params": {**STUMPS, "validation_fraction": 0.3}}
+    result = select(rows, _config([twin, same]))
     assert len(result.table) == 2
     first, second = result.table["policy_value_rwpfs_rmst24"]
-    assert first == second and result.table.loc[0, "candidate"] == 0
-    assert (result.policies[0] == result.policies[1]).all()
+    assert first == second and (result.policies[0] == result.policies[1]).all()
+    assert result.params == twin["params"]  # the tie goes to the first listed
+    assert select(rows, _config([same, twin])).params == STUMPS
     both = _config([{**same, "learners": ["s", "t"]}], ensemble_size=0)
     assert list(select(development, both).table["learner"]) == ["s", "t"]
+
+
+def test_held_out_values_match_the_closed_form_truth(development: pd.DataFrame) -> None:
+    patients = development["patient_key"].str[1:].astype(int)
+    learn, judge = development[patients % 2 == 0], development[patients % 2 == 1]
+    scores = held_out_scores(learn, judge, min_support=0.01, random_state=0)
+    truth = development.attrs["truth"][(patients % 2 == 1).to_numpy()]
+    oligo = judge["oligoprogression"].to_numpy() == 1
+    policies = {
+        "always chemotherapy": np.full(len(judge), CHEMO),
+        "always TBP": np.full(len(judge), OPTIONS.index(("tbp", False))),
+        "chemotherapy with oligoprogression": np.where(oligo, CHEMO, OPTIONS.index(("tbp", False))),
+    }
+    for name, policy in policies.items():
+        estimate = scores.policy_value(policy)
+        true = truth[np.arange(len(policy)), policy].mean()
+        assert abs(estimate.value - true) < 3 * estimate.standard_error, (name, estimate, true)
+    observed = scores.observed_value()
+    true_observed = truth[np.arange(len(judge)), scores.nuisances.observed].mean()
+    assert abs(observed.value - true_observed) < 3 * observed.standard_error
+    # the best policy is told apart from always-TBP by more than its interval
+    best, tbp = (
+        scores.policy_value(policies["chemotherapy with oligoprogression"]),
+        scores.policy_value(policies["always TBP"]),
+    )
+    assert best.lower > tbp.upper
 
 
 def test_recommendations_fall_back_to_the_option_taken_without_support() -> None:
