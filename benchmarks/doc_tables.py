@@ -395,6 +395,74 @@ def train_speed(data: dict[str, Any]) -> str:
     return _table(header, rows) + _source("train_speed", data, details)
 
 
+def scenario_suite(data: dict[str, Any]) -> str:
+    """Every scenario of the suite: the chosen learner's capture against its naive twin and the RSF
+    S-learner, coverage of the differences from TBP, and the value estimate against the truth."""
+    rows = []
+    for run in data["scenarios"]:
+        chosen, value, facts = run["chosen"], run["value"], run["facts"]
+        rsf = next(
+            (
+                e["capture"]
+                for name, e in run["learners"].items()
+                if name.endswith(":random_survival_forest:s")
+            ),
+            None,
+        )
+        rows.append(
+            [
+                f"{run['scenario']} ({run['seeds']['train']}/{run['seeds']['judge']})",
+                f"{facts['tbp']}, frailty sd {facts['frailty_sd']:g}",
+                f"`{chosen['learner']}` {chosen['family']}",
+                _n(chosen["capture"]),
+                _n(chosen["naive_capture"]),
+                _n(rsf),
+                _n(run["coverage_90_vs_tbp"]),
+                f"{_n(value['estimate'], 2)} [{_n(value['lower'], 2)}, {_n(value['upper'], 2)}]",
+                _n(value["true"], 2),
+                "yes" if value["covered"] else "**no**",
+            ]
+        )
+    header = [
+        "scenario (seeds)",
+        "TBP, unrecorded prognosis",
+        "chosen",
+        "capture",
+        "naive",
+        "RSF S",
+        "90% coverage vs TBP",
+        "value estimate [95%]",
+        "true value",
+        "covered",
+    ]
+    summary = data["summary"]
+    totals = (
+        f"\n{summary['runs']} runs: mean capture {_n(summary['mean_capture_chosen'])} (RSF S-learner "
+        f"{_n(summary['mean_capture_rsf_s'])}); {summary['runs_more_than_0_05_below_rsf_s']} run(s) "
+        "more than 0.05 below the RSF S-learner; value intervals cover the truth in "
+        f"{_n(100 * summary['value_interval_coverage'], 0)}% of runs; mean coverage of the 90% intervals "
+        f"{_n(summary['mean_coverage_90_vs_tbp'])}; above the naive twin in "
+        f"{summary['recorded_confounding_above_naive']} of {summary['recorded_confounding_runs']} runs "
+        "without unrecorded prognosis.\n"
+    )
+    sizes = data["sizes"]
+    details = (
+        f"mode {data['mode']}; train {sizes['train_patients']:,} patients, judged on "
+        f"{sizes['test_patients']:,}; {data['n_bootstrap']} bootstrap refits"
+    )
+    return (
+        _table(header, rows)
+        + totals
+        + _source(
+            {"development": "scenario_suite", "held_out": "scenario_suite_held_out"}.get(
+                data["mode"], "scenario_suite"
+            ),
+            data,
+            details,
+        )
+    )
+
+
 def _runs(data: dict[str, Any]) -> int:
     return min(case.get("repeats", 1) for case in data["cases"].values())
 
@@ -411,6 +479,8 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "validate_bounds": validate_bounds,
     "gbsg2": gbsg2,
     "train_speed": train_speed,
+    "scenario_suite": scenario_suite,
+    "scenario_suite_held_out": scenario_suite,
 }
 
 

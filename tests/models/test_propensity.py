@@ -73,3 +73,19 @@ def test_bad_inputs() -> None:
         PropensityModel(CANDIDATES, min_support=1.5).fit(X, actions)
     with pytest.raises(ValueError, match="at least two"):
         PropensityModel(CANDIDATES).fit(X, np.full(200, "tbp", dtype=object))
+
+
+def test_a_class_given_fewer_times_than_the_calibration_folds_is_left_out() -> None:
+    X, actions, _ = _draw(600, 4)
+    actions = actions.copy()
+    actions[actions == "adc"] = "chemo"
+    actions[:2] = "adc"  # twice: three calibration folds cannot each hold it
+    model = PropensityModel(CANDIDATES).fit(X, actions)
+    predicted = model.predict_proba(X)
+    assert (predicted[:, CANDIDATES.index("adc")] == 0).all()
+    np.testing.assert_allclose(predicted.sum(axis=1), 1.0)
+    # the other classes are fitted as if the two rows were not there
+    alone = PropensityModel(CANDIDATES).fit(X[2:], actions[2:])
+    np.testing.assert_allclose(predicted, alone.predict_proba(X), rtol=1e-12)
+    with pytest.raises(ValueError, match="at least two actions observed 3 times"):
+        PropensityModel(CANDIDATES).fit(X[:4], np.array(["adc", "adc", "tbp", "tbp"], dtype=object))
