@@ -128,12 +128,13 @@ def _learner_captures(
     X_new, observed_new, _, _ = _arrays(judged)
     naive_config = config.model_copy(update={"weighting": "none"})
     naive_nuisances = selection_nuisances.naive_twin()
+    adjusted_nuisances = naive_nuisances if config.weighting == "none" else selection_nuisances
     out: dict[str, dict[str, float]] = {}
     values: dict[tuple[int, str], np.ndarray] = {}
     support_of: dict[str, np.ndarray] = {}
     for setting, candidate in enumerate(config.selection.candidates):
         for kind, settings, nuisances in (
-            ("adjusted", config, selection_nuisances),
+            ("adjusted", config, adjusted_nuisances),
             ("naive", naive_config, naive_nuisances),
         ):
             started = time.perf_counter()
@@ -194,11 +195,12 @@ def run_scenario(name: str, train_seed: int, judge_seed: int, args: argparse.Nam
         "nuisance_folds": selected.folds,
     }
     started = time.perf_counter()
+    naive_nuisances = selected.nuisances.naive_twin()
     model = TreatmentRecommender(
         selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
-    ).fit(development, nuisances=selected.nuisances)
+    ).fit(development, nuisances=naive_nuisances if config.weighting == "none" else selected.nuisances)
     naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
-    naive.fit(development, nuisances=selected.nuisances.naive_twin())
+    naive.fit(development, nuisances=naive_nuisances)
     timings["fit"] = time.perf_counter() - started
     started = time.perf_counter()
     X_new, observed_new, _, _ = _arrays(judged)
@@ -312,16 +314,18 @@ def _rsf_capture(result: dict[str, Any]) -> float:
 def code_digest() -> str:
     """The first 12 hex digits of the SHA-256 of the code the results depend on (the cache's key).
 
-    The Python files of ``features``, ``models``, ``simulation`` and ``training``, this script and the
-    bundled configurations: a change to any of them makes every scenario run again.
+    The Python files of ``features``, ``models``, ``simulation``, ``training`` and ``linewise``, this
+    script, the bundled configurations and the pinned package versions (``constraints.txt``): a change
+    to any of them makes every scenario run again.
     """
     root = Path(__file__).resolve().parents[1]
     files = sorted(
         path
-        for folder in ("features", "models", "simulation", "training")
-        for path in (root / folder).rglob("*")
-        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts
+        for folder in ("features", "models", "simulation", "training", "linewise")
+        for path in (root / folder).glob("**/*")
+        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts and not path.is_symlink()
     )
+    files.append(root / "constraints.txt")
     digest = hashlib.sha256()
     for path in [*files, Path(__file__).resolve()]:
         digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())

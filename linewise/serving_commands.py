@@ -296,10 +296,15 @@ def _sensitivity_line(sensitivity: dict[str, Any]) -> str:
     """Return the first-versus-second contrast and its E-values as one line."""
     if sensitivity["second_option"] is None:
         return "sensitivity: fewer than two supported options, no ranking to test"
+
+    def shown(key: str, digits: int) -> str:
+        value = sensitivity[key]
+        return "n/a" if value is None else f"{value:.{digits}f}"
+
     return (
         f"sensitivity: {sensitivity['first_option']} ahead of {sensitivity['second_option']} by "
-        f"{sensitivity['difference']:.1f} months ({100 * sensitivity['interval']:.0f}% "
-        f"{sensitivity['lower']:.1f} to {sensitivity['upper']:.1f}); E-value {sensitivity['e_value']:.2f} "
-        f"(interval {sensitivity['e_value_interval']:.2f}): the risk ratio an unrecorded factor would need "
+        f"{shown('difference', 1)} months ({100 * sensitivity['interval']:.0f}% "
+        f"{shown('lower', 1)} to {shown('upper', 1)}); E-value {shown('e_value', 2)} "
+        f"(interval {shown('e_value_interval', 2)}): the risk ratio an unrecorded factor would need "
         "with both choice and rwPFS to reverse the order"
     )

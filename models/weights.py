@@ -45,7 +45,9 @@ def balancing_weights(
     Returns
     -------
     ndarray of shape (n,)
-        Positive weights with mean 1.
+        Positive weights with mean 1. A decision whose option has propensity exactly 0 (a class the
+        propensity model left out, given too rarely to be modelled) keeps the weight of an unweighted
+        decision: there is nothing to balance it by.
 
     Raises
     ------
@@ -71,7 +73,9 @@ def balancing_weights(
         return np.ones(len(observed))
     floored = np.maximum(propensity, PROPENSITY_FLOOR)
     own = floored[np.arange(len(observed)), observed]
-    below = int(np.sum(propensity[np.arange(len(observed)), observed] < PROPENSITY_FLOOR))
+    raw = propensity[np.arange(len(observed)), observed]
+    unmodelled = raw == 0
+    below = int(np.sum((raw < PROPENSITY_FLOOR) & ~unmodelled))
     if below:
         warnings.warn(
             f"{below} of {len(observed)} decisions received an option whose propensity is below "
@@ -84,5 +88,8 @@ def balancing_weights(
         weight = marginal[observed] / own
         weight = np.minimum(weight, np.quantile(weight, truncate_quantile))
     else:
-        weight = (1.0 / own) / np.sum(1.0 / floored, axis=1)
+        modelled = propensity > 0  # options the model gives no probability to do not enter the overlap
+        weight = (1.0 / own) / np.sum(np.where(modelled, 1.0 / floored, 0.0), axis=1)
+    if unmodelled.any():
+        weight = np.where(unmodelled, 1.0, weight / np.mean(weight[~unmodelled]))
     return np.asarray(weight / weight.mean())

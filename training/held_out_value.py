@@ -4,11 +4,11 @@ The propensity, outcome and censoring models of the nuisances (those of the sele
 :mod:`linewise.training.selection`) are fitted once on the development decisions and predict the test
 decisions. That gives every test decision its doubly robust pseudo-outcome of every option
 (:mod:`linewise.models.dr_value`), the same for every model judged: the registered model, its naive
-twin, always-TBP and, in the champion rule, the current champion. So their values are comparable, and
-no model is judged by the outcome model it was fitted with (the nuisance outcome model has the
-specification of the first default candidate setting, but it is fitted without weights, once, for
-every model judged). Observed practice is not a function of the features: its
-value is the mean censoring-unbiased restricted time ``Y*`` of the test decisions.
+twin, always-TBP and, in the champion rule, the current champion. So their values are comparable. The
+nuisance outcome model has the specification of the first default candidate setting; fitted without
+weights on the development part, it can coincide with the outcome model of that setting's naive
+S-learner, which is then judged partly by its own predictions. Observed practice is not a function of
+the features: its value is the mean censoring-unbiased restricted time ``Y*`` of the test decisions.
 """
 
 from __future__ import annotations

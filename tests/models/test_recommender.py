@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,23 @@ def test_balancing_weights_by_hand() -> None:
     np.testing.assert_array_equal(balancing_weights(propensity, observed, "none"), np.ones(4))
     with pytest.raises(ValueError, match="weighting must be one of"):
         balancing_weights(propensity, observed, "matching")
+
+
+def test_a_decision_of_an_unmodelled_class_keeps_an_unweighted_decisions_weight() -> None:
+    # the third column is a class the propensity model left out: probability exactly 0
+    propensity = np.array([[0.8, 0.2, 0.0], [0.5, 0.5, 0.0], [0.25, 0.75, 0.0], [0.5, 0.5, 0.0]])
+    observed = np.array([0, 1, 2, 0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no truncation warning for it
+        ipw = balancing_weights(propensity, observed, "ipw", truncate_quantile=1.0)
+        overlap = balancing_weights(propensity, observed, "overlap")
+    # by hand: P(option) / e for the others (shares 0.5, 0.25, 0.5), then the unmodelled one at their mean
+    for weights, others in (
+        (ipw, np.array([0.5 / 0.8, 0.25 / 0.5, 0.5 / 0.5])),
+        (overlap, np.array([0.2, 0.5, 0.5])),
+    ):
+        expected = np.array([others[0], others[1], others.mean(), others[2]])
+        np.testing.assert_allclose(weights, expected / expected.mean())
 
 
 def test_a_propensity_below_the_floor_truncates_the_weight_and_warns() -> None:

@@ -145,6 +145,17 @@ def test_the_sensitivity_section_states_the_scored_e_values(served: Served) -> N
         assert f"{sensitivity['difference']:.1f}" in text and option_name(ranked[1]["option"]) in text
 
 
+def test_the_sensitivity_section_says_what_is_missing(served: Served, patient: dict[str, Any]) -> None:
+    context = report_context(served.model, patient, generated_at=GENERATED)
+    assert context["sensitivity"]["second_option"] is not None, "the fixture's patient has two options"
+    # a model without bootstrap refits has no interval; an E-value may be unavailable
+    context["sensitivity"] |= {"lower": None, "upper": None, "e_value_interval": None}
+    text = _text(Page(render_context(context)).by_id("sensitivity-section"))
+    assert "no interval: the model has no bootstrap refits" in text and "to reverse their order" in text
+    context["sensitivity"]["e_value"] = None
+    assert "No E-value is available" in _text(Page(render_context(context)).by_id("sensitivity-section"))
+
+
 # ---- the figures' numbers --------------------------------------------------------------------------
 
 
