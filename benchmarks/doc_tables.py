@@ -479,8 +479,6 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "validate_bounds": validate_bounds,
     "gbsg2": gbsg2,
     "train_speed": train_speed,
-    "scenario_suite": scenario_suite,
-    "scenario_suite_held_out": scenario_suite,
 }
 
 
