@@ -58,11 +58,11 @@ from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES, build_examples
 from linewise.models.candidates import BASELINE, OPTIONS, option_index, training_decisions
 from linewise.models.dr_value import recommendations
-from linewise.models.recommender import TreatmentRecommender
 from linewise.models.target import make_target
 from linewise.simulation.scenarios import DEVELOPMENT_SEEDS, HELD_OUT_SEEDS, describe, scenario_config
 from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
 from linewise.training.config import TrainingConfig, load_training_config
+from linewise.training.fitting import fit_selected
 from linewise.training.held_out_value import held_out_scores
 from linewise.training.lock_digest import lock_digest, session_key
 from linewise.training.policy import read_truth
@@ -186,21 +186,8 @@ def run_scenario(name: str, train_seed: int, judge_seed: int, args: argparse.Nam
     started = time.perf_counter()
     selected = select(development, config)
     timings["select"] = time.perf_counter() - started
-    settings: dict[str, Any] = {
-        "learner": selected.learner,
-        "min_support": config.min_support,
-        "model_params": selected.params,
-        "random_state": config.seed,
-        "n_jobs": config.n_jobs,
-        "nuisance_folds": selected.folds,
-    }
     started = time.perf_counter()
-    naive_nuisances = selected.nuisances.naive_twin()
-    model = TreatmentRecommender(
-        selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
-    ).fit(development, nuisances=naive_nuisances if config.weighting == "none" else selected.nuisances)
-    naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
-    naive.fit(development, nuisances=naive_nuisances)
+    model, naive = fit_selected(development, selected, config)
     timings["fit"] = time.perf_counter() - started
     started = time.perf_counter()
     X_new, observed_new, _, _ = _arrays(judged)

@@ -55,6 +55,43 @@ class TrainedRecommender:
         return self.examples.loc[getattr(self.split, name)]
 
 
+def fit_selected(
+    development: pd.DataFrame, selected: SelectionResult, config: TrainingConfig
+) -> tuple[TreatmentRecommender, TreatmentRecommender]:
+    """Refit the selection's winner on the development part, with its bootstrap refits, and its naive twin.
+
+    Both reuse the selection's nuisances (the naive twin, and a model with ``weighting: none``, their
+    naive twin: :meth:`linewise.models.cross_fitting.Nuisances.naive_twin`).
+
+    Parameters
+    ----------
+    development : DataFrame
+        The decisions the selection ran on.
+    selected : SelectionResult
+        Its winner and nuisances.
+    config : TrainingConfig
+        Weighting, bootstrap refits, support threshold, threads and seed.
+
+    Returns
+    -------
+    model, naive : TreatmentRecommender
+    """
+    settings: dict[str, Any] = {
+        "learner": selected.learner,
+        "min_support": config.min_support,
+        "model_params": selected.params,
+        "random_state": config.seed,
+        "n_jobs": config.n_jobs,
+        "nuisance_folds": selected.folds,
+    }
+    naive_nuisances = selected.nuisances.naive_twin()
+    model = TreatmentRecommender(
+        selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
+    ).fit(development, nuisances=naive_nuisances if config.weighting == "none" else selected.nuisances)
+    naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
+    return model, naive.fit(development, nuisances=naive_nuisances)
+
+
 def fit_on_lock(
     lock_path: Path, config: TrainingConfig, progress: Callable[[str], None] | None = None
 ) -> TrainedRecommender:
@@ -94,20 +131,7 @@ def fit_on_lock(
     notify("select")
     selected = select(development, config)
     notify("fit")
-    settings: dict[str, Any] = {
-        "learner": selected.learner,
-        "min_support": config.min_support,
-        "model_params": selected.params,
-        "random_state": config.seed,
-        "n_jobs": config.n_jobs,
-        "nuisance_folds": selected.folds,
-    }
-    naive_nuisances = selected.nuisances.naive_twin()
-    model = TreatmentRecommender(
-        selected.family, weighting=config.weighting, n_bootstrap=config.n_bootstrap, **settings
-    ).fit(development, nuisances=naive_nuisances if config.weighting == "none" else selected.nuisances)
-    naive = TreatmentRecommender(selected.family, weighting="none", n_bootstrap=0, **settings)
-    naive.fit(development, nuisances=naive_nuisances)
+    model, naive = fit_selected(development, selected, config)
     notify("assess")
     metrics = assess(model, development, test)
     metrics |= {f"naive_{name}": value for name, value in assess(naive, development, test).items()}
