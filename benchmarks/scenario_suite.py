@@ -58,6 +58,7 @@ from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES, build_examples
 from linewise.models.candidates import BASELINE, OPTIONS, option_index, training_decisions
 from linewise.models.dr_value import recommendations
+from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.target import make_target
 from linewise.simulation.scenarios import DEVELOPMENT_SEEDS, HELD_OUT_SEEDS, describe, scenario_config
 from linewise.simulation.simulate import TRUTH_FILE, simulate_lock
@@ -131,6 +132,7 @@ def _learner_captures(
     adjusted_nuisances = naive_nuisances if config.weighting == "none" else selection_nuisances
     out: dict[str, dict[str, float]] = {}
     values: dict[tuple[int, str], np.ndarray] = {}
+    propensity = OptionPropensityModel(min_support=config.min_support).fit(X, observed)
     support_of: dict[str, np.ndarray] = {}
     for setting, candidate in enumerate(config.selection.candidates):
         for kind, settings, nuisances in (
@@ -139,7 +141,7 @@ def _learner_captures(
         ):
             started = time.perf_counter()
             ranked, support = fit_and_rank(
-                candidate, X, observed, target, patients, nuisances, X_new, settings
+                candidate, X, observed, target, patients, nuisances, X_new, settings, propensity
             )
             support_of[kind] = support
             for learner, value in ranked.items():

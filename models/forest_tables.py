@@ -104,13 +104,26 @@ class LeafTables:
     def predict_survival(self, X: np.ndarray) -> np.ndarray:
         """Mean over trees of the leaf survival on the grid, shape (n, len(grid))."""
         rows = self.leaves(X)
-        # trees added in order, then divided by their number, as scikit-survival does
-        return np.asarray(np.add.reduce(self.survival[rows], axis=0) / len(rows))
+        # trees added in order, then divided by their number, as scikit-survival does; summed in place,
+        # without the (trees, n, grid) array of every tree's curve (gigabytes for counterfactual rows)
+        total = np.zeros((rows.shape[1], self.survival.shape[1]))
+        _add_leaf_rows(self.survival, rows, total)
+        return total / len(rows)
 
     def predict_risk(self, X: np.ndarray) -> np.ndarray:
         """Mean over trees of the leaf risk score (scikit-survival's ``predict``), shape (n,)."""
         rows = self.leaves(X)
         return np.asarray(np.add.reduce(self.risk[rows], axis=0) / len(rows))
+
+
+@njit(cache=False)
+def _add_leaf_rows(table: np.ndarray, rows: np.ndarray, out: np.ndarray) -> None:  # pragma: no cover
+    # out[i] += table[rows[t, i]] for every tree t in order: the sums of np.add.reduce over trees
+    for tree in range(rows.shape[0]):
+        for row in range(rows.shape[1]):
+            leaf = rows[tree, row]
+            for column in range(table.shape[1]):
+                out[row, column] += table[leaf, column]
 
 
 @njit(cache=False)

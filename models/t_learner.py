@@ -3,7 +3,8 @@
 :class:`ClassSurvivalModels` takes the same design as an S-learner's model (the decision features
 followed by the treatment columns of :mod:`linewise.models.candidates`) and fits one clone of its base
 model per candidate class, on that class's rows only, with the local-therapy column as a feature. A
-class with fewer than ``min_events`` events (weighted) gets no model of its own: its rows are predicted
+class with fewer than ``min_events`` events (counted among its rows of positive weight, not weighted:
+balancing weights can make a handful of events weigh like many) gets no model of its own: its rows are predicted
 by the pooled model, fitted on every row like an S-learner's, and the class is listed in
 ``pooled_classes_``. Prediction dispatches each row to the model of its class.
 """
@@ -44,7 +45,8 @@ class ClassSurvivalModels(BaseEstimator):
     base : estimator
         An unfitted survival model (:mod:`linewise.models.survival`), cloned per class.
     min_events : int
-        Fewest events a class needs for a model of its own.
+        Fewest events a class needs for a model of its own, counted among its rows of positive weight
+        (each row once, whatever its weight).
 
     Attributes
     ----------
@@ -89,7 +91,7 @@ class ClassSurvivalModels(BaseEstimator):
         own = _own_columns(design)
         for code, name in enumerate(CANDIDATE_CLASSES):
             rows = (klass == code) & (weight > 0)
-            if float(np.sum(weight[rows] * event[rows])) < self.min_events:
+            if int(np.count_nonzero(event[rows])) < self.min_events:
                 self.pooled_classes_.append(name)
                 continue
             self.models_[code] = clone(self.base).fit(own[rows], y[rows], sample_weight=weight[rows])

@@ -13,6 +13,7 @@ from sksurv.metrics import concordance_index_censored
 
 from linewise.features.examples import FEATURES
 from linewise.models.candidates import OPTIONS, option_index, training_decisions, with_treatment
+from linewise.models.concordance import resampled_concordance
 from linewise.models.recommender import TreatmentRecommender
 
 #: Patient-level bootstrap resamples of the test part for the 95% interval of the C-index.
@@ -60,12 +61,16 @@ def c_index_interval(
     event = decisions["pfs_event"].astype(bool).to_numpy()
     time = decisions["pfs_time"].to_numpy(float)
     _, patient = np.unique(decisions["patient_key"].astype(str), return_inverse=True)
-    rows_of = np.split(np.argsort(patient, kind="stable"), np.cumsum(np.bincount(patient))[:-1])
-    replicates = []
-    for _ in range(C_INDEX_RESAMPLES):
-        chosen = np.concatenate([rows_of[p] for p in rng.integers(0, len(rows_of), len(rows_of))])
-        if event[chosen].any():
-            replicates.append(concordance_index_censored(event[chosen], time[chosen], risk[chosen])[0])
+    patients = int(patient.max()) + 1
+    # each resample as the multiplicity of every decision: how often its patient was drawn
+    drawn = np.stack(
+        [
+            np.bincount(rng.integers(0, patients, patients), minlength=patients)
+            for _ in range(C_INDEX_RESAMPLES)
+        ]
+    )
+    replicates = resampled_concordance(event, time, risk, drawn[:, patient])
+    replicates = replicates[~np.isnan(replicates)]
     point = concordance_index_censored(event, time, risk)[0]
     return {
         "c_index_rwpfs": float(point),

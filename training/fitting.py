@@ -18,7 +18,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from linewise.features.examples import build_examples
+from linewise.features.examples import FEATURES, build_examples
 from linewise.features.loader import DataLock, load_lock
 from linewise.models.candidates import training_decisions
 from linewise.models.policy_evaluation import assess
@@ -133,11 +133,22 @@ def fit_on_lock(
     notify("fit")
     model, naive = fit_selected(development, selected, config)
     notify("assess")
-    metrics = assess(model, development, test)
-    metrics |= {f"naive_{name}": value for name, value in assess(naive, development, test).items()}
+    judged = training_decisions(test)
+    # each model predicts the test decisions once, for its assessment and its doubly robust value
+    predictions = (
+        {}
+        if judged.empty
+        else {
+            name: fitted.predict_options(judged[list(FEATURES)].to_numpy(float))
+            for name, fitted in (("model", model), ("naive", naive))
+        }
+    )
+    metrics = assess(model, development, test, predictions.get("model"))
+    naive_metrics = assess(naive, development, test, predictions.get("naive"))
+    metrics |= {f"naive_{name}": value for name, value in naive_metrics.items()}
     metrics |= c_index_interval(model, test, rng)
     held_out = held_out_scores(development, test, min_support=config.min_support, random_state=config.seed)
-    metrics |= held_out_figures(held_out, model, naive)
+    metrics |= held_out_figures(held_out, model, naive, predictions)
     metrics |= {
         "selection_policy_value_rwpfs_rmst24": selected.value,
         "selection_policy_value_rwpfs_rmst24_lower": selected.lower,

@@ -13,6 +13,7 @@ the features: its value is the mean censoring-unbiased restricted time ``Y*`` of
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Final
 
@@ -23,6 +24,7 @@ from linewise.features.examples import FEATURES
 from linewise.models.candidates import BASELINE, OPTIONS, option_index, training_decisions
 from linewise.models.cross_fitting import Nuisances, fit_nuisances
 from linewise.models.dr_value import DRPolicyValue, clustered_value, dr_policy_value, recommendations
+from linewise.models.option_predictions import OptionPredictions
 from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.ranking import censoring_model, nuisance_outcome_model
 from linewise.models.recommender import TreatmentRecommender
@@ -59,9 +61,15 @@ class HeldOutScores:
         """Return the value of one option per test decision."""
         return dr_policy_value(self.scores, policy, self.patients)
 
-    def model_value(self, model: TreatmentRecommender) -> DRPolicyValue:
-        """Return the value of a fitted recommender's recommendations (best supported option)."""
-        predictions = model.predict_options(self.features)
+    def model_value(
+        self, model: TreatmentRecommender, predictions: OptionPredictions | None = None
+    ) -> DRPolicyValue:
+        """Return the value of a fitted recommender's recommendations (best supported option).
+
+        ``predictions`` are ``model.predict_options`` of :attr:`features`, when already computed.
+        """
+        if predictions is None:
+            predictions = model.predict_options(self.features)
         policy = recommendations(
             predictions.summary["pfs_rmst24"], predictions.support, self.nuisances.observed
         )
@@ -122,15 +130,21 @@ def held_out_scores(
 
 
 def held_out_figures(
-    scores: HeldOutScores, model: TreatmentRecommender, naive: TreatmentRecommender
+    scores: HeldOutScores,
+    model: TreatmentRecommender,
+    naive: TreatmentRecommender,
+    predictions: Mapping[str, OptionPredictions] | None = None,
 ) -> dict[str, float]:
     """Return the values of the model, the naive model, always-TBP and observed practice, with intervals.
 
     Keys ``dr_rwpfs_rmst24_{model,naive,always_tbp,observed}`` and each with ``_lower``/``_upper``.
+    ``predictions`` may hold the ``predict_options`` of the test decisions under ``"model"`` and
+    ``"naive"``, when already computed.
     """
+    known = predictions or {}
     values = {
-        "model": scores.model_value(model),
-        "naive": scores.model_value(naive),
+        "model": scores.model_value(model, known.get("model")),
+        "naive": scores.model_value(naive, known.get("naive")),
         "always_tbp": scores.policy_value(np.full(len(scores.patients), OPTIONS.index(BASELINE))),
         "observed": scores.observed_value(),
     }

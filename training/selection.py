@@ -172,11 +172,18 @@ def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult
         int(fold): _inner_nuisances(lock, lock.folds != fold, config) if needed else None
         for fold in np.unique(lock.folds)
     }
+    # every setting learns on the same other folds: one propensity model per fold serves them all
+    propensities = {
+        fold: OptionPropensityModel(min_support=config.min_support).fit(
+            lock.X[lock.folds != fold], lock.observed[lock.folds != fold]
+        )
+        for fold in inner
+    }
     rows: list[dict[str, Any]] = []
     ranked: dict[int, np.ndarray] = {}
     for setting, candidate in enumerate(selection.candidates):
         start = time.perf_counter()
-        values, support = _out_of_fold_values(candidate, lock, inner, config)
+        values, support = _out_of_fold_values(candidate, lock, inner, propensities, config)
         seconds = (time.perf_counter() - start) / len(candidate.learners)
         for learner, value in values.items():
             ranked[len(rows)] = value
@@ -227,6 +234,7 @@ def _out_of_fold_values(
     candidate: CandidateConfig,
     lock: _Lock,
     inner: dict[int, Nuisances | None],
+    propensities: dict[int, OptionPropensityModel],
     config: TrainingConfig,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Each learner's ranked values of every decision from fits on the other folds, and the support.
@@ -247,6 +255,7 @@ def _out_of_fold_values(
             nuisances,
             lock.X[held],
             config,
+            propensities[fold],
         )
         for learner, value in ranked.items():
             values[learner][held] = value
@@ -262,6 +271,7 @@ def fit_and_rank(
     nuisances: Nuisances | None,
     X_new: np.ndarray,
     config: TrainingConfig,
+    propensity: OptionPropensityModel | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Fit one candidate setting's learners on some decisions (no bootstrap) and rank new decisions' options.
 
@@ -278,6 +288,9 @@ def fit_and_rank(
         The decisions ranked.
     config : TrainingConfig
         Weighting, support threshold, folds, threads and seed.
+    propensity : OptionPropensityModel, optional
+        The propensity model already fitted on ``X`` and ``observed`` (with ``config.min_support``),
+        when several settings learn on the same decisions; fitted here otherwise.
 
     Returns
     -------
@@ -287,7 +300,8 @@ def fit_and_rank(
         The options that the propensity model fitted on ``X`` supports.
     """
     k = len(OPTIONS)
-    propensity = OptionPropensityModel(min_support=config.min_support).fit(X, observed)
+    if propensity is None:
+        propensity = OptionPropensityModel(min_support=config.min_support).fit(X, observed)
     class_propensity, _ = propensity.class_and_local(X)
     weight = balancing_weights(class_propensity, observed // 2, config.weighting)
     _, support = propensity.proba_and_support(X_new)

@@ -17,6 +17,7 @@ import pytest
 from linewise.features.examples import FEATURES
 from linewise.models.candidates import OPTIONS
 from linewise.models.dr_value import clustered_mean, recommendations
+from linewise.training import selection
 from linewise.training.config import TrainingConfig
 from linewise.training.held_out_value import held_out_scores
 from linewise.training.selection import select
@@ -117,6 +118,38 @@ def test_ties_go_to_the_first_candidate_and_no_ensemble_without_two_learners(
     assert select(rows, _config([same, twin])).params == STUMPS
     both = _config([{**same, "learners": ["s", "t"]}], ensemble_size=0)
     assert list(select(development, both).table["learner"]) == ["s", "t"]
+
+
+def test_inner_nuisances_never_see_the_fold_they_rank(
+    development: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the real functions, wrapped to record which decisions (by their unique age) each fit saw
+    age = FEATURES.index("age_at_decision")
+    fitted_on: dict[int, frozenset[float]] = {}
+    ranked_with: list[tuple[frozenset[float], int]] = []
+    real_cross_fit, real_fit_ranking = selection.cross_fit, selection.fit_ranking
+
+    def recording_cross_fit(X, *args, **kwargs):
+        result = real_cross_fit(X, *args, **kwargs)
+        fitted_on[id(result)] = frozenset(X[:, age])
+        return result
+
+    def recording_fit_ranking(learner, template, *, X, nuisances, **kwargs):
+        if nuisances is not None:
+            ranked_with.append((frozenset(X[:, age]), id(nuisances)))
+        return real_fit_ranking(learner, template, X=X, nuisances=nuisances, **kwargs)
+
+    monkeypatch.setattr("linewise.training.selection.cross_fit", recording_cross_fit)
+    monkeypatch.setattr("linewise.training.selection.fit_ranking", recording_fit_ranking)
+    rows = development.iloc[:1200]
+    select(rows, _config([{"family": "boosted_cox", "learners": ["dr", "causal_forest"], "params": STUMPS}]))
+    everyone = frozenset(rows["age_at_decision"])
+    assert len(ranked_with) == 4  # two learners on each of two folds
+    for learnt_from, nuisances in ranked_with:
+        held = everyone - learnt_from
+        assert len(held) > 400  # the fold the learner ranks
+        # its nuisances were cross-fitted on exactly the decisions it learnt from: none of the fold's
+        assert fitted_on[nuisances] == learnt_from and not fitted_on[nuisances] & held
 
 
 def test_held_out_values_match_the_closed_form_truth(development: pd.DataFrame) -> None:
