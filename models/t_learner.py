@@ -4,8 +4,8 @@
 followed by the treatment columns of :mod:`linewise.models.candidates`) and fits one clone of its base
 model per candidate class, on that class's rows only, with the local-therapy column as a feature. A
 class with fewer than ``min_events`` events (counted among its rows of positive weight, not weighted:
-balancing weights can make a handful of events weigh like many) gets no model of its own: its rows are predicted
-by the pooled model, fitted on every row like an S-learner's, and the class is listed in
+balancing weights can make a handful of events weigh like many) gets no model of its own: its rows are
+predicted by the pooled model, fitted on every row like an S-learner's, and the class is listed in
 ``pooled_classes_``. Prediction dispatches each row to the model of its class.
 """
 
