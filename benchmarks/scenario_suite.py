@@ -336,6 +336,7 @@ def _code_of(source: str) -> bytes:
 
 
 def _is_docstring(statement: ast.stmt) -> bool:
+    """Whether a statement is a bare string: the docstring when it comes first."""
     return (
         isinstance(statement, ast.Expr)
         and isinstance(statement.value, ast.Constant)

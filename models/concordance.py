@@ -44,12 +44,15 @@ def resampled_concordance(
     Raises
     ------
     ValueError
-        If the shapes disagree, a multiplicity is negative, or a time or risk is not finite.
+        If the shapes disagree, a multiplicity is negative or not whole, or a time or risk is not finite.
     """
     events = np.asarray(event, dtype=np.bool_)
     times = np.asarray(time, dtype=np.float64)
     risks = np.asarray(risk, dtype=np.float64)
-    counts = np.atleast_2d(np.asarray(multiplicity, dtype=np.int64))
+    given = np.atleast_2d(np.asarray(multiplicity, dtype=float))
+    if not np.array_equal(given, np.round(given)):
+        raise ValueError("multiplicities must be whole numbers")
+    counts = given.astype(np.int64)
     n = len(events)
     if times.shape != (n,) or risks.shape != (n,) or counts.shape[1:] != (n,):
         raise ValueError("event, time, risk and each resample's multiplicities need one entry per row")

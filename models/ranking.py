@@ -279,8 +279,13 @@ def _fit_member(
     if learner == "s":
         return RankingModel("s")
     if learner == "t":
-        base = ClassSurvivalModels(clone(outcome_template))
-        weights = [weight, *replicate_weights]
+        point = (
+            ClassSurvivalModels(clone(outcome_template))
+            .set_params(base__random_state=random_state)
+            .fit(design, target, sample_weight=weight)
+        )
+        # the refits keep the point fit's pooled classes: a resample holds fewer distinct events
+        base = ClassSurvivalModels(clone(outcome_template), pooled_classes=tuple(point.pooled_classes_))
         with ThreadPoolExecutor(max_workers=n_jobs) as pool:
             fits = [
                 pool.submit(
@@ -289,9 +294,9 @@ def _fit_member(
                     target,
                     sample_weight=w,
                 )
-                for b, w in enumerate(weights)
+                for b, w in enumerate(replicate_weights, start=1)
             ]
-            return RankingModel("t", class_models=tuple(fit.result() for fit in fits))
+            return RankingModel("t", class_models=(point, *(fit.result() for fit in fits)))
     assert nuisances is not None
     stage = DRContrastForest if learner == "dr" else ResidualCausalForest
     effect = stage(random_state=random_state, n_jobs=n_jobs).fit(X, nuisances)

@@ -6,7 +6,10 @@ model per candidate class, on that class's rows only, with the local-therapy col
 class with fewer than ``min_events`` events (counted among its rows of positive weight, not weighted:
 balancing weights can make a handful of events weigh like many) gets no model of its own: its rows are
 predicted by the pooled model, fitted on every row like an S-learner's, and the class is listed in
-``pooled_classes_``. Prediction dispatches each row to the model of its class.
+``pooled_classes_``. A bootstrap refit is given the point fit's ``pooled_classes`` instead: its
+weights hold the draw's multiplicities, and a resample sees only about 63% of a class's distinct events,
+so the rule applied again would pool classes that the point fit models. Prediction dispatches each row
+to the model of its class.
 """
 
 from __future__ import annotations
@@ -47,6 +50,10 @@ class ClassSurvivalModels(BaseEstimator):
     min_events : int
         Fewest events a class needs for a model of its own, counted among its rows of positive weight
         (each row once, whatever its weight).
+    pooled_classes : tuple of str, optional
+        The classes predicted by the pooled model, when already decided (a bootstrap refit takes its
+        point fit's ``pooled_classes_``); ``min_events`` decides them otherwise. A listed class with no
+        row of positive weight is pooled whatever the list says.
 
     Attributes
     ----------
@@ -62,11 +69,15 @@ class ClassSurvivalModels(BaseEstimator):
     _parameter_constraints: ClassVar[dict[str, list[Any]]] = {
         "base": [HasMethods(["fit", "predict_survival_function"])],
         "min_events": [Interval(Integral, 1, None, closed="left")],
+        "pooled_classes": [tuple, None],
     }
 
-    def __init__(self, base: Any, *, min_events: int = 40) -> None:
+    def __init__(
+        self, base: Any, *, min_events: int = 40, pooled_classes: tuple[str, ...] | None = None
+    ) -> None:
         self.base = base
         self.min_events = min_events
+        self.pooled_classes = pooled_classes
 
     def fit(self, X: Any, y: np.ndarray, sample_weight: np.ndarray | None = None) -> ClassSurvivalModels:
         """Fit the pooled model and each class's own model.
@@ -91,7 +102,11 @@ class ClassSurvivalModels(BaseEstimator):
         own = _own_columns(design)
         for code, name in enumerate(CANDIDATE_CLASSES):
             rows = (klass == code) & (weight > 0)
-            if int(np.count_nonzero(event[rows])) < self.min_events:
+            if self.pooled_classes is not None:
+                pooled = name in self.pooled_classes or not event[rows].any()
+            else:
+                pooled = int(np.count_nonzero(event[rows])) < self.min_events
+            if pooled:
                 self.pooled_classes_.append(name)
                 continue
             self.models_[code] = clone(self.base).fit(own[rows], y[rows], sample_weight=weight[rows])

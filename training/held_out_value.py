@@ -70,6 +70,10 @@ class HeldOutScores:
         """
         if predictions is None:
             predictions = model.predict_options(self.features)
+        if len(predictions.support) != len(self.patients):
+            raise ValueError(
+                f"predictions of {len(predictions.support)} decisions for {len(self.patients)} test decisions"
+            )
         policy = recommendations(
             predictions.summary["pfs_rmst24"], predictions.support, self.nuisances.observed
         )

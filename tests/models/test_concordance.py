@@ -37,6 +37,8 @@ def test_no_comparable_pair_is_nan_and_bad_input_is_refused() -> None:
     assert np.isnan(out).all()
     with pytest.raises(ValueError, match="one entry per row"):
         resampled_concordance(event, time, np.zeros(2), np.ones((1, 3), dtype=int))
+    with pytest.raises(ValueError, match="whole"):
+        resampled_concordance(event, time, np.zeros(3), np.full((1, 3), 0.5))
     with pytest.raises(ValueError, match="negative"):
         resampled_concordance(event, time, np.zeros(3), -np.ones((1, 3), dtype=int))
     with pytest.raises(ValueError, match="finite"):
@@ -53,6 +55,7 @@ def test_equals_scikit_survival_on_written_out_resamples(data, seed) -> None:
     event = np.array([row[0] for row in data])
     time = np.array([float(row[1]) for row in data])
     risk = np.array([row[2] / 3.0 for row in data])
+    risk[::3] += 5e-9  # near-ties, within scikit-survival's tolerance of 1e-8
     rng = np.random.default_rng(seed)
     counts = np.stack(
         [np.bincount(rng.integers(0, len(data), len(data)), minlength=len(data)) for _ in range(5)]
