@@ -24,11 +24,14 @@ judging lock, against its known potential outcomes:
   recommendations; and the selection's cross-fitted value of the winner on development against the
   true value of its out-of-fold recommendations there.
 
-Each scenario's result is cached (``--cache``, default ``.cache/scenario_suite``, in a folder named by
-the mode, the sizes and a digest of the code: :func:`code_digest`) and reused, so a run that is stopped
-resumes where it stopped, and a change to the code starts afresh; ``--fresh`` ignores the cache.
-``--quick`` runs three scenarios on smaller locks with 5 refits, for development (its JSON goes
-elsewhere and is never quoted).
+Each scenario's result is cached (``--cache``, in a folder named by the mode, the sizes and a digest
+of the code: :func:`code_digest`) and reused, so a run that is stopped resumes where it stopped, and a
+change to the code starts afresh; ``--fresh`` ignores the cache. The default cache of the development
+and held-out runs is ``benchmarks/results/scenario_runs``, kept with the results: each file there is
+one scenario's full record, from which the summary JSON is rebuilt. ``--quick`` runs three scenarios
+on smaller locks with 5 refits, for development; its cache and its JSON stay in
+``.cache/scenario_suite`` and are never quoted, as does the JSON of a development run restricted by
+``--scenarios``.
 ``--held-out`` runs the held-out seeds instead of the development ones: they are run once, at the end
 of the design work, and written to their own JSON.
 
@@ -215,8 +218,7 @@ def run_scenario(name: str, train_seed: int, judge_seed: int, args: argparse.Nam
     # the selection's cross-fitted value of the winner against its out-of-fold recommendations' truth
     development_decisions = training_decisions(development)
     development_truth = _truth_matrix(train_truth, development_decisions)
-    winner = int(selected.table["policy_value_rwpfs_rmst24"].idxmax())
-    out_of_fold = selected.policies[winner]
+    out_of_fold = selected.policies[selected.chosen]
     selection_true = float(development_truth[np.arange(len(out_of_fold)), out_of_fold].mean())
     learners = _learner_captures(config, selected.table, selected.nuisances, development, judged, judge_truth)
     timings["judge"] = time.perf_counter() - started
@@ -353,7 +355,7 @@ def main() -> None:
     parser.add_argument("--train-patients", type=int)
     parser.add_argument("--test-patients", type=int)
     parser.add_argument("--bootstrap", type=int)
-    parser.add_argument("--cache", type=Path, default=Path(".cache/scenario_suite"))
+    parser.add_argument("--cache", type=Path, help="folder of the cached scenario results")
     parser.add_argument("--fresh", action="store_true", help="ignore cached results")
     args = parser.parse_args()
     args.train_patients = args.train_patients or (2000 if args.quick else 6000)
@@ -361,7 +363,9 @@ def main() -> None:
     args.bootstrap = args.bootstrap or (5 if args.quick else 20)
     label = "held_out" if args.held_out else ("quick" if args.quick else "development")
     sizes = f"{args.train_patients}-{args.test_patients}-{args.bootstrap}"
-    cache = args.cache / f"{label}-{sizes}-{code_digest()}"
+    scratch = Path(".cache/scenario_suite")
+    folder = args.cache or (scratch if args.quick else RESULTS / "scenario_runs")
+    cache = folder / f"{label}-{sizes}-{code_digest()}"
     cache.mkdir(parents=True, exist_ok=True)
     results = []
     for name, train_seed, judge_seed in scenario_runs(args.held_out, args.quick, args.scenarios):
@@ -400,16 +404,13 @@ def main() -> None:
         "summary": summary,
         "scenarios": results,
     }
-    target = (
-        RESULTS
-        / {
-            "held_out": "scenario_suite_held_out.json",
-            "quick": "scenario_suite_quick.json",
-            "development": "scenario_suite.json",
-        }[label]
-    )
+    target = {
+        "held_out": RESULTS / "scenario_suite_held_out.json",
+        "quick": scratch / "scenario_suite_quick.json",
+        "development": RESULTS / "scenario_suite.json",
+    }[label]
     if args.scenarios and label == "development":
-        target = RESULTS / "scenario_suite_partial.json"
+        target = scratch / "scenario_suite_partial.json"
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps(json_safe(output), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     print(f"wrote {target}")

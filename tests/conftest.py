@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import importlib.abc
 import importlib.machinery
+import os
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -55,7 +56,15 @@ def _isolated_environment(
     monkeypatch.delenv("LINEWISE_PSEUDONYM_KEY_FILE", raising=False)
     monkeypatch.setenv("LINEWISE_PSEUDONYM_KEY", TEST_KEY)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{config_home / 'mlflow.db'}")
+    # the registry follows the tracking store unless a test names one
+    monkeypatch.delenv("MLFLOW_REGISTRY_URI", raising=False)
     yield
+    # ``mlflow.set_registry_uri(uri)`` also exports MLFLOW_REGISTRY_URI for subprocesses, and
+    # ``set_registry_uri(None)`` does not take it back: a later test's ``python -m linewise`` would
+    # register into an earlier test's store, whose champion its own store does not hold
+    os.environ.pop("MLFLOW_REGISTRY_URI", None)
+    if "mlflow" in sys.modules:
+        sys.modules["mlflow"].set_registry_uri(None)
 
 
 @pytest.fixture

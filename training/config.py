@@ -43,6 +43,7 @@ class SelectionConfig(_Frozen):
 
     folds: int = Field(default=3, ge=2, le=10)
     ensemble_size: int = Field(default=2, ge=0)
+    tolerance_se: float = Field(default=1.96, ge=0, le=5)
     candidates: tuple[CandidateConfig, ...] = Field(min_length=1)
 
 

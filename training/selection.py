@@ -24,10 +24,18 @@ that the candidate did not learn from.
    value of the cross-fitted policy.
 5. For each setting with at least two learners, the mean of the ranked values of its
    ``selection.ensemble_size`` best learners is one more candidate (an ensemble ``"s+dr"``, no new fit).
-6. The candidate with the highest value wins (ties: the first listed). Its value is optimistic (the
-   best of several noisy estimates): the honest estimate of the registered model is the doubly robust
-   value on the test part (:mod:`linewise.training.held_out_value`), which ``linewise train`` reports
-   beside it.
+6. The winner is the first listed candidate that is not significantly worse than the best
+   (:func:`first_not_worse`): its value trails the best by at most ``selection.tolerance_se``
+   (default 1.96) standard errors of the paired difference (the mean of ``Gamma_i`` at the best
+   candidate's recommendation minus ``Gamma_i`` at this one's, clustered by patient; decisions where
+   the two agree contribute nothing). The candidates' values differ by less than their noise more
+   often than not, and the highest of several noisy values is mostly luck: a candidate listed later
+   replaces an earlier one only on evidence that it is better, so the order of the candidates is a
+   prior, the most robust first. With ``tolerance_se: 0`` the highest value wins (ties: the first
+   listed).
+   The winner's value is optimistic (selected among noisy estimates): the honest estimate of the
+   registered model is the doubly robust value on the test part
+   (:mod:`linewise.training.held_out_value`), which ``linewise train`` reports beside it.
 
 Harrell's C of each candidate's out-of-fold ranked value of the option taken (a prognostic figure)
 is reported in the table; it plays no part in the choice.
@@ -53,7 +61,7 @@ from linewise.models.candidates import (
     with_treatment,
 )
 from linewise.models.cross_fitting import HORIZON, Nuisances, cross_fit, patient_folds
-from linewise.models.dr_value import dr_policy_value, recommendations
+from linewise.models.dr_value import clustered_mean, dr_policy_value, recommendations
 from linewise.models.option_propensity import OptionPropensityModel
 from linewise.models.ranking import NUISANCE_LEARNERS, censoring_model, fit_ranking, nuisance_outcome_model
 from linewise.models.recommender import family_model
@@ -76,6 +84,8 @@ TABLE_COLUMNS: Final = (
     "policy_value_se",
     "policy_value_lower",
     "policy_value_upper",
+    "gap_to_best",
+    "gap_se",
     "c_index_rwpfs",
     "fit_seconds",
 )
@@ -89,8 +99,11 @@ class SelectionResult:
     ----------
     table : DataFrame
         One row per candidate (:data:`TABLE_COLUMNS`), in the order tried; ensembles last.
-        ``fit_seconds`` is the setting's fitting time shared out among its learners (an ensemble's is
-        the sum of its members').
+        ``gap_to_best`` is the best value minus the candidate's, ``gap_se`` the patient-clustered
+        standard error of that paired difference. ``fit_seconds`` is the setting's fitting time shared
+        out among its learners (an ensemble's is the sum of its members').
+    chosen : int
+        The winner's row of :attr:`table` (:func:`first_not_worse`).
     family, learner : str
         The winner's family and learner (an ensemble is written ``"s+dr"``).
     params : dict
@@ -109,6 +122,7 @@ class SelectionResult:
     """
 
     table: pd.DataFrame
+    chosen: int
     family: str
     learner: str
     params: dict[str, Any]
@@ -192,10 +206,16 @@ def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult
     for labels, mean_values, seconds in _ensembles(rows, ranked, selection.ensemble_size):
         ranked[len(rows)] = mean_values
         rows.append(_row(len(rows), labels, mean_values, support, scores, lock, seconds))
+    policies = np.stack([recommendations(ranked[i], support, lock.observed) for i in range(len(rows))])
+    contributions = scores[np.arange(len(lock.observed)), policies]
+    chosen, gaps, gap_errors = first_not_worse(contributions, lock.patients, selection.tolerance_se)
+    for row, gap, gap_error in zip(rows, gaps, gap_errors, strict=True):
+        row["gap_to_best"], row["gap_se"] = gap, gap_error
     table = pd.DataFrame(rows, columns=list(TABLE_COLUMNS))
-    best = table.loc[table["policy_value_rwpfs_rmst24"].idxmax()]
+    best = table.loc[chosen]
     return SelectionResult(
         table=table,
+        chosen=chosen,
         family=str(best["family"]),
         learner=str(best["learner"]),
         params=dict(best["params"]),
@@ -204,8 +224,44 @@ def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult
         upper=float(best["policy_value_upper"]),
         nuisances=nuisances,
         folds=selection.folds,
-        policies=np.stack([recommendations(ranked[i], support, lock.observed) for i in range(len(rows))]),
+        policies=policies,
     )
+
+
+def first_not_worse(
+    contributions: np.ndarray, patients: np.ndarray, tolerance_se: float
+) -> tuple[int, np.ndarray, np.ndarray]:
+    """Choose the first candidate whose value is within ``tolerance_se`` paired standard errors of the best.
+
+    Parameters
+    ----------
+    contributions : ndarray of shape (candidates, n)
+        Each candidate's per-decision contribution to its value (``Gamma_i`` at its recommendation),
+        candidates in the order listed.
+    patients : ndarray of int, shape (n,)
+        The patient of each decision (``0 .. P-1``).
+    tolerance_se : float
+        How many standard errors of the paired difference a candidate may trail the best by (0: the
+        highest value wins, ties to the first listed).
+
+    Returns
+    -------
+    chosen : int
+        The first candidate ``c`` with ``gap_c <= tolerance_se * se_c``.
+    gaps : ndarray of shape (candidates,)
+        The best value minus each candidate's (0 for the best).
+    errors : ndarray of shape (candidates,)
+        The patient-clustered standard error of each paired difference (0 for the best).
+    """
+    psi = np.asarray(contributions, dtype=float)
+    values = psi.mean(axis=1)
+    best = int(np.argmax(values))
+    gaps, errors = np.zeros(len(psi)), np.zeros(len(psi))
+    for candidate in range(len(psi)):
+        if candidate != best:
+            gaps[candidate], errors[candidate] = clustered_mean(psi[best] - psi[candidate], patients)
+    within = gaps <= tolerance_se * errors  # the best itself, and any twin of it, trail by exactly 0
+    return int(np.flatnonzero(within)[0]), gaps, errors
 
 
 def _nuisances(

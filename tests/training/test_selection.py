@@ -91,11 +91,16 @@ def test_selection_prefers_the_candidate_whose_recommendations_are_better(develo
     assert max(chemo_share[0], 1 - chemo_share[0]) > 0.9
     assert 0.3 < chemo_share[1] < 0.7
     assert true_values[1:].min() > true_values[0] + 0.5
-    # the winner is the best estimate, and its true value is within 0.2 months of the best true value
+    # the winner is the first candidate within one paired standard error of the best estimate; the
+    # stumps trail by far more, and the winner's true value is within 0.2 months of the best true value
     best = int(table["policy_value_rwpfs_rmst24"].idxmax())
-    assert best != 0 and result.learner == table.loc[best, "learner"] and result.params == DEEP
-    assert true_values[best] > true_values.max() - 0.2
-    assert result.value == table.loc[best, "policy_value_rwpfs_rmst24"]
+    chosen = result.chosen
+    assert table.loc[best, "gap_to_best"] == 0 and table.loc[0, "gap_to_best"] > 3 * table.loc[0, "gap_se"]
+    tolerance = config.selection.tolerance_se
+    assert chosen == int(np.flatnonzero(table["gap_to_best"] <= tolerance * table["gap_se"])[0])
+    assert chosen != 0 and result.learner == table.loc[chosen, "learner"] and result.params == DEEP
+    assert true_values[chosen] > true_values.max() - 0.2
+    assert result.value == table.loc[chosen, "policy_value_rwpfs_rmst24"]
     # each estimate is within 3 standard errors of the true value of its own recommendations
     errors = np.abs(table["policy_value_rwpfs_rmst24"].to_numpy() - true_values)
     assert (errors < 3 * table["policy_value_se"].to_numpy()).all(), (errors, table["policy_value_se"])
@@ -176,6 +181,38 @@ def test_held_out_values_match_the_closed_form_truth(development: pd.DataFrame) 
         scores.policy_value(policies["always TBP"]),
     )
     assert best.lower > tbp.upper
+
+
+def test_one_se_rule_against_a_hand_written_table() -> None:
+    # three candidates, four patients (patient 1 has two decisions); per-decision contributions
+    contributions = np.array(
+        [
+            [5.0, 6.0, 7.0, 4.0, 8.0],  # mean 6.0
+            [6.0, 6.0, 7.0, 5.0, 8.0],  # mean 6.4, the best
+            [9.0, 3.0, 7.0, 8.0, 6.0],  # mean 6.6 but noisy against the best
+        ]
+    )
+    patients = np.array([0, 1, 1, 2, 3])
+    # hand computations: best = 2; differences best - c per decision, then by patient
+    diff0 = np.array([4.0, -3.0, 0.0, 4.0, -2.0])  # mean 0.6
+    diff1 = np.array([3.0, -3.0, 0.0, 3.0, -2.0])  # mean 0.2
+    totals0 = np.array([4 - 0.6, (-3 - 0.6) + (0 - 0.6), 4 - 0.6, -2 - 0.6])
+    totals1 = np.array([3 - 0.2, (-3 - 0.2) + (0 - 0.2), 3 - 0.2, -2 - 0.2])
+    se0 = np.sqrt(4 / 3 * np.sum(totals0**2)) / 5
+    se1 = np.sqrt(4 / 3 * np.sum(totals1**2)) / 5
+    assert diff0.mean() == pytest.approx(0.6) and diff1.mean() == pytest.approx(0.2)
+    chosen, gaps, errors = selection.first_not_worse(contributions, patients, 1.0)
+    np.testing.assert_allclose(gaps, [0.6, 0.2, 0.0])
+    np.testing.assert_allclose(errors, [se0, se1, 0.0])
+    assert chosen == 0  # 0.6 <= se0 (about 1.24): the first listed stays
+    assert selection.first_not_worse(contributions, patients, 0.0)[0] == 2  # the highest value
+    # a tolerance between the two gaps' ratios keeps the second but not the first
+    ratio0, ratio1 = 0.6 / se0, 0.2 / se1
+    assert ratio1 < ratio0
+    assert selection.first_not_worse(contributions, patients, (ratio0 + ratio1) / 2)[0] == 1
+    # a copy of the best listed first trails it by exactly nothing and wins at any tolerance
+    twin = np.vstack([contributions[2], contributions])
+    assert selection.first_not_worse(twin, patients, 0.0)[0] == 0
 
 
 def test_recommendations_fall_back_to_the_option_taken_without_support() -> None:
