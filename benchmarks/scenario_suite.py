@@ -24,9 +24,13 @@ judging lock, against its known potential outcomes:
   recommendations; and the selection's cross-fitted value of the winner on development against the
   true value of its out-of-fold recommendations there.
 
-Each scenario's result is cached (``--cache``, in a folder named by the mode, the sizes and a digest
-of the code: :func:`code_digest`) and reused, so a run that is stopped resumes where it stopped, and a
-change to the code starts afresh; ``--fresh`` ignores the cache. The default cache of the development
+Each scenario's result is cached (``--cache``, in a folder named by the mode and the sizes) and reused,
+so a run that is stopped resumes where it stopped. A record names the code it came from: every
+repository Python file that the process had imported when the record was written, the bundled
+configurations, the pinned package versions and this script, with a digest of them
+(:func:`code_digest`). A record is reused only while that digest still holds, so a change to any code
+the scenario ran starts that scenario afresh, and code it never imported (a new command, say) does
+not; ``--fresh`` ignores the cache. The default cache of the development
 and held-out runs is ``benchmarks/results/scenario_runs``, kept with the results: each file there is
 one scenario's full record, from which the summary JSON is rebuilt. ``--quick`` runs three scenarios
 on smaller locks with 5 refits, for development; its cache and its JSON stay in
@@ -48,6 +52,7 @@ import hashlib
 import json
 import os
 import platform
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -303,27 +308,62 @@ def _rsf_capture(result: dict[str, Any]) -> float:
     return float("nan")
 
 
-def code_digest() -> str:
-    """The first 12 hex digits of the SHA-256 of the code the results depend on (the cache's key).
+#: The repository folders whose code a record depends on (``linewise/<part>`` links to ``<part>``).
+CODE_FOLDERS: Final = ("features", "models", "simulation", "training", "serving", "linewise")
 
-    The Python files of ``features``, ``models``, ``simulation``, ``training`` and ``linewise``, this
-    script, the bundled configurations and the pinned package versions (``constraints.txt``): a change
-    to any of them makes every scenario run again. A Python file counts by its syntax tree without
-    docstrings (:func:`_code_of`), so that comments, docstrings and layout change nothing.
+
+def code_files() -> list[str]:
+    """The files a record depends on, relative to the repository: what this process has imported so far.
+
+    Every Python file of :data:`CODE_FOLDERS` that is in ``sys.modules`` (by its resolved path), every
+    YAML file of those folders (configurations are read, not imported), ``constraints.txt`` and this
+    script.
     """
     root = Path(__file__).resolve().parents[1]
-    files = sorted(
-        path
-        for folder in ("features", "models", "simulation", "training", "linewise")
-        for path in (root / folder).glob("**/*")
-        if path.suffix in (".py", ".yaml") and "__pycache__" not in path.parts and not path.is_symlink()
-    )
-    files.append(root / "constraints.txt")
+    files = {"constraints.txt", Path(__file__).resolve().relative_to(root).as_posix()}
+    for module in list(sys.modules.values()):
+        location = getattr(module, "__file__", None)
+        if not location or not location.endswith(".py"):
+            continue
+        path = Path(location).resolve()
+        if path.is_relative_to(root) and path.relative_to(root).parts[0] in CODE_FOLDERS:
+            files.add(path.relative_to(root).as_posix())
+    for folder in CODE_FOLDERS:
+        for path in (root / folder).glob("**/*.yaml"):
+            if not path.is_symlink() and "__pycache__" not in path.parts:
+                files.add(path.resolve().relative_to(root).as_posix())
+    return sorted(files)
+
+
+def code_digest(files: list[str]) -> str:
+    """The first 12 hex digits of the SHA-256 of ``files`` (repository-relative); a missing file counts.
+
+    A Python file counts by its syntax tree without docstrings (:func:`_code_of`), so that comments,
+    docstrings and layout change nothing; any other file by its bytes.
+    """
+    root = Path(__file__).resolve().parents[1]
     digest = hashlib.sha256()
-    for path in [*files, Path(__file__).resolve()]:
-        content = _code_of(path.read_text(encoding="utf-8")) if path.suffix == ".py" else path.read_bytes()
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0" + content)
+    for name in sorted(files):
+        path = root / name
+        if not path.is_file():
+            content = b"\0missing"
+        elif path.suffix == ".py":
+            content = _code_of(path.read_text(encoding="utf-8"))
+        else:
+            content = path.read_bytes()
+        digest.update(name.encode() + b"\0" + content)
     return digest.hexdigest()[:12]
+
+
+def _cached(path: Path) -> dict[str, Any] | None:
+    """The record at ``path`` if it exists and the code it names is unchanged, else None."""
+    if not path.exists():
+        return None
+    record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    code = record.get("code", {})
+    if "files" not in code or code_digest(code["files"]) != code.get("digest"):
+        return None
+    return record
 
 
 def _code_of(source: str) -> bytes:
@@ -365,17 +405,18 @@ def main() -> None:
     sizes = f"{args.train_patients}-{args.test_patients}-{args.bootstrap}"
     scratch = Path(".cache/scenario_suite")
     folder = args.cache or (scratch if args.quick else RESULTS / "scenario_runs")
-    cache = folder / f"{label}-{sizes}-{code_digest()}"
+    cache = folder / f"{label}-{sizes}"
     cache.mkdir(parents=True, exist_ok=True)
     results = []
     for name, train_seed, judge_seed in scenario_runs(args.held_out, args.quick, args.scenarios):
         path = cache / f"{name}-{train_seed}-{judge_seed}.json"
-        if path.exists() and not args.fresh:
-            result = json.loads(path.read_text(encoding="utf-8"))
-        else:
+        result = None if args.fresh else _cached(path)
+        if result is None:
             started = time.perf_counter()
             result = run_scenario(name, train_seed, judge_seed, args)
             result["seconds"]["total"] = time.perf_counter() - started
+            files = code_files()
+            result["code"] = {"files": files, "digest": code_digest(files)}
             temporary = path.with_suffix(".tmp")
             temporary.write_text(json.dumps(json_safe(result), indent=1), encoding="utf-8")
             temporary.replace(path)  # a run stopped while writing leaves no half file
