@@ -27,13 +27,13 @@ judging lock, against its known potential outcomes:
 Each scenario's result is cached (``--cache``, in a folder named by the mode and the sizes) and reused,
 so a run that is stopped resumes where it stopped. A record names the code it came from: every
 repository Python file that the process had imported when the record was written, the bundled
-configurations, the pinned package versions and this script, with a digest of them
-(:func:`code_digest`). A record is reused only while that digest still holds, so a change to any code
-the scenario ran starts that scenario afresh, and code it never imported (a new command, say) does
-not; ``--fresh`` ignores the cache. The default cache of the development
-and held-out runs is ``benchmarks/results/scenario_runs``, kept with the results: each file there is
-one scenario's full record, from which the summary JSON is rebuilt. ``--quick`` runs three scenarios
-on smaller locks with 5 refits, for development; its cache and its JSON stay in
+configurations, this script and the version of every installed distribution it had imported (numpy,
+scikit-survival, ...), with a digest of them (:func:`code_digest`). A record is reused only while that
+digest still holds, so a change to any code the scenario ran starts that scenario afresh, and code it
+never imported (a new command, say) does not; ``--fresh`` ignores the cache. The default cache of the
+development and held-out runs is ``benchmarks/results/scenario_runs``, kept with the results: each file
+there is one scenario's full record, from which the summary JSON is rebuilt. ``--quick`` runs three
+scenarios on smaller locks with 5 refits, for development; its cache and its JSON stay in
 ``.cache/scenario_suite`` and are never quoted, as does the JSON of a development run restricted by
 ``--scenarios``.
 ``--held-out`` runs the held-out seeds instead of the development ones: they are run once, at the end
@@ -49,6 +49,7 @@ from __future__ import annotations
 import argparse
 import ast
 import hashlib
+import importlib.metadata
 import json
 import os
 import platform
@@ -316,11 +317,10 @@ def code_files() -> list[str]:
     """The files a record depends on, relative to the repository: what this process has imported so far.
 
     Every Python file of :data:`CODE_FOLDERS` that is in ``sys.modules`` (by its resolved path), every
-    YAML file of those folders (configurations are read, not imported), ``constraints.txt`` and this
-    script.
+    YAML file of those folders (configurations are read, not imported) and this script.
     """
     root = Path(__file__).resolve().parents[1]
-    files = {"constraints.txt", Path(__file__).resolve().relative_to(root).as_posix()}
+    files = {Path(__file__).resolve().relative_to(root).as_posix()}
     for module in list(sys.modules.values()):
         location = getattr(module, "__file__", None)
         if not location or not location.endswith(".py"):
@@ -335,14 +335,28 @@ def code_files() -> list[str]:
     return sorted(files)
 
 
-def code_digest(files: list[str]) -> str:
-    """The first 12 hex digits of the SHA-256 of ``files`` (repository-relative); a missing file counts.
+def loaded_distributions() -> list[str]:
+    """The installed distributions (other than linewise) whose modules this process has imported."""
+    owners = importlib.metadata.packages_distributions()
+    tops = {name.split(".", 1)[0] for name in list(sys.modules)}
+    return sorted({dist for top in tops for dist in owners.get(top, []) if dist != "linewise"})
 
-    A Python file counts by its syntax tree without docstrings (:func:`_code_of`), so that comments,
-    docstrings and layout change nothing; any other file by its bytes.
+
+def code_digest(files: list[str], distributions: list[str]) -> str:
+    """The first 12 hex digits of the SHA-256 of ``files`` and of the installed ``distributions``' versions.
+
+    ``files`` are repository-relative; a missing file or distribution counts as such. A Python file
+    counts by its syntax tree without docstrings (:func:`_code_of`), so that comments, docstrings and
+    layout change nothing; any other file by its bytes.
     """
     root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(platform.python_version().encode())
+    for dist in sorted(distributions):
+        try:
+            version = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            version = "missing"
+        digest.update(f"{dist}=={version}\0".encode())
     for name in sorted(files):
         path = root / name
         if not path.is_file():
@@ -361,7 +375,7 @@ def _cached(path: Path) -> dict[str, Any] | None:
         return None
     record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     code = record.get("code", {})
-    if "files" not in code or code_digest(code["files"]) != code.get("digest"):
+    if "files" not in code or code_digest(code["files"], code.get("distributions", [])) != code.get("digest"):
         return None
     return record
 
@@ -415,8 +429,12 @@ def main() -> None:
             started = time.perf_counter()
             result = run_scenario(name, train_seed, judge_seed, args)
             result["seconds"]["total"] = time.perf_counter() - started
-            files = code_files()
-            result["code"] = {"files": files, "digest": code_digest(files)}
+            files, distributions = code_files(), loaded_distributions()
+            result["code"] = {
+                "files": files,
+                "distributions": distributions,
+                "digest": code_digest(files, distributions),
+            }
             temporary = path.with_suffix(".tmp")
             temporary.write_text(json.dumps(json_safe(result), indent=1), encoding="utf-8")
             temporary.replace(path)  # a run stopped while writing leaves no half file
