@@ -25,22 +25,21 @@ judging lock, against its known potential outcomes:
   true value of its out-of-fold recommendations there.
 
 Each scenario's result is cached (``--cache``, in a folder named by the mode and the sizes) and reused,
-so a run that is stopped resumes where it stopped. A record names the code it came from: every
-repository Python file that the process had imported when the record was written, the bundled
-configurations, this script and the version of every installed distribution it had imported (numpy,
-scikit-survival, ...), with a digest of them (:func:`code_digest`). A record is reused only while that
-digest still holds, so a change to any code the scenario ran starts that scenario afresh, and code it
-never imported (a new command, say) does not; ``--fresh`` ignores the cache. The default cache of the
-development and held-out runs is ``benchmarks/results/scenario_runs``, kept with the results: each file
-there is one scenario's full record, from which the summary JSON is rebuilt. ``--quick`` runs three
-scenarios on smaller locks with 5 refits, for development; its cache and its JSON stay in
-``.cache/scenario_suite`` and are never quoted, as does the JSON of a development run restricted by
-``--scenarios``.
+so a run that is stopped resumes where it stopped. A record names the code it came from: the
+repository's Python files that the process had imported, its YAML files and the installed distributions
+it had imported, each file as it was when the process started, with a digest of them
+(:class:`CodeSnapshot`). A record is reused only while that digest still holds, so a change to any code
+the scenario ran starts that scenario afresh, and code it never imported (a new command, say) does not;
+``--fresh`` ignores the cache. The default cache of the development and held-out runs is
+``benchmarks/results/scenario_runs``, kept with the results: each file there is one scenario's full
+record, from which the summary JSON is rebuilt. ``--quick`` runs three scenarios on smaller locks with 5
+refits, for development; its cache and its JSON stay in ``.cache/scenario_suite`` and are never quoted,
+as does the JSON of a development run restricted by ``--scenarios``.
 ``--held-out`` runs the held-out seeds instead of the development ones: they are run once, at the end
 of the design work, and written to their own JSON.
 
 Run: ``.venv/bin/python benchmarks/scenario_suite.py [--quick | --held-out] [--scenarios NAME ...]``
-(about 5 minutes per scenario on 2 cores; 27 development runs). Writes
+(5 to 10 minutes per scenario on 2 cores; 27 development runs). Writes
 ``benchmarks/results/scenario_suite.json`` (``scenario_suite_held_out.json`` with ``--held-out``).
 """
 
@@ -62,6 +61,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+import linewise
 from linewise.cli_support import json_safe
 from linewise.features import load_lock
 from linewise.features.decisions import KEYS
@@ -80,7 +80,8 @@ from linewise.training.policy import read_truth
 from linewise.training.selection import fit_and_rank, select
 from linewise.training.split import split_examples
 
-RESULTS: Final = Path(__file__).parent / "results"
+ROOT: Final = Path(__file__).resolve().parents[1]
+RESULTS: Final = ROOT / "benchmarks" / "results"
 BASELINE_INDEX: Final = OPTIONS.index(BASELINE)
 #: The comparison of the targets: the weighted random-survival-forest S-learner of the configuration.
 RSF_BASELINE: Final = "random_survival_forest:s"
@@ -309,75 +310,138 @@ def _rsf_capture(result: dict[str, Any]) -> float:
     return float("nan")
 
 
-#: The repository folders whose code a record depends on (``linewise/<part>`` links to ``<part>``).
-CODE_FOLDERS: Final = ("features", "models", "simulation", "training", "serving", "linewise")
+#: Folders of the repository that hold no code a run imports (and are not hashed).
+SKIPPED_FOLDERS: Final = frozenset(
+    {".venv", ".git", ".cache", "mlruns", "build", "__pycache__", "results", "tests"}
+)
 
 
-def code_files() -> list[str]:
-    """The files a record depends on, relative to the repository: what this process has imported so far.
+def _source_files(root: Path) -> list[Path]:
+    """Every Python and YAML file of the repository outside :data:`SKIPPED_FOLDERS` and links."""
+    return sorted(
+        path
+        for suffix in ("*.py", "*.yaml")
+        for path in root.rglob(suffix)
+        if not SKIPPED_FOLDERS.intersection(path.relative_to(root).parts) and not path.is_symlink()
+    )
 
-    Every Python file of :data:`CODE_FOLDERS` that is in ``sys.modules`` (by its resolved path), every
-    YAML file of those folders (configurations are read, not imported) and this script.
+
+def _content(path: Path) -> bytes:
+    """What a file counts by: a Python file's syntax tree without docstrings, any other file's bytes."""
+    if not path.is_file():
+        return b"\0missing"
+    if path.suffix == ".py":
+        return _code_of(path.read_text(encoding="utf-8"))
+    return path.read_bytes()
+
+
+def code_digest(contents: dict[str, bytes], distributions: dict[str, str]) -> str:
+    """The first 12 hex digits of the SHA-256 of files' contents and distributions' versions.
+
+    Parameters
+    ----------
+    contents : dict of str to bytes
+        Repository-relative file name to :func:`_content`.
+    distributions : dict of str to str
+        Distribution name to version.
+
+    Returns
+    -------
+    str
     """
-    root = Path(__file__).resolve().parents[1]
-    files = {Path(__file__).resolve().relative_to(root).as_posix()}
-    for module in list(sys.modules.values()):
-        location = getattr(module, "__file__", None)
-        if not location or not location.endswith(".py"):
-            continue
-        path = Path(location).resolve()
-        if path.is_relative_to(root) and path.relative_to(root).parts[0] in CODE_FOLDERS:
-            files.add(path.relative_to(root).as_posix())
-    for folder in CODE_FOLDERS:
-        for path in (root / folder).glob("**/*.yaml"):
-            if not path.is_symlink() and "__pycache__" not in path.parts:
-                files.add(path.resolve().relative_to(root).as_posix())
-    return sorted(files)
-
-
-def loaded_distributions() -> list[str]:
-    """The installed distributions (other than linewise) whose modules this process has imported."""
-    owners = importlib.metadata.packages_distributions()
-    tops = {name.split(".", 1)[0] for name in list(sys.modules)}
-    return sorted({dist for top in tops for dist in owners.get(top, []) if dist != "linewise"})
-
-
-def code_digest(files: list[str], distributions: list[str]) -> str:
-    """The first 12 hex digits of the SHA-256 of ``files`` and of the installed ``distributions``' versions.
-
-    ``files`` are repository-relative; a missing file or distribution counts as such. A Python file
-    counts by its syntax tree without docstrings (:func:`_code_of`), so that comments, docstrings and
-    layout change nothing; any other file by its bytes.
-    """
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256(platform.python_version().encode())
-    for dist in sorted(distributions):
-        try:
-            version = importlib.metadata.version(dist)
-        except importlib.metadata.PackageNotFoundError:
-            version = "missing"
-        digest.update(f"{dist}=={version}\0".encode())
-    for name in sorted(files):
-        path = root / name
-        if not path.is_file():
-            content = b"\0missing"
-        elif path.suffix == ".py":
-            content = _code_of(path.read_text(encoding="utf-8"))
-        else:
-            content = path.read_bytes()
+    digest = hashlib.sha256(platform.python_version().encode() + b"\0" + platform.machine().encode())
+    for name, version in sorted(distributions.items()):
+        digest.update(f"{name}=={version}\0".encode())
+    for name, content in sorted(contents.items()):
         digest.update(name.encode() + b"\0" + content)
     return digest.hexdigest()[:12]
 
 
-def _cached(path: Path) -> dict[str, Any] | None:
-    """The record at ``path`` if it exists and the code it names is unchanged, else None."""
+def installed_versions(names: list[str]) -> dict[str, str]:
+    """The installed version of each distribution (``"missing"`` for one that is not installed)."""
+    versions = {}
+    for name in names:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "missing"
+    return versions
+
+
+class CodeSnapshot:
+    """The repository's code as this process found it at the start, and what the process has imported.
+
+    A record names the code it came from (:meth:`code`): every repository Python file in
+    ``sys.modules`` (by its resolved path, so ``linewise/models`` counts as ``models``), every
+    repository YAML file (configurations are read, not imported) and the installed distributions
+    whose modules are in ``sys.modules``, each file by its content **when this process started**, so
+    that an edit made while the suite runs never lends its digest to a record of the old code. A file
+    modified after the start, or created since, makes the record one that is never reused.
+
+    Parameters
+    ----------
+    root : Path
+        The repository (:func:`main` refuses to run when ``linewise`` is imported from elsewhere: another
+        checkout or an installed copy, whose code no record could name).
+    """
+
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.started = time.time()
+        self.contents = {
+            path.relative_to(self.root).as_posix(): _content(path) for path in _source_files(self.root)
+        }
+
+    def imported_files(self) -> list[str]:
+        """Repository-relative names of the Python files in ``sys.modules``, this script, the YAML files."""
+        files = {name for name in self.contents if name.endswith(".yaml")}
+        this_script = Path(__file__).resolve()
+        if this_script.is_relative_to(self.root):  # run as ``__main__`` or loaded under another name
+            files.add(this_script.relative_to(self.root).as_posix())
+        for module in list(sys.modules.values()):
+            location = getattr(module, "__file__", None)
+            if not location or not location.endswith(".py"):
+                continue
+            path = Path(location).resolve()
+            if path.is_relative_to(self.root) and not SKIPPED_FOLDERS.intersection(
+                path.relative_to(self.root).parts
+            ):
+                files.add(path.relative_to(self.root).as_posix())
+        return sorted(files)
+
+    def code(self) -> dict[str, Any]:
+        """The ``code`` entry of a record: files, distributions and digest (None: never reuse)."""
+        files = self.imported_files()
+        owners = importlib.metadata.packages_distributions()
+        tops = {name.split(".", 1)[0] for name in list(sys.modules)}
+        names = sorted({dist for top in tops for dist in owners.get(top, []) if dist != "linewise"})
+        fresh = all(
+            name in self.contents and (self.root / name).stat().st_mtime <= self.started for name in files
+        )
+        digest = (
+            code_digest({name: self.contents[name] for name in files}, installed_versions(names))
+            if fresh
+            else None
+        )
+        return {"files": files, "distributions": names, "digest": digest}
+
+    def reusable(self, record: dict[str, Any]) -> bool:
+        """Whether a cached record's code is the code in the repository now."""
+        code = record.get("code") or {}
+        if not code.get("digest") or "files" not in code:
+            return False
+        contents = {name: _content(self.root / name) for name in code["files"]}
+        return (
+            code_digest(contents, installed_versions(list(code.get("distributions", [])))) == code["digest"]
+        )
+
+
+def _cached(path: Path, snapshot: CodeSnapshot) -> dict[str, Any] | None:
+    """The record at ``path`` if it exists and :meth:`CodeSnapshot.reusable`, else None."""
     if not path.exists():
         return None
     record: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
-    code = record.get("code", {})
-    if "files" not in code or code_digest(code["files"], code.get("distributions", [])) != code.get("digest"):
-        return None
-    return record
+    return record if snapshot.reusable(record) else None
 
 
 def _code_of(source: str) -> bytes:
@@ -417,24 +481,22 @@ def main() -> None:
     args.bootstrap = args.bootstrap or (5 if args.quick else 20)
     label = "held_out" if args.held_out else ("quick" if args.quick else "development")
     sizes = f"{args.train_patients}-{args.test_patients}-{args.bootstrap}"
-    scratch = Path(".cache/scenario_suite")
+    if not Path(linewise.__file__).resolve().is_relative_to(ROOT):
+        raise SystemExit(f"linewise is imported from {linewise.__file__}, not from this repository")
+    snapshot = CodeSnapshot(ROOT)
+    scratch = ROOT / ".cache" / "scenario_suite"
     folder = args.cache or (scratch if args.quick else RESULTS / "scenario_runs")
     cache = folder / f"{label}-{sizes}"
     cache.mkdir(parents=True, exist_ok=True)
     results = []
     for name, train_seed, judge_seed in scenario_runs(args.held_out, args.quick, args.scenarios):
         path = cache / f"{name}-{train_seed}-{judge_seed}.json"
-        result = None if args.fresh else _cached(path)
+        result = None if args.fresh else _cached(path, snapshot)
         if result is None:
             started = time.perf_counter()
             result = run_scenario(name, train_seed, judge_seed, args)
             result["seconds"]["total"] = time.perf_counter() - started
-            files, distributions = code_files(), loaded_distributions()
-            result["code"] = {
-                "files": files,
-                "distributions": distributions,
-                "digest": code_digest(files, distributions),
-            }
+            result["code"] = snapshot.code()
             temporary = path.with_suffix(".tmp")
             temporary.write_text(json.dumps(json_safe(result), indent=1), encoding="utf-8")
             temporary.replace(path)  # a run stopped while writing leaves no half file
@@ -461,7 +523,11 @@ def main() -> None:
         "sizes": {"train_patients": args.train_patients, "test_patients": args.test_patients},
         "n_bootstrap": args.bootstrap,
         "summary": summary,
-        "scenarios": results,
+        # each record's list of files stays in its own file; the summary keeps the digest
+        "scenarios": [
+            {key: value for key, value in r.items() if key != "code"} | {"code_digest": r["code"]["digest"]}
+            for r in results
+        ],
     }
     target = {
         "held_out": RESULTS / "scenario_suite_held_out.json",

@@ -149,6 +149,7 @@ def _params(trained: TrainedRecommender, config: TrainingConfig) -> dict[str, An
         "test_fraction": config.split.test_fraction,
         "selection_folds": config.selection.folds,
         "ensemble_size": config.selection.ensemble_size,
+        "selection_tolerance_se": config.selection.tolerance_se,
         "weighting": config.weighting,
         "n_bootstrap": config.n_bootstrap,
         "min_support": config.min_support,
@@ -296,8 +297,10 @@ def _card_facts(trained: TrainedRecommender, config: TrainingConfig, run_id: str
         weighting=config.weighting,
         hyperparameters=dict(trained.selection.params),
         search=(
-            f"{len(trained.selection.table)} candidates (learners, families and settings), best "
-            f"cross-fitted AIPW rwPFS RMST24 over {config.selection.folds} folds of the development patients"
+            f"{len(trained.selection.table)} candidates (learners, families and settings) judged by their "
+            f"cross-fitted AIPW rwPFS RMST24 over {config.selection.folds} folds of the development "
+            f"patients; the first listed within {config.selection.tolerance_se:g} paired standard errors "
+            "of the best wins"
         ),
         n_bootstrap=config.n_bootstrap,
         min_support=config.min_support,

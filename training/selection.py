@@ -28,7 +28,9 @@ that the candidate did not learn from.
    (:func:`first_not_worse`): its value trails the best by at most ``selection.tolerance_se``
    (default 1.96) standard errors of the paired difference (the mean of ``Gamma_i`` at the best
    candidate's recommendation minus ``Gamma_i`` at this one's, clustered by patient; decisions where
-   the two agree contribute nothing). The candidates' values differ by less than their noise more
+   the two recommend the same option add zero to it). Against a best picked on the same decisions,
+   1.96 is a one-sided test at about 2.5%. Ensembles are listed last, so one wins only when every
+   single learner trails the best clearly. The candidates' values differ by less than their noise more
    often than not, and the highest of several noisy values is mostly luck: a candidate listed later
    replaces an earlier one only on evidence that it is better, so the order of the candidates is a
    prior, the most robust first. With ``tolerance_se: 0`` the highest value wins (ties: the first
@@ -146,7 +148,7 @@ class _Lock:
 
 
 def select(development: pd.DataFrame, config: TrainingConfig) -> SelectionResult:
-    """Estimate every candidate's policy value by cross-fitting and pick the best (module docstring).
+    """Estimate every candidate's policy value by cross-fitting and choose one (module docstring).
 
     Parameters
     ----------
@@ -255,13 +257,12 @@ def first_not_worse(
     """
     psi = np.asarray(contributions, dtype=float)
     values = psi.mean(axis=1)
-    best = int(np.argmax(values))
-    gaps, errors = np.zeros(len(psi)), np.zeros(len(psi))
+    best = int(np.argmax(values))  # the first of exact ties
+    gaps, errors = values[best] - values, np.zeros(len(psi))
     for candidate in range(len(psi)):
         if candidate != best:
-            gaps[candidate], errors[candidate] = clustered_mean(psi[best] - psi[candidate], patients)
-    within = gaps <= tolerance_se * errors  # the best itself, and any twin of it, trail by exactly 0
-    return int(np.flatnonzero(within)[0]), gaps, errors
+            errors[candidate] = clustered_mean(psi[best] - psi[candidate], patients)[1]
+    return int(np.flatnonzero(gaps <= tolerance_se * errors)[0]), gaps, errors
 
 
 def _nuisances(

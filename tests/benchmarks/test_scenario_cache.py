@@ -6,12 +6,15 @@ import importlib.util
 import json
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
+MODULE = "linewise_cache_test_module"
 
 
 @pytest.fixture(scope="module")
@@ -23,57 +26,93 @@ def suite() -> ModuleType:
     return module
 
 
-def _record(path: Path, code: dict[str, object]) -> Path:
-    path.write_text(json.dumps({"scenario": "default", "code": code}), encoding="utf-8")
-    return path
+@pytest.fixture
+def repository(tmp_path: Path) -> Iterator[Path]:
+    """A small repository: one imported module, one module nobody imports, one configuration."""
+    (tmp_path / "part").mkdir()
+    (tmp_path / "part" / "used.py").write_text('"""Used."""\n\n\ndef f(x):\n    return x + 1\n')
+    (tmp_path / "part" / "unused.py").write_text("VALUE = 1\n")
+    (tmp_path / "part" / "settings.yaml").write_text("a: 1\n")
+    (tmp_path / ".venv").mkdir()
+    (tmp_path / ".venv" / "site.py").write_text("IGNORED = 1\n")
+    spec = importlib.util.spec_from_file_location(MODULE, tmp_path / "part" / "used.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[MODULE] = module
+    spec.loader.exec_module(module)
+    time.sleep(0.05)  # the snapshot starts after the files were written
+    try:
+        yield tmp_path
+    finally:
+        del sys.modules[MODULE]
 
 
-def _files_in_a_fresh_process(*imports: str) -> list[str]:
-    """``code_files()`` in a new interpreter that imported the suite and then ``imports``."""
+def _edit(path: Path, text: str) -> None:
+    path.write_text(text)
+
+
+def test_a_record_names_the_imported_code_and_is_reused_while_it_holds(
+    suite: ModuleType, repository: Path
+) -> None:
+    snapshot = suite.CodeSnapshot(repository)
+    code = snapshot.code()
+    assert code["files"] == ["part/settings.yaml", "part/used.py"]  # not unused.py, not .venv
+    assert "numpy" in code["distributions"] and "linewise" not in code["distributions"]
+    assert code["digest"] is not None and snapshot.reusable({"code": code})
+    used = repository / "part" / "used.py"
+    original = used.read_text()
+    # a docstring or a comment changes nothing; code does, and so does a configuration
+    _edit(used, original.replace('"""Used."""', '"""Used, documented."""\n# a comment'))
+    assert snapshot.reusable({"code": code})
+    _edit(used, original.replace("x + 1", "x + 2"))
+    assert not snapshot.reusable({"code": code})
+    _edit(used, original)
+    assert snapshot.reusable({"code": code})
+    _edit(repository / "part" / "settings.yaml", "a: 2\n")
+    assert not snapshot.reusable({"code": code})
+    _edit(repository / "part" / "settings.yaml", "a: 1\n")
+    # another distribution list, no digest, a missing file: never reused
+    assert not snapshot.reusable({"code": {**code, "distributions": ["scipy"]}})
+    assert not snapshot.reusable({"code": {**code, "digest": None}})
+    assert not snapshot.reusable({})
+    used.unlink()
+    assert not snapshot.reusable({"code": code})
+
+
+def test_an_edit_while_the_suite_runs_never_lends_its_digest_to_old_code(
+    suite: ModuleType, repository: Path
+) -> None:
+    snapshot = suite.CodeSnapshot(repository)  # the process has the old code in memory
+    time.sleep(0.05)
+    _edit(repository / "part" / "used.py", "def f(x):\n    return x - 1\n")
+    assert snapshot.code()["digest"] is None  # the record of this run is never reused
+    # a later process, which imports the new code, writes records that are
+    assert suite.CodeSnapshot(repository).code()["digest"] is not None
+
+
+def test_cached_reads_a_record_only_when_it_is_reusable(suite: ModuleType, repository: Path) -> None:
+    snapshot = suite.CodeSnapshot(repository)
+    kept, stale = repository / "kept.json", repository / "stale.json"
+    kept.write_text(json.dumps({"scenario": "default", "code": snapshot.code()}))
+    stale.write_text(json.dumps({"scenario": "default", "code": {**snapshot.code(), "digest": "0" * 12}}))
+    assert suite._cached(kept, snapshot)["scenario"] == "default"
+    assert (
+        suite._cached(stale, snapshot) is None and suite._cached(repository / "absent.json", snapshot) is None
+    )
+
+
+def test_the_suite_process_names_its_own_modules_by_their_folder(suite: ModuleType) -> None:
     location = str(ROOT / "benchmarks" / "scenario_suite.py")
     script = (
-        "import importlib.util, json, sys\n"
-        f"spec = importlib.util.spec_from_file_location('suite', {location!r})\n"
+        "import importlib.util, json\n"
+        f"spec = importlib.util.spec_from_file_location('s', {location!r})\n"
         "suite = importlib.util.module_from_spec(spec); spec.loader.exec_module(suite)\n"
-        + "".join(f"import {name}\n" for name in imports)
-        + "print(json.dumps(suite.code_files()))\n"
+        "print(json.dumps(suite.CodeSnapshot(suite.ROOT).code()['files']))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
-    return list(json.loads(done.stdout))
-
-
-def test_the_files_named_are_the_imported_code_and_the_configurations(suite: ModuleType) -> None:
-    files = _files_in_a_fresh_process()
+    files = json.loads(done.stdout)
     assert "benchmarks/scenario_suite.py" in files and "training/default.yaml" in files
-    # imported modules count by their own folder (linewise/models links to models/), once
+    # linewise/models links to models/: a module counts once, by its own folder
     assert "models/dr_value.py" in files and not any(name.startswith("linewise/models/") for name in files)
-    # a module of the repository that the process has not imported does not count, until it is
-    assert "serving/app.py" not in files
-    assert "serving/app.py" in _files_in_a_fresh_process("linewise.serving.app")
-    distributions = suite.loaded_distributions()
-    assert {"numpy", "pandas", "scikit-survival"} <= set(distributions) and "linewise" not in distributions
-
-
-def test_a_record_is_reused_while_its_code_holds(suite: ModuleType, tmp_path: Path) -> None:
-    files, distributions = ["models/dr_value.py", "training/default.yaml"], ["numpy"]
-    digest = suite.code_digest(files, distributions)
-    assert len(digest) == 12 and digest == suite.code_digest(list(reversed(files)), distributions)
-    code = {"files": files, "distributions": distributions, "digest": digest}
-    assert suite._cached(_record(tmp_path / "kept.json", code))["scenario"] == "default"
-    # another digest, a file that no longer exists, another distribution: the scenario runs again
-    assert suite._cached(_record(tmp_path / "a.json", {**code, "digest": "0" * 12})) is None
-    gone = {**code, "files": [*files, "models/no_such_module.py"]}
-    assert suite._cached(_record(tmp_path / "b.json", gone)) is None
-    assert suite._cached(_record(tmp_path / "c.json", {**code, "distributions": ["scipy"]})) is None
-    assert suite._cached(_record(tmp_path / "d.json", {"files": files})) is None  # no digest
-    assert suite._cached(tmp_path / "absent.json") is None
-
-
-def test_docstrings_and_comments_change_no_digest(suite: ModuleType) -> None:
-    plain = "def f(x):\n    return x + 1\n"
-    documented = (
-        '"""Module."""\n\n\ndef f(x):\n    """Add one."""\n    # a comment\n    return x + 1  # another\n'
-    )
-    assert suite._code_of(plain) == suite._code_of(documented)
-    assert suite._code_of(plain) != suite._code_of(plain.replace("+ 1", "+ 2"))
+    assert "serving/app.py" not in files and not any(name.startswith("tests/") for name in files)

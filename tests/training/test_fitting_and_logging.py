@@ -77,6 +77,9 @@ def test_two_locks_make_a_champion_then_follow_the_rule(locks: Path, store: Path
     table = pd.read_csv(client.download_artifacts(first["run_id"], "selection.csv"))
     assert list(table["learner"]) == ["s", "dr", "s", "s", "s+dr"]
     assert table.loc[table["policy_value_rwpfs_rmst24"].idxmax(), "gap_to_best"] == 0
+    values = table["policy_value_rwpfs_rmst24"].to_numpy()
+    assert np.allclose(table["gap_to_best"], values.max() - values, atol=1e-9)
+    assert run.data.params["selection_tolerance_se"] == "1.96"
     best = table.loc[np.flatnonzero(table["gap_to_best"] <= 1.96 * table["gap_se"])[0]]
     assert (run.data.params["learner"], run.data.params["family"]) == (best["learner"], best["family"])
     assert run.data.metrics["selection_policy_value_rwpfs_rmst24"] == pytest.approx(

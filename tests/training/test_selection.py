@@ -91,12 +91,15 @@ def test_selection_prefers_the_candidate_whose_recommendations_are_better(develo
     assert max(chemo_share[0], 1 - chemo_share[0]) > 0.9
     assert 0.3 < chemo_share[1] < 0.7
     assert true_values[1:].min() > true_values[0] + 0.5
-    # the winner is the first candidate within one paired standard error of the best estimate; the
-    # stumps trail by far more, and the winner's true value is within 0.2 months of the best true value
-    best = int(table["policy_value_rwpfs_rmst24"].idxmax())
-    chosen = result.chosen
-    assert table.loc[best, "gap_to_best"] == 0 and table.loc[0, "gap_to_best"] > 3 * table.loc[0, "gap_se"]
+    # the winner is the first candidate within 1.96 paired standard errors (the default) of the best
+    # estimate; the stumps trail by far more, and the winner's true value is within 0.2 months of the
+    # best true value
+    values = table["policy_value_rwpfs_rmst24"].to_numpy()
+    np.testing.assert_allclose(table["gap_to_best"], values.max() - values, atol=1e-12)
+    best, chosen = int(np.argmax(values)), result.chosen
+    assert table.loc[best, "gap_se"] == 0 and table.loc[0, "gap_to_best"] > 3 * table.loc[0, "gap_se"]
     tolerance = config.selection.tolerance_se
+    assert tolerance == 1.96 and chosen <= best
     assert chosen == int(np.flatnonzero(table["gap_to_best"] <= tolerance * table["gap_se"])[0])
     assert chosen != 0 and result.learner == table.loc[chosen, "learner"] and result.params == DEEP
     assert true_values[chosen] > true_values.max() - 0.2
@@ -183,13 +186,13 @@ def test_held_out_values_match_the_closed_form_truth(development: pd.DataFrame) 
     assert best.lower > tbp.upper
 
 
-def test_one_se_rule_against_a_hand_written_table() -> None:
+def test_first_not_worse_against_a_hand_written_table() -> None:
     # three candidates, four patients (patient 1 has two decisions); per-decision contributions
     contributions = np.array(
         [
             [5.0, 6.0, 7.0, 4.0, 8.0],  # mean 6.0
-            [6.0, 6.0, 7.0, 5.0, 8.0],  # mean 6.4, the best
-            [9.0, 3.0, 7.0, 8.0, 6.0],  # mean 6.6 but noisy against the best
+            [6.0, 6.0, 7.0, 5.0, 8.0],  # mean 6.4
+            [9.0, 3.0, 7.0, 8.0, 6.0],  # mean 6.6, the best, but noisy against the others
         ]
     )
     patients = np.array([0, 1, 1, 2, 3])
@@ -204,15 +207,19 @@ def test_one_se_rule_against_a_hand_written_table() -> None:
     chosen, gaps, errors = selection.first_not_worse(contributions, patients, 1.0)
     np.testing.assert_allclose(gaps, [0.6, 0.2, 0.0])
     np.testing.assert_allclose(errors, [se0, se1, 0.0])
-    assert chosen == 0  # 0.6 <= se0 (about 1.24): the first listed stays
+    # by hand: sqrt(4/3 * 47.52) / 5 and sqrt(4/3 * 32.08) / 5
+    assert se0 == pytest.approx(1.5920, abs=1e-4) and se1 == pytest.approx(1.3080, abs=1e-4)
+    assert chosen == 0  # 0.6 <= 1 * se0: the first listed stays
     assert selection.first_not_worse(contributions, patients, 0.0)[0] == 2  # the highest value
     # a tolerance between the two gaps' ratios keeps the second but not the first
     ratio0, ratio1 = 0.6 / se0, 0.2 / se1
     assert ratio1 < ratio0
     assert selection.first_not_worse(contributions, patients, (ratio0 + ratio1) / 2)[0] == 1
-    # a copy of the best listed first trails it by exactly nothing and wins at any tolerance
-    twin = np.vstack([contributions[2], contributions])
-    assert selection.first_not_worse(twin, patients, 0.0)[0] == 0
+    # at tolerance 0, of two different candidates with the same highest value the first listed wins
+    tied = np.vstack([contributions[:2], [[9.0, 3.0, 7.0, 6.0, 8.0]], contributions[2:]])
+    assert tied[2].mean() == pytest.approx(tied[3].mean()) and not np.array_equal(tied[2], tied[3])
+    chosen, gaps, _ = selection.first_not_worse(tied, patients, 0.0)
+    assert chosen == 2 and gaps[3] == 0
 
 
 def test_recommendations_fall_back_to_the_option_taken_without_support() -> None:
