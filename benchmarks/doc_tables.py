@@ -479,6 +479,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "validate_bounds": validate_bounds,
     "gbsg2": gbsg2,
     "train_speed": train_speed,
+    "scenario_suite": scenario_suite,
 }
 
 
