@@ -480,6 +480,7 @@ RENDERERS: dict[str, Callable[[dict[str, Any]], str]] = {
     "gbsg2": gbsg2,
     "train_speed": train_speed,
     "scenario_suite": scenario_suite,
+    "scenario_suite_held_out": scenario_suite,
 }
 
 
