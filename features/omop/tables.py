@@ -1,0 +1,657 @@
+"""Build the tables of a data lock from the tables of an OMOP CDM (``docs/omop.md`` gives every rule).
+
+The cohort is every person with a primary breast cancer and at least one metastasis condition. Each
+row of a lock table carries where it came from (``origin_table``, ``origin_id``: the OMOP table and the
+row's primary key), so that a rule of the contract that the row breaks can be reported against the
+database. Nothing here shows a value of a row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from linewise.features.omop.concepts import ConceptIndex, classify
+from linewise.features.omop.lines import RegimenRule, lines_from_episodes, lines_from_exposures
+from linewise.features.omop.mapping import OmopMapping
+from linewise.features.omop.problems import ImportProblem
+from linewise.features.omop.source import OmopReader
+
+#: Lock tables and their columns, in the order written.
+LOCK_COLUMNS: Final = {
+    "patients": (
+        "patient_id",
+        "center_id",
+        "age_at_metastatic_dx",
+        "menopausal_status",
+        "histology",
+        "er_percent",
+        "pgr_percent",
+        "ki67_percent",
+        "her2_ihc",
+        "grade",
+        "de_novo",
+        "metastatic_dx_date",
+        "last_contact_date",
+        "vital_status",
+        "death_date",
+    ),
+    "metastases": ("patient_id", "site", "date_detected"),
+    "lines": ("patient_id", "line_number", "start_date", "end_date", "drugs", "end_reason"),
+    "progressions": ("patient_id", "date", "line_number", "pattern", "new_sites", "method"),
+    "local_therapies": ("patient_id", "date", "type", "site"),
+    "biomarkers": ("patient_id", "date", "marker", "value", "sample"),
+    "performance_status": ("patient_id", "date", "ecog"),
+}
+#: Patients columns read from baseline measurements, and the measurement kind of each.
+_BASELINE: Final = {
+    "er_percent": "er_percent",
+    "pgr_percent": "pgr_percent",
+    "ki67_percent": "ki67_percent",
+    "grade": "grade",
+}
+#: Measurement kinds that, when not baseline, are biomarkers of the lock, with their marker code.
+_MARKER_OF_KIND: Final = {"er_percent": "er", "pgr_percent": "pgr", "ki67_percent": "ki67"}
+_HER2_SCORES: Final = {0: "0", 1: "1+", 3: "3+"}
+
+
+@dataclass
+class ImportedTables:
+    """The lock tables built from a CDM, with where each row came from.
+
+    Attributes
+    ----------
+    tables : dict of str to DataFrame
+        The lock tables, columns of :data:`LOCK_COLUMNS` plus ``origin_table`` and ``origin_id``.
+    problems : list of ImportProblem
+        Every row that could not be mapped.
+    persons : int
+        Persons in the CDM.
+    cohort : int
+        Persons with a primary breast cancer and a metastasis: the patients of the lock.
+    """
+
+    tables: dict[str, pd.DataFrame]
+    problems: list[ImportProblem] = field(default_factory=list)
+    persons: int = 0
+    cohort: int = 0
+
+
+def build_tables(reader: OmopReader, mapping: OmopMapping, rule: RegimenRule) -> ImportedTables:
+    """Read the CDM behind ``reader`` and build every lock table.
+
+    Parameters
+    ----------
+    reader : OmopReader
+        The open database.
+    mapping : OmopMapping
+        Concepts and rules.
+    rule : RegimenRule
+        How lines are derived where there are no Treatment Regimen episodes.
+
+    Returns
+    -------
+    ImportedTables
+    """
+    return _Builder(reader, mapping, rule).build()
+
+
+def _dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
+    converted = {column: pd.to_datetime(frame[column], errors="coerce").dt.normalize() for column in columns}
+    return frame.assign(**converted)
+
+
+def _problem_rows(
+    table: str, ids: Iterable[object], column: str | None, rule: str, message: str
+) -> list[ImportProblem]:
+    return [ImportProblem(table, int(i), column, rule, message) for i in sorted({int(i) for i in ids})]
+
+
+class _Builder:
+    def __init__(self, reader: OmopReader, mapping: OmopMapping, rule: RegimenRule) -> None:
+        self.reader = reader
+        self.mapping = mapping
+        self.rule = rule
+        self.index = ConceptIndex.lookup(reader, mapping)
+        self.problems: list[ImportProblem] = []
+
+    # -- the whole import -------------------------------------------------------------------------------
+    def build(self) -> ImportedTables:
+        person = self.reader.read("person")
+        conditions = _dates(self.reader.read("condition_occurrence"), "condition_start_date")
+        cohort, primary, metastases = self._conditions(conditions)
+        person = person[person["person_id"].isin(cohort)]
+        patient_of = self._patient_ids(person)
+        dx = metastases.groupby("person_id")["condition_start_date"].min()
+        measurements = self._measurements(cohort, primary, dx)
+        patients = self._patients(person, primary, metastases, measurements)
+        exposures = self._exposures(cohort)
+        episodes = self._episodes(cohort)
+        progressions_raw = self._progressions(cohort, episodes)
+        lines = self._lines(episodes, exposures, progressions_raw, patients)
+        progressions = self._progression_lines(progressions_raw, lines, metastases)
+        tables = {
+            "patients": patients,
+            "metastases": metastases.rename(columns={"condition_start_date": "date_detected"}).assign(
+                origin_table="condition_occurrence"
+            ),
+            "lines": lines,
+            "progressions": progressions,
+            "local_therapies": self._local_therapies(cohort),
+            "biomarkers": measurements["biomarkers"],
+            "performance_status": measurements["ecog"],
+        }
+        for name, frame in tables.items():
+            frame = (
+                frame.assign(patient_id=frame["person_id"].map(patient_of)) if name != "patients" else frame
+            )
+            sort = ["person_id"] + [c for c in ("line_number", "date", "date_detected") if c in frame]
+            frame = frame.sort_values([*sort, "origin_id"], kind="stable", ignore_index=True)
+            tables[name] = frame.loc[:, [*LOCK_COLUMNS[name], "origin_table", "origin_id", "person_id"]]
+        return ImportedTables(tables, self.problems, int(self.reader.count("person")), len(cohort))
+
+    # -- conditions -------------------------------------------------------------------------------------
+    def _conditions(self, conditions: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
+        m = self.mapping
+        primary_ids = classify(
+            self.reader, self.index, {"primary": m.primary}, "condition_occurrence", "condition_concept_id"
+        )
+        sites = classify(
+            self.reader, self.index, m.metastasis, "condition_occurrence", "condition_concept_id"
+        )
+        histology = classify(
+            self.reader, self.index, m.histology, "condition_occurrence", "condition_concept_id"
+        )
+        concept = conditions["condition_concept_id"]
+        primary = conditions[concept.isin(primary_ids.index)]
+        metastases = conditions[concept.isin(sites.index)].assign(
+            site=lambda f: f["condition_concept_id"].map(sites)
+        )
+        cohort = np.intersect1d(primary["person_id"].unique(), metastases["person_id"].unique())
+        unknown = self.reader.unknown_concepts("condition_occurrence", "condition_concept_id")
+        bad = conditions[conditions["person_id"].isin(cohort) & concept.isin(unknown)]
+        self.problems += _problem_rows(
+            "condition_occurrence",
+            bad["condition_occurrence_id"],
+            "condition_concept_id",
+            "condition-unknown",
+            "the condition concept is not in the vocabulary, so linewise cannot tell whether it is a "
+            "metastasis",
+        )
+        primary = primary[primary["person_id"].isin(cohort)].assign(
+            histology=lambda f: f["condition_concept_id"].map(histology)
+        )
+        metastases = metastases[metastases["person_id"].isin(cohort)].rename(
+            columns={"condition_occurrence_id": "origin_id"}
+        )[["person_id", "site", "condition_start_date", "origin_id"]]
+        return cohort, primary, metastases
+
+    def _patient_ids(self, person: pd.DataFrame) -> pd.Series:
+        source = person["person_source_value"].astype(object)
+        filled = source.where(source.notna() & (source.astype(str).str.strip() != ""), None)
+        fallback = "omop-" + person["person_id"].astype("int64").astype(str)
+        return pd.Series(filled.fillna(fallback).astype(str).to_numpy(), index=person["person_id"].to_numpy())
+
+    # -- patients ---------------------------------------------------------------------------------------
+    def _patients(
+        self,
+        person: pd.DataFrame,
+        primary: pd.DataFrame,
+        metastases: pd.DataFrame,
+        measurements: dict[str, pd.DataFrame],
+    ) -> pd.DataFrame:
+        ids = person["person_id"].to_numpy()
+        frame = pd.DataFrame({"person_id": ids, "origin_table": "person", "origin_id": ids})
+        frame["patient_id"] = self._patient_ids(person).reindex(ids).to_numpy()
+        dx = metastases.groupby("person_id")["condition_start_date"].min()
+        frame["metastatic_dx_date"] = frame["person_id"].map(dx)
+        birth = self._birth_dates(person).reindex(ids).to_numpy()
+        frame["age_at_metastatic_dx"] = _completed_years(pd.Series(birth), frame["metastatic_dx_date"])
+        self.problems += _problem_rows(
+            "person", ids[pd.isna(birth)], "year_of_birth", "person-birth", "the person has no year of birth"
+        )
+        frame["center_id"] = self._centers(person).reindex(ids).to_numpy()
+        self.problems += _problem_rows(
+            "person",
+            frame.loc[frame["center_id"].isna(), "person_id"],
+            "care_site_id",
+            "person-center",
+            "the person has no care site with a care_site_source_value",
+        )
+        first_primary = primary.sort_values(["person_id", "condition_start_date", "condition_occurrence_id"])
+        earliest = first_primary.groupby("person_id")["condition_start_date"].min()
+        frame["de_novo"] = frame["person_id"].map(earliest) >= frame["metastatic_dx_date"] - pd.Timedelta(
+            days=self.mapping.de_novo_days
+        )
+        with_histology = first_primary[first_primary["histology"].notna()].drop_duplicates("person_id")
+        frame["histology"] = (
+            frame["person_id"].map(with_histology.set_index("person_id")["histology"]).fillna("other")
+        )
+        frame["menopausal_status"] = self._menopause(frame)
+        baseline = measurements["baseline"]
+        for column, kind in _BASELINE.items():
+            values = baseline[baseline["kind"] == kind].set_index("person_id")["value"]
+            frame[column] = frame["person_id"].map(values)
+        her2 = baseline[baseline["kind"] == "her2_ihc"].set_index("person_id")["value"]
+        frame["her2_ihc"] = frame["person_id"].map(her2)
+        self.problems += _problem_rows(
+            "person",
+            frame.loc[frame["er_percent"].isna(), "person_id"],
+            None,
+            "person-er",
+            "the person has no estrogen-receptor percentage linked to the primary cancer or measured on or "
+            "before the metastatic diagnosis",
+        )
+        self._follow_up(frame)
+        return frame
+
+    def _birth_dates(self, person: pd.DataFrame) -> pd.Series:
+        exact = pd.to_datetime(person["birth_datetime"], errors="coerce").dt.normalize()
+        year = pd.to_numeric(person["year_of_birth"], errors="coerce")
+        month = pd.to_numeric(person["month_of_birth"], errors="coerce").fillna(7)
+        day = pd.to_numeric(person["day_of_birth"], errors="coerce").fillna(1)
+        parts = pd.DataFrame({"year": year, "month": month, "day": day})
+        from_parts = pd.to_datetime(parts.where(year.notna()), errors="coerce")
+        return pd.Series(exact.fillna(from_parts).to_numpy(), index=person["person_id"].to_numpy())
+
+    def _centers(self, person: pd.DataFrame) -> pd.Series:
+        sites = self.reader.read("care_site")
+        code = sites.set_index("care_site_id")["care_site_source_value"]
+        code = code[code.notna() & (code.astype(str).str.strip() != "")]
+        return pd.Series(person["care_site_id"].map(code).to_numpy(), index=person["person_id"].to_numpy())
+
+    def _menopause(self, frame: pd.DataFrame) -> np.ndarray:
+        observations = self._observations(frame["person_id"])
+        states = classify(
+            self.reader, self.index, self.mapping.menopausal_status, "observation", "observation_concept_id"
+        )
+        found = observations[observations["observation_concept_id"].isin(states.index)]
+        found = found.assign(state=found["observation_concept_id"].map(states))
+        found = found.merge(frame[["person_id", "metastatic_dx_date"]], on="person_id")
+        found = found[found["observation_date"] <= found["metastatic_dx_date"]]
+        latest = found.sort_values(["person_id", "observation_date", "observation_id"]).drop_duplicates(
+            "person_id", keep="last"
+        )
+        status = frame["person_id"].map(latest.set_index("person_id")["state"])
+        self.problems += _problem_rows(
+            "person",
+            frame.loc[status.isna(), "person_id"],
+            None,
+            "person-menopause",
+            "the person has no menopausal state observed on or before the metastatic diagnosis",
+        )
+        return status.to_numpy()
+
+    def _observations(self, persons: pd.Series) -> pd.DataFrame:
+        if not hasattr(self, "_observation_rows"):
+            rows = _dates(self.reader.read("observation"), "observation_date")
+            self._observation_rows = rows[rows["person_id"].isin(persons)]
+        return self._observation_rows
+
+    def _follow_up(self, frame: pd.DataFrame) -> None:
+        periods = _dates(self.reader.read("observation_period"), "observation_period_end_date")
+        end = periods.groupby("person_id")["observation_period_end_date"].max()
+        death = _dates(self.reader.read("death"), "death_date").groupby("person_id")["death_date"].min()
+        frame["death_date"] = frame["person_id"].map(death)
+        dead = frame["death_date"].notna()
+        frame["vital_status"] = np.where(dead, "dead", "alive")
+        frame["last_contact_date"] = frame["death_date"].where(dead, frame["person_id"].map(end))
+        self.problems += _problem_rows(
+            "person",
+            frame.loc[frame["last_contact_date"].isna(), "person_id"],
+            None,
+            "person-period",
+            "the person has no observation period (and no death), so the last contact is unknown",
+        )
+
+    # -- measurements -----------------------------------------------------------------------------------
+    def _measurements(
+        self, cohort: np.ndarray, primary: pd.DataFrame, dx: pd.Series
+    ) -> dict[str, pd.DataFrame]:
+        m = self.mapping
+        kinds = {**m.measurements, **{f"gene:{gene}": s for gene, s in m.genes.items()}}
+        values = {"positive": m.positive, "negative": m.negative}
+        rows = []
+        for table, prefix in (("measurement", "measurement"), ("observation", "observation")):
+            frame = self.reader.read(table)
+            frame = frame[frame["person_id"].isin(cohort)]
+            concept = f"{prefix}_concept_id"
+            kind = classify(self.reader, self.index, kinds, table, concept)
+            answer = classify(self.reader, self.index, values, table, "value_as_concept_id")
+            frame = frame[frame[concept].isin(kind.index)]
+            event = "measurement_event_id" if table == "measurement" else "observation_event_id"
+            event_field = (
+                "meas_event_field_concept_id" if table == "measurement" else "obs_event_field_concept_id"
+            )
+            rows.append(
+                pd.DataFrame(
+                    {
+                        "person_id": frame["person_id"].to_numpy(),
+                        "date": pd.to_datetime(frame[f"{prefix}_date"], errors="coerce")
+                        .dt.normalize()
+                        .to_numpy(),
+                        "kind": frame[concept].map(kind).to_numpy(),
+                        "number": pd.to_numeric(frame["value_as_number"], errors="coerce").to_numpy(),
+                        "answer": frame["value_as_concept_id"].map(answer).to_numpy(),
+                        "event_id": frame[event].to_numpy(),
+                        "event_field": frame[event_field].to_numpy(),
+                        "origin_table": table,
+                        "origin_id": frame[f"{prefix}_id"].to_numpy(),
+                    }
+                )
+            )
+        found = _stack(rows)
+        condition_field = self.index.found[m.condition_field]
+        primary_ids = set(primary["condition_occurrence_id"].astype("int64"))
+        found["linked"] = found["event_field"].isin(condition_field) & found["event_id"].isin(primary_ids)
+        numeric = ~found["kind"].str.startswith("gene:")
+        unreadable = numeric & found["number"].isna() & (found["kind"] != "her2_ish")
+        unreadable |= ~numeric & found["answer"].isna()
+        unreadable |= (found["kind"] == "her2_ish") & found["answer"].isna()
+        for table, ids in found[unreadable].groupby("origin_table")["origin_id"]:
+            self.problems += _problem_rows(
+                str(table),
+                ids,
+                "value_as_number",
+                "measurement-value",
+                "the result has no value that linewise can read (a number, or a positive/negative value "
+                "concept)",
+            )
+        found = found[~unreadable]
+        her2 = self._her2(found)
+        others = found[~found["kind"].isin(["her2_ihc_score", "her2_ish"])].assign(value=None)
+        found = _stack([others, her2.astype({"value": object})])
+        found["value"] = found["value"].astype(object).where(found["value"].notna(), found["number"])
+        return self._split_baseline(found, dx)
+
+    def _her2(self, found: pd.DataFrame) -> pd.DataFrame:
+        scores = found[found["kind"] == "her2_ihc_score"]
+        ish = found[found["kind"] == "her2_ish"].sort_values("origin_id")
+        ish_of = ish.drop_duplicates(["person_id", "date"], keep="last").set_index(["person_id", "date"])[
+            "answer"
+        ]
+        key = pd.MultiIndex.from_frame(scores[["person_id", "date"]])
+        same_day = pd.Series(ish_of.reindex(key).to_numpy(), index=scores.index)
+        score = scores["number"].round().astype("Int64")
+        code = score.map(_HER2_SCORES)
+        two = score == 2
+        code = code.where(~two, same_day.map({"negative": "2+_ish_neg", "positive": "2+_ish_pos"}))
+        missing = two & same_day.isna()
+        for table, ids in scores[missing.to_numpy()].groupby("origin_table")["origin_id"]:
+            self.problems += _problem_rows(
+                str(table),
+                ids,
+                "value_as_number",
+                "her2-ish-missing",
+                "a HER2 IHC score of 2+ has no ISH result of the same day",
+            )
+        return scores.assign(kind="her2_ihc", value=code.to_numpy())[code.notna().to_numpy()]
+
+    def _split_baseline(self, found: pd.DataFrame, dx: pd.Series) -> dict[str, pd.DataFrame]:
+        """Split results into baseline, biomarkers and ECOG.
+
+        A baseline result is linked to the primary cancer, else the latest on or before the metastatic
+        diagnosis; it goes to the patients table. Every other result is a biomarker or an ECOG assessment.
+        """
+        baseline_kinds = [*_BASELINE.values(), "her2_ihc"]
+        candidates = found[found["kind"].isin(baseline_kinds)]
+        candidates = candidates.assign(before=candidates["date"] <= candidates["person_id"].map(dx))
+        usable = candidates[candidates["linked"] | candidates["before"]]
+        chosen = usable.sort_values(["person_id", "kind", "linked", "date", "origin_id"]).drop_duplicates(
+            ["person_id", "kind"], keep="last"
+        )
+        chosen_keys = pd.MultiIndex.from_frame(chosen[["origin_table", "origin_id"]])
+        rest = found[~pd.MultiIndex.from_frame(found[["origin_table", "origin_id"]]).isin(chosen_keys)]
+        marker_of = {**_MARKER_OF_KIND, "her2_ihc": "her2_ihc"}
+        markers = rest[rest["kind"].isin(list(marker_of))]
+        markers = markers.assign(marker=markers["kind"].map(marker_of))
+        genes = rest[rest["kind"].str.startswith("gene:")]
+        genes = genes.assign(
+            marker=genes["kind"].str.removeprefix("gene:"),
+            value=genes["answer"].map({"positive": "mutated", "negative": "wild_type"}),
+        )
+        biomarkers = _stack([markers, genes]).assign(sample=None)
+        ecog = rest[rest["kind"] == "ecog"].assign(ecog=lambda f: f["number"])
+        return {"baseline": chosen, "biomarkers": biomarkers, "ecog": ecog}
+
+    # -- drugs, episodes, lines -------------------------------------------------------------------------
+    def _exposures(self, cohort: np.ndarray) -> pd.DataFrame:
+        exposures = _dates(
+            self.reader.read("drug_exposure"), "drug_exposure_start_date", "drug_exposure_end_date"
+        )
+        exposures = exposures[exposures["person_id"].isin(cohort)]
+        concept = exposures["drug_concept_id"]
+        unknown = self.reader.unknown_concepts("drug_exposure", "drug_concept_id")
+        self.problems += _problem_rows(
+            "drug_exposure",
+            exposures.loc[concept.isin(unknown) | concept.isna(), "drug_exposure_id"],
+            "drug_concept_id",
+            "drug-unknown",
+            "the drug concept is not in the vocabulary, so linewise cannot tell whether it is a cancer drug",
+        )
+        drugs = self._drug_map()
+        cancer = classify(
+            self.reader,
+            self.index,
+            {"cancer": self.mapping.cancer_classes},
+            "drug_exposure",
+            "drug_concept_id",
+        )
+        unmapped = concept.isin(cancer.index) & ~concept.isin(drugs["drug_concept_id"])
+        self.problems += _problem_rows(
+            "drug_exposure",
+            exposures.loc[unmapped, "drug_exposure_id"],
+            "drug_concept_id",
+            "drug-unmapped",
+            "an antineoplastic or endocrine drug (ATC L01/L02) has no ingredient that the mapping names",
+        )
+        mapped = exposures.merge(drugs, on="drug_concept_id")
+        bad_dates = mapped["drug_exposure_start_date"].isna() | mapped["drug_exposure_end_date"].isna()
+        bad_dates |= mapped["drug_exposure_end_date"] < mapped["drug_exposure_start_date"]
+        self.problems += _problem_rows(
+            "drug_exposure",
+            mapped.loc[bad_dates, "drug_exposure_id"],
+            "drug_exposure_end_date",
+            "exposure-dates",
+            "the exposure lacks a start or an end date, or ends before it starts",
+        )
+        return mapped[~bad_dates]
+
+    def _drug_map(self) -> pd.DataFrame:
+        found = self.reader.ingredients(self.mapping.drug_vocabularies)
+        plain = {r.ingredient: r.drug for r in self.mapping.ingredients if r.name_contains is None}
+        specific = [r for r in self.mapping.ingredients if r.name_contains is not None]
+        drug = found["ingredient"].map(plain)
+        for rule in specific:
+            hit = (found["ingredient"] == rule.ingredient) & found["drug_name"].str.contains(
+                rule.name_contains, regex=False
+            )
+            drug = drug.where(~hit, rule.drug)
+        mapped = pd.DataFrame({"drug_concept_id": found["drug_concept_id"].astype("int64"), "drug": drug})
+        return mapped.dropna().drop_duplicates(ignore_index=True)
+
+    def _episodes(self, cohort: np.ndarray) -> pd.DataFrame:
+        episodes = _dates(self.reader.read("episode"), "episode_start_date", "episode_end_date")
+        episodes = episodes[episodes["person_id"].isin(cohort)]
+        kinds = {
+            "treatment_regimen": self.mapping.treatment_regimen,
+            "disease_progression": self.mapping.disease_progression,
+        }
+        kind = classify(self.reader, self.index, kinds, "episode", "episode_concept_id")
+        episodes = episodes.assign(kind=episodes["episode_concept_id"].map(kind))
+        episodes = episodes[episodes["kind"].notna()]
+        self.problems += _problem_rows(
+            "episode",
+            episodes.loc[episodes["episode_start_date"].isna(), "episode_id"],
+            "episode_start_date",
+            "episode-dates",
+            "the episode has no start date",
+        )
+        return episodes[episodes["episode_start_date"].notna()]
+
+    def _lines(
+        self,
+        episodes: pd.DataFrame,
+        exposures: pd.DataFrame,
+        progressions: pd.DataFrame,
+        patients: pd.DataFrame,
+    ) -> pd.DataFrame:
+        regimens = episodes[episodes["kind"] == "treatment_regimen"]
+        links = self.reader.read("episode_event")
+        links = links[
+            links["episode_event_field_concept_id"].isin(self.index.found[self.mapping.drug_exposure_field])
+        ]
+        with_episodes = exposures["person_id"].isin(regimens["person_id"])
+        from_episodes, problems = lines_from_episodes(regimens, exposures[with_episodes], links)
+        self.problems += problems
+        follow_up = pd.DataFrame(
+            {
+                "person_id": patients["person_id"],
+                "end_date": patients["last_contact_date"],
+                "alive": patients["vital_status"] == "alive",
+            }
+        )
+        derived = lines_from_exposures(
+            exposures[~with_episodes],
+            progressions[["person_id", "date"]],
+            follow_up,
+            self.rule,
+        )
+        return _stack([from_episodes, derived])
+
+    # -- progressions -----------------------------------------------------------------------------------
+    def _progressions(self, cohort: np.ndarray, episodes: pd.DataFrame) -> pd.DataFrame:
+        found = episodes[episodes["kind"] == "disease_progression"]
+        from_episodes = pd.DataFrame(
+            {
+                "person_id": found["person_id"].to_numpy(),
+                "date": found["episode_start_date"].to_numpy(),
+                "text": found["episode_source_value"].to_numpy(),
+                "origin_table": "episode",
+                "origin_id": found["episode_id"].to_numpy(),
+            }
+        )
+        observations = self._observations(pd.Series(cohort))
+        states = classify(
+            self.reader,
+            self.index,
+            {"progression": self.mapping.progression_observation},
+            "observation",
+            "observation_concept_id",
+        )
+        noted = observations[
+            observations["observation_concept_id"].isin(states.index)
+            & ~observations["person_id"].isin(found["person_id"])
+        ]
+        from_observations = pd.DataFrame(
+            {
+                "person_id": noted["person_id"].to_numpy(),
+                "date": noted["observation_date"].to_numpy(),
+                "text": noted["value_as_string"].to_numpy(),
+                "origin_table": "observation",
+                "origin_id": noted["observation_id"].to_numpy(),
+            }
+        )
+        progressions = _stack([from_episodes, from_observations])
+        text = progressions["text"].fillna("").astype(str).str.lower()
+        pattern = np.where(
+            text.str.contains("oligo"), "oligo", np.where(text.str.contains("systemic"), "systemic", None)
+        )
+        progressions["pattern"] = pattern
+        for table, ids in progressions[progressions["pattern"].isna()].groupby("origin_table")["origin_id"]:
+            self.problems += _problem_rows(
+                str(table),
+                ids,
+                "episode_source_value" if table == "episode" else "value_as_string",
+                "progression-pattern",
+                "the progression does not say whether it is oligo or systemic",
+            )
+        return progressions[progressions["pattern"].notna()]
+
+    def _progression_lines(
+        self, progressions: pd.DataFrame, lines: pd.DataFrame, metastases: pd.DataFrame
+    ) -> pd.DataFrame:
+        far = pd.Timestamp("2262-01-01")
+        pairs = progressions.reset_index(names="row").merge(
+            lines[["person_id", "line_number", "start_date", "end_date"]], on="person_id"
+        )
+        inside = (pairs["start_date"] <= pairs["date"]) & (pairs["date"] <= pairs["end_date"].fillna(far))
+        chosen = (
+            pairs[inside]
+            .sort_values(["row", "start_date", "line_number"])
+            .drop_duplicates("row", keep="last")
+        )
+        line_of = chosen.set_index("row")["line_number"]
+        progressions = progressions.reset_index(drop=True)
+        progressions["line_number"] = progressions.index.map(line_of)
+        orphan = progressions["line_number"].isna()
+        for table, ids in progressions[orphan].groupby("origin_table")["origin_id"]:
+            self.problems += _problem_rows(
+                str(table),
+                ids,
+                None,
+                "progression-line",
+                "the progression lies within none of the person's lines of therapy",
+            )
+        progressions = progressions[~orphan].copy()
+        progressions["line_number"] = progressions["line_number"].astype("int64")
+        same_day = (
+            metastases.sort_values("origin_id")
+            .groupby(["person_id", "condition_start_date"])["site"]
+            .agg(lambda sites: "+".join(dict.fromkeys(sites)))
+        )
+        key = pd.MultiIndex.from_frame(progressions[["person_id", "date"]])
+        progressions["new_sites"] = same_day.reindex(key).to_numpy()
+        progressions["method"] = None
+        return progressions
+
+    # -- local therapies --------------------------------------------------------------------------------
+    def _local_therapies(self, cohort: np.ndarray) -> pd.DataFrame:
+        procedures = _dates(self.reader.read("procedure_occurrence"), "procedure_date")
+        procedures = procedures[procedures["person_id"].isin(cohort)]
+        kind = classify(
+            self.reader,
+            self.index,
+            self.mapping.procedure_types,
+            "procedure_occurrence",
+            "procedure_concept_id",
+        )
+        site = classify(
+            self.reader,
+            self.index,
+            self.mapping.procedure_sites,
+            "procedure_occurrence",
+            "modifier_concept_id",
+        )
+        found = procedures[procedures["procedure_concept_id"].isin(kind.index)]
+        return pd.DataFrame(
+            {
+                "person_id": found["person_id"].to_numpy(),
+                "date": found["procedure_date"].to_numpy(),
+                "type": found["procedure_concept_id"].map(kind).to_numpy(),
+                "site": found["modifier_concept_id"].map(site).fillna("other").to_numpy(),
+                "origin_table": "procedure_occurrence",
+                "origin_id": found["procedure_occurrence_id"].to_numpy(),
+            }
+        )
+
+
+def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Concatenate the frames that have rows (all of them empty: the first), keeping column dtypes."""
+    kept = [frame for frame in frames if len(frame)] or frames[:1]
+    return pd.concat(kept, ignore_index=True)
+
+
+def _completed_years(birth: pd.Series, on: pd.Series) -> np.ndarray:
+    """Whole years from ``birth`` to ``on`` (NaN where either is missing)."""
+    birth = pd.to_datetime(birth.reset_index(drop=True))
+    on = pd.to_datetime(on.reset_index(drop=True))
+    years = on.dt.year - birth.dt.year
+    before_birthday = (on.dt.month < birth.dt.month) | (
+        (on.dt.month == birth.dt.month) & (on.dt.day < birth.dt.day)
+    )
+    return (years - before_birthday.astype("float")).to_numpy(dtype=float)
