@@ -1,10 +1,11 @@
 """The ``linewise`` command line: the one module that wires the packages together.
 
 It builds the Typer application and registers the commands, which live in
-:mod:`linewise.data_commands`, :mod:`linewise.model_commands`, :mod:`linewise.serving_commands` and
-:mod:`linewise.demo_command`. Configuration and the environment are read by the commands and nowhere
-else. Errors that the user can fix (a bad lock, a missing key) print one clear message to standard
-error and exit with status 2, without a traceback (:mod:`linewise.cli_support`).
+:mod:`linewise.data_commands`, :mod:`linewise.omop_command`, :mod:`linewise.model_commands`,
+:mod:`linewise.serving_commands` and :mod:`linewise.demo_command`. Configuration and the
+environment are read by the commands and nowhere else. Errors that the user can fix (a bad lock,
+a missing key) print one clear message to standard error and exit with status 2, without a
+traceback (:mod:`linewise.cli_support`).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from linewise import __version__, data_commands, demo_command, model_commands, serving_commands
+from linewise import __version__, data_commands, demo_command, model_commands, omop_command, serving_commands
 from linewise.cli_support import reporting_numerical_warnings
 
 app = typer.Typer(
@@ -47,6 +48,7 @@ def _root(
 
 # registered in the order ``linewise --help`` lists them
 app.command()(reporting_numerical_warnings(data_commands.validate))
+app.command("import-omop")(reporting_numerical_warnings(omop_command.import_omop_command))
 app.command("pseudonymize")(reporting_numerical_warnings(data_commands.pseudonymize_command))
 app.command()(reporting_numerical_warnings(data_commands.simulate))
 app.command("scenario")(reporting_numerical_warnings(data_commands.scenario_command))

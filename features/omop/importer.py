@@ -196,7 +196,18 @@ def _cells(values: pd.Series, column: str) -> pd.Series:
         return pd.to_datetime(values).dt.strftime("%Y-%m-%d").fillna("")
     if values.dtype == bool:
         return values.map({True: "true", False: "false"})
-    return values.map(lambda value: _cell(value, column in _INTEGER_COLUMNS))
+    whole = column in _INTEGER_COLUMNS
+    if pd.api.types.is_numeric_dtype(values):
+        numbers = pd.to_numeric(values).astype("Float64")
+        integral = numbers.round() == numbers
+        text = pd.Series(
+            np.where(
+                integral.fillna(False), numbers.round().astype("Int64").astype(str), numbers.astype(str)
+            ),
+            index=values.index,
+        )
+        return text.where(numbers.notna(), "")
+    return values.map(lambda value: _cell(value, whole))
 
 
 def _cell(value: object, whole: bool) -> str:

@@ -152,7 +152,7 @@ def lines_from_episodes(
             )
         )
     linked = linked[~stranger]
-    drugs = linked.groupby("episode_id")["drug"].agg(lambda values: joined_drugs(set(values)))
+    drugs = _regimens(linked, "episode_id")
     frame = episodes.assign(drugs=episodes["episode_id"].map(drugs))
     for episode_id in frame.loc[frame["drugs"].isna(), "episode_id"]:
         problems.append(
@@ -183,11 +183,19 @@ def lines_from_episodes(
     return lines.sort_values(["person_id", "line_number"], ignore_index=True), problems
 
 
+def _regimens(exposures: pd.DataFrame, by: str) -> pd.Series:
+    """Return each group's drugs joined by ``+``, in the vocabulary's order, each drug once."""
+    unique = exposures[[by, "drug"]].drop_duplicates()
+    unique = unique.assign(order=unique["drug"].map(_DRUG_ORDER)).sort_values([by, "order"])
+    return unique.groupby(by)["drug"].agg("+".join)
+
+
 def _numbers(episodes: pd.DataFrame) -> np.ndarray:
     """``episode_number`` where every episode of the person has one, else the order of start dates."""
     ordered = episodes.sort_values(["person_id", "episode_start_date", "episode_id"])
     by_date = ordered.groupby("person_id").cumcount() + 1
-    complete = ordered.groupby("person_id")["episode_number"].transform(lambda n: n.notna().all())
+    grouped = ordered.groupby("person_id")["episode_number"]
+    complete = grouped.transform("count") == grouped.transform("size")
     number = np.where(complete, ordered["episode_number"], by_date)
     return pd.Series(number, index=ordered.index).reindex(episodes.index).to_numpy().astype(np.int64)
 
@@ -199,7 +207,7 @@ def _last_stop_reasons(exposures: pd.DataFrame) -> pd.Series:
     latest = exposures.groupby("group")["drug_exposure_end_date"].transform("max")
     last = exposures[exposures["drug_exposure_end_date"] == latest]
     reasons = last["stop_reason"].map(end_reason)
-    return reasons.groupby(last["group"]).agg(lambda values: next((v for v in values if v), None))
+    return reasons.groupby(last["group"]).first()
 
 
 def lines_from_exposures(
@@ -239,7 +247,7 @@ def lines_from_exposures(
     first = grouped.head(1).set_index("group")
     window_end = first["drug_exposure_start_date"] + pd.Timedelta(days=rule.regimen_window_days)
     in_window = ordered["drug_exposure_start_date"] <= ordered["group"].map(window_end)
-    drugs = ordered[in_window].groupby("group")["drug"].agg(lambda values: joined_drugs(set(values)))
+    drugs = _regimens(ordered[in_window], "group")
     ends = grouped["drug_exposure_end_date"].max()
     reasons = _last_stop_reasons(ordered)
     lines = pd.DataFrame(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final
 
 import pandas as pd
@@ -155,7 +156,14 @@ class OmopReader:
 
     def __enter__(self) -> OmopReader:
         try:
-            self._engine = sa.create_engine(self.source.url)
+            url = sa.make_url(self.source.url)
+            options: dict[str, Any] = {}
+            if url.get_backend_name() == "duckdb":
+                # read only: a missing file is an error, not a new empty database
+                if url.database not in (None, "", ":memory:") and not Path(url.database).is_file():
+                    raise OmopSourceError(f"{self.source.shown_url}: no DuckDB file at that path")
+                options["connect_args"] = {"read_only": True}
+            self._engine = sa.create_engine(url, **options)
             with self._engine.connect() as connection:
                 connection.execute(sa.text("SELECT 1"))
         except (ArgumentError, NoSuchModuleError) as err:
