@@ -120,17 +120,22 @@ class _Vocabulary:
         return concept_id
 
     def of(
-        self, concept_set: ConceptSet, domain: str, concept_class: str = "Clinical Finding", **kw: object
+        self,
+        concept_set: ConceptSet,
+        domain: str,
+        concept_class: str = "Clinical Finding",
+        *,
+        name: str | None = None,
+        parents: tuple[int, ...] = (),
     ) -> int:
         """Return the concept that stands for a concept set: its first code, else its first name."""
         vocabulary = concept_set.vocabularies[0]
         if concept_set.codes:
             code = concept_set.codes[0]
-            name = str(kw.pop("name", code))
+            name = name or code
         else:
             name = concept_set.names[0][:1].upper() + concept_set.names[0][1:]
             code = f"L{len(self.rows) + 1:06d}"
-        parents = tuple(kw.pop("parents", ()))  # type: ignore[arg-type]
         return self.add(name, vocabulary, code, domain=domain, concept_class=concept_class, parents=parents)
 
     def ancestors(self) -> pd.DataFrame:
@@ -175,6 +180,7 @@ class _Concepts:
     body_sites: dict[str, int]
     treatment_regimen: int
     disease_progression: int
+    progression_observation: int
     condition_field: int
     drug_exposure_field: int
 
@@ -265,6 +271,7 @@ def _concepts(mapping: OmopMapping) -> _Concepts:
         },
         treatment_regimen=v.of(mapping.treatment_regimen, "Episode", "Episode"),
         disease_progression=v.of(mapping.disease_progression, "Episode", "Episode"),
+        progression_observation=v.of(mapping.progression_observation, "Observation"),
         condition_field=v.of(mapping.condition_field, "Metadata", "Field"),
         drug_exposure_field=v.of(mapping.drug_exposure_field, "Metadata", "Field"),
     )

@@ -81,7 +81,9 @@ class ImportProblem:
 
 
 def _key(table: str) -> str:
-    return "person_id" if table in {"person", "death"} else f"{table}_id"
+    if table in {"person", "death"}:
+        return "person_id"
+    return "episode_id" if table == "episode_event" else f"{table}_id"
 
 
 class OmopImportError(ValueError):

@@ -171,9 +171,8 @@ class OmopReader:
                 f"{self.source.shown_url}: not a database URL that linewise can open"
             ) from err
         except SQLAlchemyError as err:
-            raise OmopSourceError(
-                f"{self.source.shown_url}: cannot connect ({type(err.orig or err).__name__})"
-            ) from err
+            cause = type(getattr(err, "orig", None) or err).__name__
+            raise OmopSourceError(f"{self.source.shown_url}: cannot connect ({cause})") from err
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -228,7 +227,7 @@ class OmopReader:
                 f"{self.source.shown_url}: table {table} in {where} lacks the OMOP CDM 5.4 column(s) "
                 + ", ".join(missing)
             )
-        selected = sa.select(*(sa.column(column) for column in columns)).select_from(
+        selected: sa.Executable = sa.select(*(sa.column(column) for column in columns)).select_from(
             sa.table(table, schema=schema)
         )
         return self._query(selected, table)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -106,7 +106,7 @@ def _dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
 
 
 def _problem_rows(
-    table: str, ids: Iterable[object], column: str | None, rule: str, message: str
+    table: str, ids: Iterable[Any], column: str | None, rule: str, message: str
 ) -> list[ImportProblem]:
     return [ImportProblem(table, int(i), column, rule, message) for i in sorted({int(i) for i in ids})]
 
@@ -118,6 +118,8 @@ class _Builder:
         self.rule = rule
         self.index = ConceptIndex.lookup(reader, mapping)
         self.problems: list[ImportProblem] = []
+        #: Persons with a problem in their lines: a progression outside their lines is its consequence.
+        self.troubled: set[int] = set()
 
     # -- the whole import -------------------------------------------------------------------------------
     def build(self) -> ImportedTables:
@@ -173,7 +175,8 @@ class _Builder:
         )
         cohort = np.intersect1d(primary["person_id"].unique(), metastases["person_id"].unique())
         unknown = self.reader.unknown_concepts("condition_occurrence", "condition_concept_id")
-        bad = conditions[conditions["person_id"].isin(cohort) & concept.isin(unknown)]
+        # a person with a breast cancer whose unknown condition might be a metastasis is refused, not dropped
+        bad = conditions[conditions["person_id"].isin(primary["person_id"]) & concept.isin(unknown)]
         self.problems += _problem_rows(
             "condition_occurrence",
             bad["condition_occurrence_id"],
@@ -449,9 +452,13 @@ class _Builder:
             "drug-unmapped",
             "an antineoplastic or endocrine drug (ATC L01/L02) has no ingredient that the mapping names",
         )
+        flagged = concept.isin(unknown) | concept.isna() | unmapped
+        self.troubled |= {int(p) for p in exposures.loc[flagged, "person_id"]}
         mapped = exposures.merge(drugs, on="drug_concept_id")
-        bad_dates = mapped["drug_exposure_start_date"].isna() | mapped["drug_exposure_end_date"].isna()
-        bad_dates |= mapped["drug_exposure_end_date"] < mapped["drug_exposure_start_date"]
+        missing = mapped["drug_exposure_start_date"].isna() | mapped["drug_exposure_end_date"].isna()
+        backwards = mapped["drug_exposure_end_date"] < mapped["drug_exposure_start_date"]
+        bad_dates = missing | backwards
+        self.troubled |= {int(p) for p in mapped.loc[bad_dates, "person_id"]}
         self.problems += _problem_rows(
             "drug_exposure",
             mapped.loc[bad_dates, "drug_exposure_id"],
@@ -459,7 +466,9 @@ class _Builder:
             "exposure-dates",
             "the exposure lacks a start or an end date, or ends before it starts",
         )
-        return mapped[~bad_dates]
+        # an exposure that ends before it starts is reported and kept, so that the lines it belongs to are
+        # still built and do not add problems of their own; one without dates cannot be placed
+        return mapped[~missing]
 
     def _drug_map(self) -> pd.DataFrame:
         found = self.reader.ingredients(self.mapping.drug_vocabularies)
@@ -484,14 +493,17 @@ class _Builder:
         kind = classify(self.reader, self.index, kinds, "episode", "episode_concept_id")
         episodes = episodes.assign(kind=episodes["episode_concept_id"].map(kind))
         episodes = episodes[episodes["kind"].notna()]
+        undated = episodes["episode_start_date"].isna()
+        backwards = episodes["episode_end_date"] < episodes["episode_start_date"]
         self.problems += _problem_rows(
             "episode",
-            episodes.loc[episodes["episode_start_date"].isna(), "episode_id"],
-            "episode_start_date",
+            episodes.loc[undated | backwards, "episode_id"],
+            "episode_end_date",
             "episode-dates",
-            "the episode has no start date",
+            "the episode has no start date, or ends before it starts",
         )
-        return episodes[episodes["episode_start_date"].notna()]
+        self.troubled |= {int(p) for p in episodes.loc[undated | backwards, "person_id"]}
+        return episodes[~undated]
 
     def _lines(
         self,
@@ -508,6 +520,8 @@ class _Builder:
         with_episodes = exposures["person_id"].isin(regimens["person_id"])
         from_episodes, problems = lines_from_episodes(regimens, exposures[with_episodes], links)
         self.problems += problems
+        person_of_episode = dict(zip(regimens["episode_id"], regimens["person_id"], strict=True))
+        self.troubled |= {int(person_of_episode[p.row_id]) for p in problems if p.row_id in person_of_episode}
         follow_up = pd.DataFrame(
             {
                 "person_id": patients["person_id"],
@@ -558,9 +572,9 @@ class _Builder:
         )
         progressions = _stack([from_episodes, from_observations])
         text = progressions["text"].fillna("").astype(str).str.lower()
-        pattern = np.where(
-            text.str.contains("oligo"), "oligo", np.where(text.str.contains("systemic"), "systemic", None)
-        )
+        pattern = pd.Series(None, index=progressions.index, dtype=object)
+        pattern[text.str.contains("systemic")] = "systemic"
+        pattern[text.str.contains("oligo")] = "oligo"
         progressions["pattern"] = pattern
         for table, ids in progressions[progressions["pattern"].isna()].groupby("origin_table")["origin_id"]:
             self.problems += _problem_rows(
@@ -589,7 +603,8 @@ class _Builder:
         progressions = progressions.reset_index(drop=True)
         progressions["line_number"] = progressions.index.map(line_of)
         orphan = progressions["line_number"].isna()
-        for table, ids in progressions[orphan].groupby("origin_table")["origin_id"]:
+        consequence = orphan & progressions["person_id"].isin(self.troubled)
+        for table, ids in progressions[orphan & ~consequence].groupby("origin_table")["origin_id"]:
             self.problems += _problem_rows(
                 str(table),
                 ids,
