@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 # pip installs the exact versions in constraints.txt (resolved on Python 3.11).
 CONSTRAINTS := -c constraints.txt
 
-.PHONY: demo test lint typecheck pytest chromium clean help
+.PHONY: demo test lint typecheck pytest chromium postgresql clean help
 
 help:
 	@echo "make demo   create .venv, install linewise, run the demo job"
@@ -47,7 +47,20 @@ chromium:
 		exit 1; \
 	fi
 
-pytest: $(VENV)/.installed-dev chromium
+# The OMOP import tests start Debian's PostgreSQL server on the loopback, as the postgres user.
+postgresql:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Debian's postgresql for the OMOP import tests"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }; \
+	else \
+		echo "make test needs Debian's postgresql for the OMOP import tests, and installing it needs root:" >&2; \
+		echo "  sudo apt-get install -y postgresql    (then run make test again)" >&2; \
+		exit 1; \
+	fi
+
+pytest: $(VENV)/.installed-dev chromium postgresql
 	$(BIN)/python -m pytest
 
 test: lint typecheck pytest
