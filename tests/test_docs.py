@@ -51,6 +51,23 @@ def test_drug_table_rows_match_categories() -> None:
         assert documented == {code for code, cat in voc.DRUG_CATEGORY.items() if cat == category}
 
 
+OMOP_DOC = (ROOT / "docs" / "omop.md").read_text()
+
+
+def test_every_omop_import_rule_is_documented() -> None:
+    from linewise.features.omop import IMPORT_RULES
+
+    documented = set(re.findall(r"^\| `([a-z0-9-]+)` \|", OMOP_DOC.split("## What is refused")[1], re.M))
+    assert documented == set(IMPORT_RULES)
+
+
+def test_every_stop_reason_is_documented() -> None:
+    from linewise.features.omop.lines import STOP_REASONS
+
+    section = OMOP_DOC.split("### End reasons")[1].split("\n## ")[0]
+    assert [text for text in STOP_REASONS if f"`{text}`" not in section] == []
+
+
 def test_readme_gives_the_two_commands() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "make demo" in readme
