@@ -103,7 +103,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.child:
         mode, *paths = args.child
-        result = _import_once(Path(paths[0]), Path(paths[1])) if mode == "import" else _load_once(Path(paths[0]))
+        result = (
+            _import_once(Path(paths[0]), Path(paths[1])) if mode == "import" else _load_once(Path(paths[0]))
+        )
         print(json.dumps(result))
         return
     rows = []
@@ -133,7 +135,8 @@ def main() -> None:
             print(
                 f"{patients:>7} patients ({row['cdm_rows']:,} CDM rows, {row['database_mib']} MiB): "
                 f"import_omop {import_median:.1f} s (peak {row['import_omop_peak_rss_mib']:.0f} MiB), "
-                f"load_lock of the CSV lock {load_median:.1f} s, ratio {row['ratio_import_over_load_lock']:.2f}"
+                f"load_lock of the CSV lock {load_median:.1f} s, "
+                f"ratio {row['ratio_import_over_load_lock']:.2f}"
             )
     report = {
         "benchmark": "omop_import_speed",
