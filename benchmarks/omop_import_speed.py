@@ -1,8 +1,8 @@
 """How fast ``linewise import-omop`` reads an OMOP CDM DuckDB file, against loading the same lock as CSV.
 
 For each size a lock is simulated (``simulate_lock``, seed 1) and written into a DuckDB file by the
-test writer (``write_omop``, Treatment Regimen episodes only where the regimen rule would not find
-the lock's lines, so nearly every line is derived from ``drug_exposure``). Each timed run is a fresh
+test writer (``write_omop`` with its default ``episodes="needed"``; the JSON counts the lines read
+from episodes and those derived from ``drug_exposure``). Each timed run is a fresh
 subprocess, so that its wall time includes opening the database and its peak RSS is its own:
 
 - ``import_omop``: read the CDM, map concepts, derive lines, write the lock and validate it;
