@@ -2,7 +2,8 @@
 
 A source is a SQLAlchemy URL (``duckdb:///path/cdm.duckdb``, ``postgresql+psycopg://user@host/db``) and
 the schemas that hold the clinical tables and the vocabulary. Only the columns linewise uses are read, in
-one query per table; nothing is written to the database. A URL is shown only with its password hidden.
+one query per table; nothing is written to the database. A URL is shown only with its password, and every
+secret-looking query parameter, hidden.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import quote_plus
 
 import pandas as pd
 import sqlalchemy as sa
@@ -109,6 +111,10 @@ VOCABULARY_COLUMNS: Final[Mapping[str, tuple[str, ...]]] = {
 }
 
 
+#: Words that mark a URL query parameter as secret; its value is never shown.
+_SECRET_WORDS: Final = ("pass", "pwd", "secret", "token", "key", "credential", "auth")
+
+
 class OmopSourceError(ValueError):
     """The database cannot be reached, or a table or column that linewise reads is missing."""
 
@@ -133,11 +139,24 @@ class OmopSource:
 
     @property
     def shown_url(self) -> str:
-        """The URL with any password hidden, for messages."""
+        """The URL for messages: its password, and every secret-looking query parameter, shown as ``***``."""
         try:
-            return sa.make_url(self.url).render_as_string(hide_password=True)
+            url = sa.make_url(self.url)
         except ArgumentError:
             return "<unparsable URL>"
+        shown = url.set(query={}).render_as_string(hide_password=True)
+        parameters = [
+            f"{quote_plus(name)}={'***' if _secret(name) else quote_plus(str(value))}"
+            for name, values in url.query.items()
+            for value in ((values,) if isinstance(values, str) else values)
+        ]
+        return shown + ("?" + "&".join(parameters) if parameters else "")
+
+
+def _secret(name: str) -> bool:
+    """Whether a URL query parameter may carry a secret (``password``, ``sslpassword``, ``token``, ...)."""
+    lowered = name.lower()
+    return any(word in lowered for word in _SECRET_WORDS)
 
 
 class OmopReader:
