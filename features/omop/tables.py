@@ -131,8 +131,8 @@ class _Builder:
         dx = metastases.groupby("person_id")["condition_start_date"].min()
         measurements = self._measurements(cohort, primary, dx)
         patients = self._patients(person, primary, metastases, measurements)
-        exposures = self._exposures(cohort)
-        episodes = self._episodes(cohort)
+        exposures = self._exposures(cohort, dx)
+        episodes = self._episodes(cohort, dx)
         progressions_raw = self._progressions(cohort, episodes)
         lines = self._lines(episodes, exposures, progressions_raw, patients)
         progressions = self._progression_lines(progressions_raw, lines, metastases)
@@ -422,11 +422,13 @@ class _Builder:
         return {"baseline": chosen, "biomarkers": biomarkers, "ecog": ecog}
 
     # -- drugs, episodes, lines -------------------------------------------------------------------------
-    def _exposures(self, cohort: np.ndarray) -> pd.DataFrame:
+    def _exposures(self, cohort: np.ndarray, dx: pd.Series) -> pd.DataFrame:
         exposures = _dates(
             self.reader.read("drug_exposure"), "drug_exposure_start_date", "drug_exposure_end_date"
         )
         exposures = exposures[exposures["person_id"].isin(cohort)]
+        # treatment that ends before the metastatic diagnosis (adjuvant) is no line: not read further
+        exposures = exposures[~_ends_before(exposures["drug_exposure_end_date"], exposures["person_id"], dx)]
         concept = exposures["drug_concept_id"]
         unknown = self.reader.unknown_concepts("drug_exposure", "drug_concept_id")
         self.problems += _problem_rows(
@@ -483,7 +485,7 @@ class _Builder:
         mapped = pd.DataFrame({"drug_concept_id": found["drug_concept_id"].astype("int64"), "drug": drug})
         return mapped.dropna().drop_duplicates(ignore_index=True)
 
-    def _episodes(self, cohort: np.ndarray) -> pd.DataFrame:
+    def _episodes(self, cohort: np.ndarray, dx: pd.Series) -> pd.DataFrame:
         episodes = _dates(self.reader.read("episode"), "episode_start_date", "episode_end_date")
         episodes = episodes[episodes["person_id"].isin(cohort)]
         kinds = {
@@ -493,6 +495,10 @@ class _Builder:
         kind = classify(self.reader, self.index, kinds, "episode", "episode_concept_id")
         episodes = episodes.assign(kind=episodes["episode_concept_id"].map(kind))
         episodes = episodes[episodes["kind"].notna()]
+        adjuvant = (episodes["kind"] == "treatment_regimen") & _ends_before(
+            episodes["episode_end_date"], episodes["person_id"], dx
+        )
+        episodes = episodes[~adjuvant]
         undated = episodes["episode_start_date"].isna()
         backwards = episodes["episode_end_date"] < episodes["episode_start_date"]
         self.problems += _problem_rows(
@@ -653,6 +659,11 @@ class _Builder:
                 "origin_id": found["procedure_occurrence_id"].to_numpy(),
             }
         )
+
+
+def _ends_before(end: pd.Series, person: pd.Series, dx: pd.Series) -> pd.Series:
+    """Whether a treatment ends before its person's metastatic diagnosis (False where either is missing)."""
+    return end < person.map(dx)
 
 
 def _stack(frames: list[pd.DataFrame]) -> pd.DataFrame:

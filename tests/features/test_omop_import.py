@@ -31,6 +31,15 @@ from linewise.features.omop import (
 )
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
+from tests.omop_cases import (
+    add_episode,
+    add_exposure,
+    add_patient,
+    blank_cdm,
+    drug,
+    imported,
+    rows,
+)
 from tests.omop_cdm import concept_id, copy_cdm, duckdb_url, leaks, query, run_sql, write_duckdb
 
 pytestmark = pytest.mark.filterwarnings("ignore::duckdb_engine.DuckDBEngineWarning")
@@ -458,3 +467,46 @@ def test_a_broken_mapping_file(tmp_path: Path) -> None:
     broken.write_text("drugs: [unclosed\n")
     with pytest.raises(MappingError, match="cannot read"):
         load_mapping(broken)
+
+
+# ------------------------------------------------------------------ hand-written CDMs, expected by hand
+
+
+@pytest.fixture
+def blank(small: tuple[Path, Path], tmp_path: Path) -> Path:
+    """The small CDM's vocabulary with no clinical rows (``tests/omop_cases.py`` writes them)."""
+    return blank_cdm(small[1], tmp_path / "blank.duckdb")
+
+
+def test_a_hand_written_patient_imports(blank: Path, tmp_path: Path) -> None:
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31", "Disease progression")
+    tables = imported(blank, tmp_path / "out")
+    assert rows(tables["lines"], "line_number", "start_date", "end_date", "drugs", "end_reason") == [
+        ("1", "2020-01-10", "2020-12-31", "letrozole", "progression")
+    ]
+    assert rows(tables["patients"], "age_at_metastatic_dx", "er_percent", "metastatic_dx_date") == [
+        ("59", "80", "2020-01-01")
+    ]
+
+
+def test_treatment_that_ends_before_the_metastatic_diagnosis_is_no_line(blank: Path, tmp_path: Path) -> None:
+    """Adjuvant therapy, as exposures alone (person 1) or as a Treatment Regimen episode (person 2)."""
+    tamoxifen, letrozole = drug(blank, "tamoxifen"), drug(blank, "letrozole")
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, tamoxifen, "2015-01-01", "2019-12-31", "Completed")
+    add_exposure(blank, 12, 1, letrozole, "2020-01-10", "2020-12-31", "Disease progression")
+    add_patient(blank, 2)
+    add_exposure(blank, 21, 2, tamoxifen, "2015-01-01", "2019-10-31", "Completed")
+    add_exposure(blank, 22, 2, letrozole, "2020-01-01", "2020-12-31", "Disease progression")
+    add_episode(blank, 21, 2, "Treatment regimen", "2015-01-01", "2019-10-31", exposures=(21,))
+    add_episode(blank, 22, 2, "Treatment regimen", "2020-01-01", "2020-12-31", exposures=(22,))
+    # an exposure that ends on the diagnosis day is kept (no tolerance)
+    add_patient(blank, 3)
+    add_exposure(blank, 31, 3, tamoxifen, "2019-06-01", "2020-01-01", "Disease progression")
+    lines = imported(blank, tmp_path / "out")["lines"]
+    assert rows(lines, "patient_id", "line_number", "start_date", "end_date", "drugs") == [
+        ("SIM-900001", "1", "2020-01-10", "2020-12-31", "letrozole"),
+        ("SIM-900002", "1", "2020-01-01", "2020-12-31", "letrozole"),
+        ("SIM-900003", "1", "2019-06-01", "2020-01-01", "tamoxifen"),
+    ]
