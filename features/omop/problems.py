@@ -23,10 +23,12 @@ IMPORT_RULES: Final = MappingProxyType(
         "metastatic diagnosis",
         "person-menopause": "a person has a menopausal state observed on or before the metastatic diagnosis",
         "her2-ish-missing": "a HER2 IHC score of 2+ has an ISH result of the same day",
-        "drug-unknown": "a drug exposure's drug_concept_id is a concept of the vocabulary",
+        "drug-unknown": "a drug exposure that does not end before the metastatic diagnosis has a "
+        "drug_concept_id that is a concept of the vocabulary, and not 0 (No matching concept)",
         "drug-unmapped": "a drug exposure of an antineoplastic or endocrine drug (ATC L01 or L02) has an "
         "ingredient that the mapping names",
-        "condition-unknown": "a condition's condition_concept_id is a concept of the vocabulary",
+        "condition-unknown": "a condition of a person with a primary breast cancer has a "
+        "condition_concept_id that is a concept of the vocabulary, and not 0 (No matching concept)",
         "episode-drugs": "a Treatment Regimen episode is linked, in episode_event, to at least one drug "
         "exposure of a linewise drug",
         "episode-person": "a Treatment Regimen episode is linked only to drug exposures of its own person",

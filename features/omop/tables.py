@@ -174,7 +174,8 @@ class _Builder:
             site=lambda f: f["condition_concept_id"].map(sites)
         )
         cohort = np.intersect1d(primary["person_id"].unique(), metastases["person_id"].unique())
-        unknown = self.reader.unknown_concepts("condition_occurrence", "condition_concept_id")
+        # concept 0 (No matching concept) is in the vocabulary but says no more than an unknown concept
+        unknown = self.reader.unknown_concepts("condition_occurrence", "condition_concept_id") | {0}
         # a person with a breast cancer whose unknown condition might be a metastasis is refused, not dropped
         bad = conditions[conditions["person_id"].isin(primary["person_id"]) & concept.isin(unknown)]
         self.problems += _problem_rows(
@@ -182,8 +183,8 @@ class _Builder:
             bad["condition_occurrence_id"],
             "condition_concept_id",
             "condition-unknown",
-            "the condition concept is not in the vocabulary, so linewise cannot tell whether it is a "
-            "metastasis",
+            "the condition concept is 0 (No matching concept) or not in the vocabulary, so linewise cannot "
+            "tell whether it is a metastasis",
         )
         primary = primary[primary["person_id"].isin(cohort)].assign(
             histology=lambda f: f["condition_concept_id"].map(histology)
@@ -430,13 +431,14 @@ class _Builder:
         # treatment that ends before the metastatic diagnosis (adjuvant) is no line: not read further
         exposures = exposures[~_ends_before(exposures["drug_exposure_end_date"], exposures["person_id"], dx)]
         concept = exposures["drug_concept_id"]
-        unknown = self.reader.unknown_concepts("drug_exposure", "drug_concept_id")
+        unknown = self.reader.unknown_concepts("drug_exposure", "drug_concept_id") | {0}
         self.problems += _problem_rows(
             "drug_exposure",
             exposures.loc[concept.isin(unknown) | concept.isna(), "drug_exposure_id"],
             "drug_concept_id",
             "drug-unknown",
-            "the drug concept is not in the vocabulary, so linewise cannot tell whether it is a cancer drug",
+            "the drug concept is 0 (No matching concept) or not in the vocabulary, so linewise cannot tell "
+            "whether it is a cancer drug",
         )
         drugs = self._drug_map()
         cancer = classify(

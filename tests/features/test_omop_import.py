@@ -510,3 +510,26 @@ def test_treatment_that_ends_before_the_metastatic_diagnosis_is_no_line(blank: P
         ("SIM-900002", "1", "2020-01-01", "2020-12-31", "letrozole"),
         ("SIM-900003", "1", "2019-06-01", "2020-01-01", "tamoxifen"),
     ]
+
+
+def test_concept_0_is_reported_not_dropped(blank: Path, tmp_path: Path) -> None:
+    """``No matching concept`` is in a real vocabulary: an exposure or condition with it is refused."""
+    run_sql(
+        blank,
+        "INSERT INTO concept VALUES (0, 'No matching concept', 'Metadata', 'None', 'Undefined', NULL, "
+        "'No matching concept', DATE '1970-01-01', DATE '2099-12-31', NULL)",
+    )
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31")
+    add_exposure(blank, 12, 1, 0, "2020-01-10", "2020-12-31")
+    add_exposure(blank, 13, 1, 0, "2015-01-10", "2015-12-31")  # ends before the diagnosis: not read
+    run_sql(
+        blank,
+        "INSERT INTO condition_occurrence (condition_occurrence_id, person_id, condition_concept_id, "
+        "condition_start_date, condition_type_concept_id) VALUES (105, 1, 0, DATE '2021-03-01', 32817)",
+    )
+    error = _problems(blank, tmp_path)
+    assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
+        ("condition_occurrence", 105, "condition_concept_id", "condition-unknown"),
+        ("drug_exposure", 12, "drug_concept_id", "drug-unknown"),
+    ]
