@@ -61,10 +61,13 @@ class RegimenRule:
 
     A line starts with a patient's first exposure to a linewise drug. Its regimen is every drug started
     within ``regimen_window_days`` of its start. A later exposure starts a new line when its drug is not
-    in the regimen, or when it starts ``restart_gap_days`` or more after every exposure of the line has
-    ended and a progression was recorded since the line started, or when it starts more than
-    ``max_gap_days`` after every exposure of the line has ended. The last line is ongoing when the
-    patient is alive, its exposures reach the end of observation and none has a stop reason.
+    in the regimen and it starts after that window (the line's exposures still running then are cut on
+    that day and join the new line), or when it starts ``restart_gap_days`` or more days without any
+    exposure after every exposure of the line has ended and a progression was recorded after the line's
+    start day, or when it starts more than ``max_gap_days`` days without any exposure after them. The
+    days without any exposure are the start minus the latest end minus one (back-to-back refills: 0).
+    The last line is ongoing when the patient is alive, its exposures reach the end of observation and
+    none has a stop reason.
 
     Attributes
     ----------
@@ -105,11 +108,6 @@ def end_reason(stop_reason: object) -> str | None:
     if not words:
         return None
     return STOP_REASONS.get(words, "other")
-
-
-def joined_drugs(drugs: set[str]) -> str:
-    """Return a regimen's drug codes joined by ``+``, in the vocabulary's order."""
-    return "+".join(sorted(drugs, key=_DRUG_ORDER.__getitem__))
 
 
 def lines_from_episodes(
@@ -234,22 +232,27 @@ def lines_from_exposures(
     Returns
     -------
     DataFrame
-        The columns of :data:`LINE_COLUMNS`; ``origin_table`` ``drug_exposure``, ``origin_id`` the first
-        exposure of the line.
+        The columns of :data:`LINE_COLUMNS`; ``origin_table`` ``drug_exposure``, ``origin_id`` the
+        exposure that started the line.
     """
     ordered = exposures.sort_values(
         ["person_id", "drug_exposure_start_date", "drug_exposure_id"], ignore_index=True
     )
-    progressed = _dates_by_person(progression_dates)
-    group = _line_groups(ordered, progressed, rule)
-    ordered = ordered.assign(group=group)
-    grouped = ordered.groupby("group", sort=True)
+    segments = _segments(ordered, _dates_by_person(progression_dates), rule)
+    parts = ordered.iloc[segments.rows].reset_index(drop=True)
+    parts = parts.assign(
+        group=segments.groups,
+        drug_exposure_start_date=pd.to_datetime(segments.starts),
+        drug_exposure_end_date=pd.to_datetime(segments.ends),
+        stop_reason=parts["stop_reason"].where(~segments.cut, None),
+    )
+    grouped = parts.groupby("group", sort=True)
     first = grouped.head(1).set_index("group")
     window_end = first["drug_exposure_start_date"] + pd.Timedelta(days=rule.regimen_window_days)
-    in_window = ordered["drug_exposure_start_date"] <= ordered["group"].map(window_end)
-    drugs = _regimens(ordered[in_window], "group")
+    in_window = parts["drug_exposure_start_date"] <= parts["group"].map(window_end)
+    drugs = _regimens(parts[in_window], "group")
     ends = grouped["drug_exposure_end_date"].max()
-    reasons = _last_stop_reasons(ordered)
+    reasons = _last_stop_reasons(parts)
     lines = pd.DataFrame(
         {
             "person_id": first["person_id"],
@@ -283,42 +286,108 @@ def _dates_by_person(progression_dates: pd.DataFrame) -> dict[object, np.ndarray
     return dict(zip(persons[starts].tolist(), np.split(dates, starts[1:]), strict=True))
 
 
-def _line_groups(
-    ordered: pd.DataFrame, progressed: dict[object, np.ndarray], rule: RegimenRule
-) -> np.ndarray:
-    """One pass over a patient's sorted exposures: the running line index of each exposure."""
+@dataclass(frozen=True)
+class _Segments:
+    """Pieces of exposures, each in one line: an exposure still running when a line starts is split.
+
+    Attributes
+    ----------
+    rows : ndarray
+        The exposure (row of the sorted exposures) of each piece.
+    groups : ndarray
+        The running line index of each piece.
+    starts, ends : ndarray
+        The piece's days (``datetime64[D]``).
+    cut : ndarray
+        Whether the piece was cut short by the next line (its stop reason is not its line's).
+    """
+
+    rows: np.ndarray
+    groups: np.ndarray
+    starts: np.ndarray
+    ends: np.ndarray
+    cut: np.ndarray
+
+
+def _segments(ordered: pd.DataFrame, progressed: dict[object, np.ndarray], rule: RegimenRule) -> _Segments:
+    """One pass over each patient's sorted exposures, cutting them into the pieces of each line."""
     persons = ordered["person_id"].to_numpy()
     drugs = ordered["drug"].to_numpy()
     starts = ordered["drug_exposure_start_date"].to_numpy("datetime64[D]")
     ends = ordered["drug_exposure_end_date"].to_numpy("datetime64[D]")
     window = np.timedelta64(rule.regimen_window_days, "D")
-    restart = np.timedelta64(rule.restart_gap_days, "D")
-    longest = np.timedelta64(rule.max_gap_days, "D")
-    group = np.empty(len(ordered), dtype=np.int64)
+    day = np.timedelta64(1, "D")
+    rows: list[int] = []
+    groups: list[int] = []
+    piece_start: list[np.datetime64] = []
+    piece_end: list[np.datetime64] = []
+    cut: list[bool] = []
+    in_line: list[int] = []
     current = -1
     person = None
+    first_line = True
     regimen: set[str] = set()
-    line_start = line_end = np.datetime64("NaT", "D")
+    line_start: np.datetime64 = np.datetime64("NaT", "D")
+    line_end: np.datetime64 = np.datetime64("NaT", "D")
     dates = np.array([], dtype="datetime64[D]")
     for row in range(len(ordered)):
         start, end, drug = starts[row], ends[row], drugs[row]
+        running: list[int] = []
         if persons[row] != person:
             person = persons[row]
             dates = progressed.get(person, np.array([], dtype="datetime64[D]"))
-            new_line = True
+            new_line, first_line = True, True
         elif drug not in regimen and start > line_start + window:
-            new_line = True
+            new_line, first_line = True, False
+            running = [piece for piece in in_line if piece_end[piece] > start]
         elif start > line_end:
-            gap = start - line_end
-            progression_since = bool(((dates >= line_start) & (dates <= start)).any())
-            new_line = gap > longest or (progression_since and gap >= restart)
+            gap = int((start - line_end - day) / day)
+            # a progression on a line's start day belongs to the line before it (the first line keeps it)
+            since_start = dates >= line_start if first_line else dates > line_start
+            progression_since = bool((since_start & (dates <= start)).any())
+            new_line = gap > rule.max_gap_days or (progression_since and gap >= rule.restart_gap_days)
+            first_line = first_line and not new_line
         else:
             new_line = False
         if new_line:
             current += 1
-            regimen, line_start, line_end = set(), start, end
+            regimen, line_start, line_end, in_line = set(), start, end, []
+        _add_piece(rows, groups, piece_start, piece_end, cut, row, current, start, end)
+        in_line.append(len(rows) - 1)
+        for piece in running:
+            # a drug still running when a drug is added after the window joins the new line
+            _add_piece(
+                rows, groups, piece_start, piece_end, cut, rows[piece], current, start, piece_end[piece]
+            )
+            in_line.append(len(rows) - 1)
+            line_end = max(line_end, piece_end[piece])
+            regimen.add(drugs[rows[piece]])
+            piece_end[piece], cut[piece] = start, True
         if start <= line_start + window:
             regimen.add(drug)
         line_end = max(line_end, end)
-        group[row] = current
-    return group
+    return _Segments(
+        np.array(rows, dtype=np.int64),
+        np.array(groups, dtype=np.int64),
+        np.array(piece_start, dtype="datetime64[D]"),
+        np.array(piece_end, dtype="datetime64[D]"),
+        np.array(cut, dtype=bool),
+    )
+
+
+def _add_piece(
+    rows: list[int],
+    groups: list[int],
+    starts: list[np.datetime64],
+    ends: list[np.datetime64],
+    cut: list[bool],
+    row: int,
+    group: int,
+    start: np.datetime64,
+    end: np.datetime64,
+) -> None:
+    rows.append(row)
+    groups.append(group)
+    starts.append(start)
+    ends.append(end)
+    cut.append(False)

@@ -35,7 +35,8 @@ IMPORT_RULES: Final = MappingProxyType(
         "episode-dates": "an episode has a start date, and its end date is not before it",
         "progression-pattern": "a progression says whether it is oligo or systemic (the words oligo or "
         "systemic in episode_source_value, or in value_as_string of a progression observation)",
-        "progression-line": "a progression lies within one of the person's lines of therapy",
+        "progression-line": "a progression is dated on or after the start of one of the person's lines "
+        "of therapy",
         "measurement-value": "a measurement that linewise reads has a value it can read (a number, or a "
         "value concept that the mapping names)",
         "exposure-dates": "a drug exposure has a start date and an end date, the end not before the start",

@@ -135,7 +135,7 @@ class _Builder:
         episodes = self._episodes(cohort, dx)
         progressions_raw = self._progressions(cohort, episodes)
         lines = self._lines(episodes, exposures, progressions_raw, patients)
-        progressions = self._progression_lines(progressions_raw, lines, metastases)
+        progressions, lines = self._progression_lines(progressions_raw, lines, metastases)
         tables = {
             "patients": patients,
             "metastases": metastases.rename(columns={"condition_start_date": "date_detected"}).assign(
@@ -596,20 +596,30 @@ class _Builder:
 
     def _progression_lines(
         self, progressions: pd.DataFrame, lines: pd.DataFrame, metastases: pd.DataFrame
-    ) -> pd.DataFrame:
-        far = pd.Timestamp("2262-01-01")
+    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Give each progression its line, and return the progressions and the lines (ends moved).
+
+        A progression belongs to the latest line that started before it; one dated on a line's start day
+        belongs to the line before, and to the first line when there is none. A progression after its
+        line's end (after the last dose, before the next line) moves the line's end to its date.
+        """
         pairs = progressions.reset_index(names="row").merge(
-            lines[["person_id", "line_number", "start_date", "end_date"]], on="person_id"
+            lines[["person_id", "line_number", "start_date"]].reset_index(names="line_row"), on="person_id"
         )
-        inside = (pairs["start_date"] <= pairs["date"]) & (pairs["date"] <= pairs["end_date"].fillna(far))
-        chosen = (
-            pairs[inside]
-            .sort_values(["row", "start_date", "line_number"])
-            .drop_duplicates("row", keep="last")
-        )
-        line_of = chosen.set_index("row")["line_number"]
+        before = pairs[pairs["start_date"] < pairs["date"]]
+        before = before.sort_values(["row", "start_date", "line_number"]).drop_duplicates("row", keep="last")
+        on_start = pairs[(pairs["start_date"] == pairs["date"]) & ~pairs["row"].isin(before["row"])]
+        on_start = on_start.sort_values(["row", "line_number"]).drop_duplicates("row")
+        chosen = pd.concat([before, on_start]).set_index("row")
         progressions = progressions.reset_index(drop=True)
-        progressions["line_number"] = progressions.index.map(line_of)
+        progressions["line_number"] = progressions.index.map(chosen["line_number"])
+        line_row = progressions.index.map(chosen["line_row"])
+        latest = progressions.assign(line_row=line_row).dropna(subset=["line_row"])
+        latest = latest.groupby("line_row")["date"].max()
+        lines = lines.copy()
+        ends = lines["end_date"]
+        reached = pd.Series(latest.to_numpy(), index=latest.index.astype("int64")).reindex(lines.index)
+        lines["end_date"] = ends.where(ends.isna() | ~(reached > ends), reached)
         orphan = progressions["line_number"].isna()
         consequence = orphan & progressions["person_id"].isin(self.troubled)
         for table, ids in progressions[orphan & ~consequence].groupby("origin_table")["origin_id"]:
@@ -618,7 +628,7 @@ class _Builder:
                 ids,
                 None,
                 "progression-line",
-                "the progression lies within none of the person's lines of therapy",
+                "the progression is dated before every line of therapy of the person",
             )
         progressions = progressions[~orphan].copy()
         progressions["line_number"] = progressions["line_number"].astype("int64")
@@ -630,7 +640,7 @@ class _Builder:
         key = pd.MultiIndex.from_frame(progressions[["person_id", "date"]])
         progressions["new_sites"] = same_day.reindex(key).to_numpy()
         progressions["method"] = None
-        return progressions
+        return progressions, lines
 
     # -- local therapies --------------------------------------------------------------------------------
     def _local_therapies(self, cohort: np.ndarray) -> pd.DataFrame:

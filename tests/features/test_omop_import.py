@@ -533,3 +533,46 @@ def test_concept_0_is_reported_not_dropped(blank: Path, tmp_path: Path) -> None:
         ("condition_occurrence", 105, "condition_concept_id", "condition-unknown"),
         ("drug_exposure", 12, "drug_concept_id", "drug-unknown"),
     ]
+
+
+def test_a_progression_after_the_last_dose_belongs_to_the_line_before_it(blank: Path, tmp_path: Path) -> None:
+    """The latest line started before the progression takes it, and ends on its date at the earliest."""
+    letrozole, fulvestrant = drug(blank, "letrozole"), drug(blank, "fulvestrant")
+    # person 1: progression after letrozole's last dose, before fulvestrant starts
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, letrozole, "2020-01-10", "2020-06-30", "Disease progression")
+    add_exposure(blank, 12, 1, fulvestrant, "2020-08-01", "2020-12-31", "Toxicity")
+    add_episode(blank, 13, 1, "Disease progression", "2020-07-10", text="systemic")
+    # person 2: progression on the day line 2 starts belongs to line 1
+    add_patient(blank, 2)
+    add_exposure(blank, 21, 2, letrozole, "2020-01-10", "2020-07-15", "Disease progression")
+    add_exposure(blank, 22, 2, fulvestrant, "2020-07-15", "2020-12-31", "Toxicity")
+    add_episode(blank, 23, 2, "Disease progression", "2020-07-15", text="oligo")
+    # person 3: progression after the last line ended, and no line after it
+    add_patient(blank, 3)
+    add_exposure(blank, 31, 3, letrozole, "2020-01-10", "2020-06-30", "Completed")
+    add_episode(blank, 33, 3, "Disease progression", "2020-09-01", text="systemic")
+    tables = imported(blank, tmp_path / "out")
+    assert rows(tables["progressions"], "patient_id", "date", "line_number", "pattern") == [
+        ("SIM-900001", "2020-07-10", "1", "systemic"),
+        ("SIM-900002", "2020-07-15", "1", "oligo"),
+        ("SIM-900003", "2020-09-01", "1", "systemic"),
+    ]
+    assert rows(tables["lines"], "patient_id", "line_number", "start_date", "end_date", "drugs") == [
+        ("SIM-900001", "1", "2020-01-10", "2020-07-10", "letrozole"),
+        ("SIM-900001", "2", "2020-08-01", "2020-12-31", "fulvestrant"),
+        ("SIM-900002", "1", "2020-01-10", "2020-07-15", "letrozole"),
+        ("SIM-900002", "2", "2020-07-15", "2020-12-31", "fulvestrant"),
+        ("SIM-900003", "1", "2020-01-10", "2020-09-01", "letrozole"),
+    ]
+
+
+def test_a_drug_added_while_others_run_gives_lines_that_do_not_overlap(blank: Path, tmp_path: Path) -> None:
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31", "Disease progression")
+    add_exposure(blank, 12, 1, drug(blank, "palbociclib"), "2020-04-01", "2020-12-31", "Disease progression")
+    lines = imported(blank, tmp_path / "out")["lines"]
+    assert rows(lines, "line_number", "start_date", "end_date", "drugs", "end_reason") == [
+        ("1", "2020-01-10", "2020-04-01", "letrozole", ""),
+        ("2", "2020-04-01", "2020-12-31", "letrozole+palbociclib", "progression"),
+    ]

@@ -5,6 +5,8 @@ Every expected line below is written out by hand from the rule in ``docs/omop.md
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pandas as pd
 import pytest
 
@@ -16,7 +18,7 @@ from linewise.features.omop.lines import (
 )
 
 
-def _exposures(rows: list[tuple[int, str, str, str, str | None]]) -> pd.DataFrame:
+def _exposures(rows: Sequence[tuple[int, str, str, str, str | None]]) -> pd.DataFrame:
     """(person, drug, start, end, stop_reason) rows, ids in order."""
     return pd.DataFrame(
         {
@@ -31,7 +33,7 @@ def _exposures(rows: list[tuple[int, str, str, str, str | None]]) -> pd.DataFram
 
 
 def _derive(
-    rows: list[tuple[int, str, str, str, str | None]],
+    rows: Sequence[tuple[int, str, str, str, str | None]],
     progressions: list[tuple[int, str]] = (),  # type: ignore[assignment]
     end: str = "2024-12-31",
     alive: bool = True,
@@ -65,14 +67,63 @@ def test_drugs_started_within_the_window_form_one_regimen() -> None:
     assert _derive(rows) == [(1, 1, "2020-01-01", "2020-06-30", "letrozole+palbociclib", "progression")]
 
 
-def test_a_new_drug_after_the_window_starts_a_new_line() -> None:
+def test_a_drug_added_after_the_window_starts_a_new_line_that_the_running_drugs_join() -> None:
     rows = [
-        (1, "letrozole", "2020-01-01", "2020-06-30", None),
-        (1, "palbociclib", "2020-02-15", "2020-06-30", None),
+        (1, "letrozole", "2020-01-01", "2020-06-30", "Disease progression"),
+        (1, "palbociclib", "2020-02-15", "2020-06-30", "Disease progression"),
     ]
+    # line 1 closes the day palbociclib starts, with no end reason of its own; letrozole goes on in line 2
     assert _derive(rows, end="2024-01-01") == [
-        (1, 1, "2020-01-01", "2020-06-30", "letrozole", None),
-        (1, 2, "2020-02-15", "2020-06-30", "palbociclib", None),
+        (1, 1, "2020-01-01", "2020-02-15", "letrozole", None),
+        (1, 2, "2020-02-15", "2020-06-30", "letrozole+palbociclib", "progression"),
+    ]
+
+
+def test_a_switch_after_the_window_is_a_new_line_of_the_new_drug_alone() -> None:
+    rows = [
+        (1, "letrozole", "2020-01-01", "2020-05-31", "Toxicity"),
+        (1, "exemestane", "2020-05-31", "2020-12-31", None),
+    ]
+    # letrozole ends the day exemestane starts: it is not running, so it does not join line 2
+    assert _derive(rows, end="2024-01-01") == [
+        (1, 1, "2020-01-01", "2020-05-31", "letrozole", "toxicity"),
+        (1, 2, "2020-05-31", "2020-12-31", "exemestane", None),
+    ]
+
+
+def test_back_to_back_refills_leave_no_gap() -> None:
+    """A refill the day after the previous supply ends is a gap of 0 days: the line goes on."""
+    rows = [
+        (1, "fulvestrant", "2021-01-01", "2021-01-31", None),
+        (1, "fulvestrant", "2021-02-01", "2021-02-28", "Toxicity"),
+    ]
+    # a progression during the line, then a refill without a day off: the same line (beyond progression)
+    assert _derive(rows, progressions=[(1, "2021-01-15")]) == [
+        (1, 1, "2021-01-01", "2021-02-28", "fulvestrant", "toxicity")
+    ]
+    # one day without the drug after a progression is a restart, so a new line
+    paused = [rows[0], (1, "fulvestrant", "2021-02-02", "2021-02-28", "Toxicity")]
+    assert _derive(paused, progressions=[(1, "2021-01-15")]) == [
+        (1, 1, "2021-01-01", "2021-01-31", "fulvestrant", None),
+        (1, 2, "2021-02-02", "2021-02-28", "fulvestrant", "toxicity"),
+    ]
+    # the longest pause that keeps a line: max_gap_days days without the drug
+    gap_90 = [rows[0], (1, "fulvestrant", "2021-05-02", "2021-05-31", None)]
+    assert [line[1] for line in _derive(gap_90)] == [1]
+    gap_91 = [rows[0], (1, "fulvestrant", "2021-05-03", "2021-05-31", None)]
+    assert [line[1] for line in _derive(gap_91)] == [1, 2]
+
+
+def test_a_progression_on_a_line_start_day_belongs_to_the_line_before() -> None:
+    """The progression that ends line 1 is dated the day line 2 starts: it does not split line 2."""
+    rows = [
+        (1, "letrozole", "2020-01-01", "2020-06-30", "Disease progression"),
+        (1, "fulvestrant", "2020-07-15", "2020-12-31", None),
+        (1, "fulvestrant", "2021-01-05", "2021-06-30", "Toxicity"),
+    ]
+    assert _derive(rows, progressions=[(1, "2020-07-15")]) == [
+        (1, 1, "2020-01-01", "2020-06-30", "letrozole", "progression"),
+        (1, 2, "2020-07-15", "2021-06-30", "fulvestrant", "toxicity"),
     ]
 
 
