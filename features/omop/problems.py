@@ -39,6 +39,8 @@ IMPORT_RULES: Final = MappingProxyType(
         "of therapy",
         "measurement-value": "a measurement that linewise reads has a value it can read (a number, or a "
         "value concept that the mapping names)",
+        "date-invalid": "a date that linewise reads is a calendar date from the year 1678 to the year 2261 "
+        "(the range of pandas timestamps)",
         "exposure-dates": "a drug exposure has a start date and an end date, the end not before the start",
         "lock": "the imported lock keeps every rule of the data-lock contract (the lock rule is named)",
     }

@@ -19,7 +19,7 @@ from linewise.features.omop.concepts import ConceptIndex, classify
 from linewise.features.omop.lines import RegimenRule, lines_from_episodes, lines_from_exposures
 from linewise.features.omop.mapping import OmopMapping
 from linewise.features.omop.problems import ImportProblem
-from linewise.features.omop.source import OmopReader
+from linewise.features.omop.source import CLINICAL_COLUMNS, OmopReader
 
 #: Lock tables and their columns, in the order written.
 LOCK_COLUMNS: Final = {
@@ -101,8 +101,20 @@ def build_tables(reader: OmopReader, mapping: OmopMapping, rule: RegimenRule) ->
 
 
 def _dates(frame: pd.DataFrame, *columns: str) -> pd.DataFrame:
-    converted = {column: pd.to_datetime(frame[column], errors="coerce").dt.normalize() for column in columns}
-    return frame.assign(**converted)
+    """Read date columns as days; ``undated`` names the first column whose date cannot be read.
+
+    A date that is given but is no calendar date, or lies outside the years pandas represents, is
+    missing in the result and named in ``undated``, for :meth:`_Builder._refuse_undated` to report.
+    """
+    undated = pd.Series(None, index=frame.index, dtype=object)
+    converted = {}
+    for column in columns:
+        raw = frame[column]
+        parsed = pd.to_datetime(raw, errors="coerce", format="ISO8601").dt.normalize()
+        given = raw.notna() & (raw.astype(str).str.strip() != "")
+        undated = undated.where(undated.notna() | ~(given & parsed.isna()), column)
+        converted[column] = parsed
+    return frame.assign(**converted, undated=undated)
 
 
 def _problem_rows(
@@ -120,12 +132,15 @@ class _Builder:
         self.problems: list[ImportProblem] = []
         #: Persons with a problem in their lines: a progression outside their lines is its consequence.
         self.troubled: set[int] = set()
+        #: Persons with a date that cannot be read: a missing result or period may be its consequence.
+        self.undated: set[int] = set()
+        #: Observations of the cohort, read once for menopausal states, progressions and results.
+        self._observation_rows: pd.DataFrame | None = None
 
     # -- the whole import -------------------------------------------------------------------------------
     def build(self) -> ImportedTables:
         person = self.reader.read("person")
-        conditions = _dates(self.reader.read("condition_occurrence"), "condition_start_date")
-        cohort, primary, metastases = self._conditions(conditions)
+        cohort, primary, metastases = self._conditions(self.reader.read("condition_occurrence"))
         person = person[person["person_id"].isin(cohort)]
         patient_of = self._patient_ids(person)
         dx = metastases.groupby("person_id")["condition_start_date"].min()
@@ -156,6 +171,23 @@ class _Builder:
             tables[name] = frame.loc[:, [*LOCK_COLUMNS[name], "origin_table", "origin_id", "person_id"]]
         return ImportedTables(tables, self.problems, int(self.reader.count("person")), len(cohort))
 
+    def _refuse_undated(self, frame: pd.DataFrame, table: str) -> pd.DataFrame:
+        """Report the rows of ``frame`` (from :func:`_dates`) whose date cannot be read, and drop them."""
+        bad = frame["undated"].notna()
+        key = CLINICAL_COLUMNS[table][0]
+        for column, ids in frame[bad].groupby("undated")[key]:
+            self.problems += _problem_rows(
+                table,
+                ids,
+                str(column),
+                "date-invalid",
+                "the date is not a calendar date from the year 1678 to the year 2261",
+            )
+        persons = {int(p) for p in frame.loc[bad, "person_id"]}
+        self.undated |= persons
+        self.troubled |= persons
+        return frame[~bad].drop(columns="undated")
+
     # -- conditions -------------------------------------------------------------------------------------
     def _conditions(self, conditions: pd.DataFrame) -> tuple[np.ndarray, pd.DataFrame, pd.DataFrame]:
         m = self.mapping
@@ -169,15 +201,21 @@ class _Builder:
             self.reader, self.index, m.histology, "condition_occurrence", "condition_concept_id"
         )
         concept = conditions["condition_concept_id"]
-        primary = conditions[concept.isin(primary_ids.index)]
-        metastases = conditions[concept.isin(sites.index)].assign(
+        with_primary = conditions.loc[concept.isin(primary_ids.index), "person_id"]
+        with_metastasis = conditions.loc[concept.isin(sites.index), "person_id"]
+        cohort = np.intersect1d(with_primary.unique(), with_metastasis.unique())
+        read = conditions[
+            conditions["person_id"].isin(cohort) & concept.isin(primary_ids.index.union(sites.index))
+        ]
+        read = self._refuse_undated(_dates(read, "condition_start_date"), "condition_occurrence")
+        primary = read[read["condition_concept_id"].isin(primary_ids.index)]
+        metastases = read[read["condition_concept_id"].isin(sites.index)].assign(
             site=lambda f: f["condition_concept_id"].map(sites)
         )
-        cohort = np.intersect1d(primary["person_id"].unique(), metastases["person_id"].unique())
         # concept 0 (No matching concept) is in the vocabulary but says no more than an unknown concept
         unknown = self.reader.unknown_concepts("condition_occurrence", "condition_concept_id") | {0}
         # a person with a breast cancer whose unknown condition might be a metastasis is refused, not dropped
-        bad = conditions[conditions["person_id"].isin(primary["person_id"]) & concept.isin(unknown)]
+        bad = conditions[conditions["person_id"].isin(with_primary) & concept.isin(unknown)]
         self.problems += _problem_rows(
             "condition_occurrence",
             bad["condition_occurrence_id"],
@@ -186,12 +224,10 @@ class _Builder:
             "the condition concept is 0 (No matching concept) or not in the vocabulary, so linewise cannot "
             "tell whether it is a metastasis",
         )
-        primary = primary[primary["person_id"].isin(cohort)].assign(
-            histology=lambda f: f["condition_concept_id"].map(histology)
-        )
-        metastases = metastases[metastases["person_id"].isin(cohort)].rename(
-            columns={"condition_occurrence_id": "origin_id"}
-        )[["person_id", "site", "condition_start_date", "origin_id"]]
+        primary = primary.assign(histology=lambda f: f["condition_concept_id"].map(histology))
+        metastases = metastases.rename(columns={"condition_occurrence_id": "origin_id"})[
+            ["person_id", "site", "condition_start_date", "origin_id"]
+        ]
         return cohort, primary, metastases
 
     def _patient_ids(self, person: pd.DataFrame) -> pd.Series:
@@ -244,7 +280,7 @@ class _Builder:
         frame["her2_ihc"] = frame["person_id"].map(her2)
         self.problems += _problem_rows(
             "person",
-            frame.loc[frame["er_percent"].isna(), "person_id"],
+            frame.loc[frame["er_percent"].isna() & ~frame["person_id"].isin(self.undated), "person_id"],
             None,
             "person-er",
             "the person has no estrogen-receptor percentage linked to the primary cancer or measured on or "
@@ -254,7 +290,9 @@ class _Builder:
         return frame
 
     def _birth_dates(self, person: pd.DataFrame) -> pd.Series:
-        exact = pd.to_datetime(person["birth_datetime"], errors="coerce").dt.normalize()
+        dated = _dates(person, "birth_datetime")
+        self._refuse_undated(dated, "person")
+        exact = dated["birth_datetime"]
         year = pd.to_numeric(person["year_of_birth"], errors="coerce")
         month = pd.to_numeric(person["month_of_birth"], errors="coerce").fillna(7)
         day = pd.to_numeric(person["day_of_birth"], errors="coerce").fillna(1)
@@ -274,6 +312,7 @@ class _Builder:
             self.reader, self.index, self.mapping.menopausal_status, "observation", "observation_concept_id"
         )
         found = observations[observations["observation_concept_id"].isin(states.index)]
+        found = self._refuse_undated(found, "observation")
         found = found.assign(state=found["observation_concept_id"].map(states))
         found = found.merge(frame[["person_id", "metastatic_dx_date"]], on="person_id")
         found = found[found["observation_date"] <= found["metastatic_dx_date"]]
@@ -283,7 +322,7 @@ class _Builder:
         status = frame["person_id"].map(latest.set_index("person_id")["state"])
         self.problems += _problem_rows(
             "person",
-            frame.loc[status.isna(), "person_id"],
+            frame.loc[status.isna() & ~frame["person_id"].isin(self.undated), "person_id"],
             None,
             "person-menopause",
             "the person has no menopausal state observed on or before the metastatic diagnosis",
@@ -291,22 +330,30 @@ class _Builder:
         return status.to_numpy()
 
     def _observations(self, persons: pd.Series) -> pd.DataFrame:
-        if not hasattr(self, "_observation_rows"):
-            rows = _dates(self.reader.read("observation"), "observation_date")
-            self._observation_rows = rows[rows["person_id"].isin(persons)]
+        """Return the observations of the cohort's persons, dates read (not yet checked), read once."""
+        if self._observation_rows is None:
+            rows = self.reader.read("observation")
+            self._observation_rows = _dates(rows[rows["person_id"].isin(persons)], "observation_date")
         return self._observation_rows
 
     def _follow_up(self, frame: pd.DataFrame) -> None:
-        periods = _dates(self.reader.read("observation_period"), "observation_period_end_date")
+        ids = frame["person_id"]
+        periods = self.reader.read("observation_period")
+        periods = _dates(periods[periods["person_id"].isin(ids)], "observation_period_end_date")
+        periods = self._refuse_undated(periods, "observation_period")
         end = periods.groupby("person_id")["observation_period_end_date"].max()
-        death = _dates(self.reader.read("death"), "death_date").groupby("person_id")["death_date"].min()
+        deaths = self.reader.read("death")
+        deaths = self._refuse_undated(_dates(deaths[deaths["person_id"].isin(ids)], "death_date"), "death")
+        death = deaths.groupby("person_id")["death_date"].min()
         frame["death_date"] = frame["person_id"].map(death)
         dead = frame["death_date"].notna()
         frame["vital_status"] = np.where(dead, "dead", "alive")
         frame["last_contact_date"] = frame["death_date"].where(dead, frame["person_id"].map(end))
         self.problems += _problem_rows(
             "person",
-            frame.loc[frame["last_contact_date"].isna(), "person_id"],
+            frame.loc[
+                frame["last_contact_date"].isna() & ~frame["person_id"].isin(self.undated), "person_id"
+            ],
             None,
             "person-period",
             "the person has no observation period (and no death), so the last contact is unknown",
@@ -321,12 +368,15 @@ class _Builder:
         values = {"positive": m.positive, "negative": m.negative}
         rows = []
         for table, prefix in (("measurement", "measurement"), ("observation", "observation")):
-            frame = self.reader.read(table)
-            frame = frame[frame["person_id"].isin(cohort)]
+            if table == "observation":
+                frame = self._observations(pd.Series(cohort))
+            else:
+                frame = self.reader.read(table)
+                frame = _dates(frame[frame["person_id"].isin(cohort)], "measurement_date")
             concept = f"{prefix}_concept_id"
             kind = classify(self.reader, self.index, kinds, table, concept)
             answer = classify(self.reader, self.index, values, table, "value_as_concept_id")
-            frame = frame[frame[concept].isin(kind.index)]
+            frame = self._refuse_undated(frame[frame[concept].isin(kind.index)], table)
             event = "measurement_event_id" if table == "measurement" else "observation_event_id"
             event_field = (
                 "meas_event_field_concept_id" if table == "measurement" else "obs_event_field_concept_id"
@@ -335,9 +385,7 @@ class _Builder:
                 pd.DataFrame(
                     {
                         "person_id": frame["person_id"].to_numpy(),
-                        "date": pd.to_datetime(frame[f"{prefix}_date"], errors="coerce")
-                        .dt.normalize()
-                        .to_numpy(),
+                        "date": frame[f"{prefix}_date"].to_numpy(),
                         "kind": frame[concept].map(kind).to_numpy(),
                         "number": pd.to_numeric(frame["value_as_number"], errors="coerce").to_numpy(),
                         "answer": frame["value_as_concept_id"].map(answer).to_numpy(),
@@ -458,7 +506,7 @@ class _Builder:
         )
         flagged = concept.isin(unknown) | concept.isna() | unmapped
         self.troubled |= {int(p) for p in exposures.loc[flagged, "person_id"]}
-        mapped = exposures.merge(drugs, on="drug_concept_id")
+        mapped = self._refuse_undated(exposures.merge(drugs, on="drug_concept_id"), "drug_exposure")
         missing = mapped["drug_exposure_start_date"].isna() | mapped["drug_exposure_end_date"].isna()
         backwards = mapped["drug_exposure_end_date"] < mapped["drug_exposure_start_date"]
         bad_dates = missing | backwards
@@ -496,7 +544,7 @@ class _Builder:
         }
         kind = classify(self.reader, self.index, kinds, "episode", "episode_concept_id")
         episodes = episodes.assign(kind=episodes["episode_concept_id"].map(kind))
-        episodes = episodes[episodes["kind"].notna()]
+        episodes = self._refuse_undated(episodes[episodes["kind"].notna()], "episode")
         adjuvant = (episodes["kind"] == "treatment_regimen") & _ends_before(
             episodes["episode_end_date"], episodes["person_id"], dx
         )
@@ -569,6 +617,7 @@ class _Builder:
             observations["observation_concept_id"].isin(states.index)
             & ~observations["person_id"].isin(found["person_id"])
         ]
+        noted = self._refuse_undated(noted, "observation")
         from_observations = pd.DataFrame(
             {
                 "person_id": noted["person_id"].to_numpy(),
@@ -660,7 +709,9 @@ class _Builder:
             "procedure_occurrence",
             "modifier_concept_id",
         )
-        found = procedures[procedures["procedure_concept_id"].isin(kind.index)]
+        found = self._refuse_undated(
+            procedures[procedures["procedure_concept_id"].isin(kind.index)], "procedure_occurrence"
+        )
         return pd.DataFrame(
             {
                 "person_id": found["person_id"].to_numpy(),

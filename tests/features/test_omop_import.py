@@ -34,8 +34,10 @@ from linewise.simulation.simulate import simulate_lock
 from tests.omop_cases import (
     add_episode,
     add_exposure,
+    add_measurement,
     add_patient,
     blank_cdm,
+    coded,
     drug,
     imported,
     rows,
@@ -575,4 +577,25 @@ def test_a_drug_added_while_others_run_gives_lines_that_do_not_overlap(blank: Pa
     assert rows(lines, "line_number", "start_date", "end_date", "drugs", "end_reason") == [
         ("1", "2020-01-10", "2020-04-01", "letrozole", ""),
         ("2", "2020-04-01", "2020-12-31", "letrozole+palbociclib", "progression"),
+    ]
+
+
+def test_a_date_that_cannot_be_read_is_refused_not_read_as_missing(blank: Path, tmp_path: Path) -> None:
+    """Years beyond pandas' range, and text that is no date, are problems; no death is lost."""
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2999-12-31")
+    add_measurement(blank, 102, 1, coded(blank, "85337-4"), "1066-10-14", number=50)
+    run_sql(
+        blank,
+        "UPDATE person SET birth_datetime = TIMESTAMP '1066-05-01 00:00:00' WHERE person_id = 1",
+        # a site that keeps death dates as text
+        "ALTER TABLE death ALTER death_date TYPE VARCHAR",
+        "INSERT INTO death (person_id, death_date, death_type_concept_id) VALUES (1, '2024-02-30', 32817)",
+    )
+    error = _problems(blank, tmp_path)
+    assert sorted((p.table, p.row_id, p.column, p.rule) for p in error.problems) == [
+        ("death", 1, "death_date", "date-invalid"),
+        ("drug_exposure", 11, "drug_exposure_end_date", "date-invalid"),
+        ("measurement", 102, "measurement_date", "date-invalid"),
+        ("person", 1, "birth_datetime", "date-invalid"),
     ]
