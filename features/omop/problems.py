@@ -32,6 +32,8 @@ IMPORT_RULES: Final = MappingProxyType(
         "episode-drugs": "a Treatment Regimen episode is linked, in episode_event, to at least one drug "
         "exposure of a linewise drug",
         "episode-person": "a Treatment Regimen episode is linked only to drug exposures of its own person",
+        "exposure-episode": "a drug exposure of a linewise drug, of a person with Treatment Regimen "
+        "episodes, is linked to one of them in episode_event",
         "episode-dates": "an episode has a start date, and its end date is not before it",
         "progression-pattern": "a progression says whether it is oligo or systemic (the words oligo or "
         "systemic in episode_source_value, or in value_as_string of a progression observation)",

@@ -578,6 +578,17 @@ class _Builder:
         self.problems += problems
         person_of_episode = dict(zip(regimens["episode_id"], regimens["person_id"], strict=True))
         self.troubled |= {int(person_of_episode[p.row_id]) for p in problems if p.row_id in person_of_episode}
+        linked = links.loc[links["episode_id"].isin(regimens["episode_id"]), "event_id"]
+        unlinked = exposures[with_episodes & ~exposures["drug_exposure_id"].isin(linked)]
+        self.problems += _problem_rows(
+            "drug_exposure",
+            unlinked["drug_exposure_id"],
+            None,
+            "exposure-episode",
+            "the exposure of a linewise drug is linked to none of its person's Treatment Regimen episodes "
+            "in episode_event, so it would be part of no line",
+        )
+        self.troubled |= {int(p) for p in unlinked["person_id"]}
         follow_up = pd.DataFrame(
             {
                 "person_id": patients["person_id"],

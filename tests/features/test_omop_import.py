@@ -599,3 +599,15 @@ def test_a_date_that_cannot_be_read_is_refused_not_read_as_missing(blank: Path, 
         ("measurement", 102, "measurement_date", "date-invalid"),
         ("person", 1, "birth_datetime", "date-invalid"),
     ]
+
+
+def test_an_exposure_outside_every_regimen_episode_is_refused(blank: Path, tmp_path: Path) -> None:
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31", "Disease progression")
+    add_exposure(blank, 12, 1, drug(blank, "palbociclib"), "2020-01-10", "2020-12-31", "Disease progression")
+    add_exposure(blank, 13, 1, drug(blank, "acetaminophen"), "2020-02-01", "2020-02-10")  # not a lock drug
+    add_episode(blank, 11, 1, "Treatment regimen", "2020-01-10", "2020-12-31", exposures=(11,))
+    error = _problems(blank, tmp_path)
+    assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
+        ("drug_exposure", 12, None, "exposure-episode")
+    ]
