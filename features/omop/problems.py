@@ -26,7 +26,8 @@ IMPORT_RULES: Final = MappingProxyType(
         "drug-unknown": "a drug exposure that does not end before the metastatic diagnosis has a "
         "drug_concept_id that is a concept of the vocabulary, and not 0 (No matching concept)",
         "drug-unmapped": "a drug exposure of an antineoplastic or endocrine drug (ATC L01 or L02) has an "
-        "ingredient that the mapping names",
+        "ingredient that the mapping names, and every ingredient of it below ATC L01 or L02 is one that the "
+        "mapping names",
         "condition-unknown": "a condition of a person with a primary breast cancer has a "
         "condition_concept_id that is a concept of the vocabulary, and not 0 (No matching concept)",
         "episode-drugs": "a Treatment Regimen episode is linked, in episode_event, to at least one drug "

@@ -338,9 +338,9 @@ class OmopReader:
         Returns
         -------
         DataFrame
-            ``drug_concept_id``, ``drug_name`` (the drug concept's lower-cased name) and ``ingredient``
-            (the ingredient's lower-cased name): one row per ingredient of a drug concept; a drug concept
-            that is itself an ingredient is its own.
+            ``drug_concept_id``, ``drug_name`` (the drug concept's lower-cased name), ``ingredient``
+            (the ingredient's lower-cased name) and ``ingredient_concept_id``: one row per ingredient of
+            a drug concept; a drug concept that is itself an ingredient is its own.
         """
         concept = self._vocabulary_table("concept")
         ancestor = self._vocabulary_table("concept_ancestor")
@@ -350,6 +350,7 @@ class OmopReader:
             sa.select(
                 ancestor.c.descendant_concept_id.label("drug_concept_id"),
                 sa.func.lower(concept.c.concept_name).label("ingredient"),
+                concept.c.concept_id.label("ingredient_concept_id"),
             )
             .join(concept, concept.c.concept_id == ancestor.c.ancestor_concept_id)
             .where(
@@ -361,6 +362,7 @@ class OmopReader:
         itself = sa.select(
             concept.c.concept_id.label("drug_concept_id"),
             sa.func.lower(concept.c.concept_name).label("ingredient"),
+            concept.c.concept_id.label("ingredient_concept_id"),
         ).where(
             concept.c.concept_class_id == "Ingredient",
             concept.c.vocabulary_id.in_(list(vocabularies)),
@@ -368,9 +370,39 @@ class OmopReader:
         )
         found = sa.union(ingredient_of, itself).subquery()
         named = sa.select(
-            found.c.drug_concept_id, sa.func.lower(drug.c.concept_name).label("drug_name"), found.c.ingredient
+            found.c.drug_concept_id,
+            sa.func.lower(drug.c.concept_name).label("drug_name"),
+            found.c.ingredient,
+            found.c.ingredient_concept_id,
         ).join(drug, drug.c.concept_id == found.c.drug_concept_id)
         return self._query(named, "concept_ancestor").drop_duplicates(ignore_index=True)
+
+    def descendants(self, ancestor_ids: Sequence[int], concept_ids: Sequence[int]) -> set[int]:
+        """Return those of ``concept_ids`` that are, or descend from, one of ``ancestor_ids``.
+
+        Parameters
+        ----------
+        ancestor_ids : sequence of int
+            The ancestors (an ATC class).
+        concept_ids : sequence of int
+            The concepts to test (ingredients).
+
+        Returns
+        -------
+        set of int
+        """
+        ancestors = sorted({int(i) for i in ancestor_ids})
+        ids = sorted({int(i) for i in concept_ids})
+        if not ancestors or not ids:
+            return set()
+        ancestor = self._vocabulary_table("concept_ancestor")
+        below = (
+            sa.select(ancestor.c.descendant_concept_id)
+            .where(ancestor.c.ancestor_concept_id.in_(ancestors), ancestor.c.descendant_concept_id.in_(ids))
+            .distinct()
+        )
+        found = {int(i) for i in self._query(below, "concept_ancestor")["descendant_concept_id"]}
+        return found | (set(ids) & set(ancestors))
 
     def _used(self, table: str, column: str) -> sa.Select[Any]:
         return (

@@ -134,6 +134,8 @@ class _Builder:
         self.troubled: set[int] = set()
         #: Persons with a date that cannot be read: a missing result or period may be its consequence.
         self.undated: set[int] = set()
+        #: Drug concepts with a cancer ingredient (ATC L01/L02) that the mapping does not name.
+        self._unmapped_cancer_ingredients: set[int] = set()
         #: Observations of the cohort, read once for menopausal states, progressions and results.
         self._observation_rows: pd.DataFrame | None = None
 
@@ -496,7 +498,9 @@ class _Builder:
             "drug_exposure",
             "drug_concept_id",
         )
+        # decided per ingredient: a combination drug with one unmapped cancer ingredient is refused too
         unmapped = concept.isin(cancer.index) & ~concept.isin(drugs["drug_concept_id"])
+        unmapped |= concept.isin(self._unmapped_cancer_ingredients)
         self.problems += _problem_rows(
             "drug_exposure",
             exposures.loc[unmapped, "drug_exposure_id"],
@@ -532,6 +536,11 @@ class _Builder:
                 rule.name_contains, regex=False
             )
             drug = drug.where(~hit, rule.drug)
+        cancer = self.reader.descendants(
+            sorted(self.index.found[self.mapping.cancer_classes]), found["ingredient_concept_id"].tolist()
+        )
+        lost = drug.isna() & found["ingredient_concept_id"].isin(cancer)
+        self._unmapped_cancer_ingredients = set(found.loc[lost, "drug_concept_id"].astype("int64"))
         mapped = pd.DataFrame({"drug_concept_id": found["drug_concept_id"].astype("int64"), "drug": drug})
         return mapped.dropna().drop_duplicates(ignore_index=True)
 

@@ -38,6 +38,7 @@ from tests.omop_cases import (
     add_patient,
     blank_cdm,
     coded,
+    concept_named,
     drug,
     imported,
     rows,
@@ -610,4 +611,47 @@ def test_an_exposure_outside_every_regimen_episode_is_refused(blank: Path, tmp_p
     error = _problems(blank, tmp_path)
     assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
         ("drug_exposure", 12, None, "exposure-episode")
+    ]
+
+
+def _combination(cdm: Path, concept_id: int, name: str, *ingredients: str) -> int:
+    """Add a clinical drug of several RxNorm ingredients, below each and each one's ATC classes."""
+    parts = [concept_named(cdm, ingredient) for ingredient in ingredients]
+    listed = ", ".join(str(p) for p in parts)
+    run_sql(
+        cdm,
+        f"INSERT INTO concept VALUES ({concept_id}, '{name}', 'Drug', 'RxNorm', 'Clinical Drug', 'S', "
+        f"'C{concept_id}', DATE '1970-01-01', DATE '2099-12-31', NULL)",
+        "INSERT INTO concept_ancestor SELECT ancestor_concept_id, "
+        f"{concept_id}, min_levels_of_separation + 1, max_levels_of_separation + 1 FROM concept_ancestor "
+        f"WHERE descendant_concept_id IN ({listed})",
+        f"INSERT INTO concept_ancestor VALUES ({concept_id}, {concept_id}, 0, 0)",
+    )
+    return concept_id
+
+
+def test_a_combination_clinical_drug_gives_both_drugs(blank: Path, tmp_path: Path) -> None:
+    pack = _combination(blank, 2100000001, "ribociclib / letrozole Pack", "ribociclib", "letrozole")
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, pack, "2020-01-10", "2020-12-31", "Disease progression")
+    lines = imported(blank, tmp_path / "out")["lines"]
+    assert rows(lines, "line_number", "start_date", "end_date", "drugs", "end_reason") == [
+        ("1", "2020-01-10", "2020-12-31", "letrozole+ribociclib", "progression")
+    ]
+
+
+def test_a_combination_with_an_unmapped_cancer_ingredient_is_refused(blank: Path, tmp_path: Path) -> None:
+    l01 = coded(blank, "L01")
+    run_sql(
+        blank,
+        "INSERT INTO concept VALUES (2100000000, 'tucatinib', 'Drug', 'RxNorm', 'Ingredient', 'S', 'T1', "
+        "DATE '1970-01-01', DATE '2099-12-31', NULL)",
+        f"INSERT INTO concept_ancestor VALUES ({l01}, 2100000000, 1, 1), (2100000000, 2100000000, 0, 0)",
+    )
+    pack = _combination(blank, 2100000001, "tucatinib / letrozole Pack", "tucatinib", "letrozole")
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, pack, "2020-01-10", "2020-12-31")
+    error = _problems(blank, tmp_path)
+    assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
+        ("drug_exposure", 11, "drug_concept_id", "drug-unmapped")
     ]
