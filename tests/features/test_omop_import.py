@@ -8,6 +8,7 @@ rule, shows no identifier and no date, and leaves nothing written.
 
 from __future__ import annotations
 
+import logging
 import os
 import subprocess
 import sys
@@ -655,3 +656,16 @@ def test_a_combination_with_an_unmapped_cancer_ingredient_is_refused(blank: Path
     assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
         ("drug_exposure", 11, "drug_concept_id", "drug-unmapped")
     ]
+
+
+def test_no_identifier_or_date_reaches_the_log(
+    blank: Path, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31")
+    add_exposure(blank, 12, 1, 0, "2020-01-10", "2020-12-31")
+    with caplog.at_level(logging.DEBUG):
+        error = _problems(blank, tmp_path)
+    assert [(p.table, p.row_id, p.rule) for p in error.problems] == [("drug_exposure", 12, "drug-unknown")]
+    assert leaks(caplog.text) == []
+    assert "SIM-900001" not in caplog.text
