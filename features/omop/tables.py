@@ -400,8 +400,13 @@ class _Builder:
             )
         found = _stack(rows)
         condition_field = self.index.found[m.condition_field]
-        primary_ids = set(primary["condition_occurrence_id"].astype("int64"))
-        found["linked"] = found["event_field"].isin(condition_field) & found["event_id"].isin(primary_ids)
+        # linked to a primary breast cancer of the same person (not another person's condition)
+        person_of_primary = pd.Series(
+            primary["person_id"].to_numpy(),
+            index=primary["condition_occurrence_id"].astype("int64").to_numpy(),
+        )
+        same_person = found["event_id"].map(person_of_primary) == found["person_id"]
+        found["linked"] = found["event_field"].isin(condition_field) & same_person
         numeric = ~found["kind"].str.startswith("gene:")
         unreadable = numeric & found["number"].isna() & (found["kind"] != "her2_ish")
         unreadable |= ~numeric & found["answer"].isna()

@@ -669,3 +669,26 @@ def test_no_identifier_or_date_reaches_the_log(
     assert [(p.table, p.row_id, p.rule) for p in error.problems] == [("drug_exposure", 12, "drug-unknown")]
     assert leaks(caplog.text) == []
     assert "SIM-900001" not in caplog.text
+
+
+def test_a_result_linked_to_another_persons_primary_is_not_the_baseline(blank: Path, tmp_path: Path) -> None:
+    add_patient(blank, 1)
+    add_patient(blank, 2)
+    for person in (1, 2):
+        add_exposure(blank, person * 100 + 11, person, drug(blank, "letrozole"), "2020-01-10", "2020-12-31")
+    add_measurement(blank, 202, 2, coded(blank, "85337-4"), "2021-01-01", number=10)
+    field = concept_named(blank, "Condition_occurrence.condition_occurrence_id")
+    # person 2's later ER result points at person 1's primary cancer (condition 101)
+    run_sql(
+        blank,
+        f"UPDATE measurement SET measurement_event_id = 101, meas_event_field_concept_id = {field} "
+        "WHERE measurement_id = 202",
+    )
+    tables = imported(blank, tmp_path / "out")
+    assert rows(tables["patients"], "patient_id", "er_percent") == [
+        ("SIM-900001", "80"),
+        ("SIM-900002", "80"),
+    ]
+    assert rows(tables["biomarkers"], "patient_id", "date", "marker", "value") == [
+        ("SIM-900002", "2021-01-01", "er", "10")
+    ]
