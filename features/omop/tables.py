@@ -440,6 +440,15 @@ class _Builder:
         two = score == 2
         code = code.where(~two, same_day.map({"negative": "2+_ish_neg", "positive": "2+_ish_pos"}))
         missing = two & same_day.isna()
+        beyond = ~score.isin([0, 1, 2, 3]) | (scores["number"] != score.astype("float"))
+        for table, ids in scores[beyond.fillna(True).to_numpy()].groupby("origin_table")["origin_id"]:
+            self.problems += _problem_rows(
+                str(table),
+                ids,
+                "value_as_number",
+                "measurement-value",
+                "a HER2 IHC score is a whole number from 0 to 3",
+            )
         for table, ids in scores[missing.to_numpy()].groupby("origin_table")["origin_id"]:
             self.problems += _problem_rows(
                 str(table),

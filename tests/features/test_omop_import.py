@@ -692,3 +692,13 @@ def test_a_result_linked_to_another_persons_primary_is_not_the_baseline(blank: P
     assert rows(tables["biomarkers"], "patient_id", "date", "marker", "value") == [
         ("SIM-900002", "2021-01-01", "er", "10")
     ]
+
+
+def test_a_her2_score_outside_0_to_3_is_refused(blank: Path, tmp_path: Path) -> None:
+    add_patient(blank, 1)
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31")
+    add_measurement(blank, 102, 1, coded(blank, "85319-2"), "2019-06-01", number=5)
+    error = _problems(blank, tmp_path)
+    assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
+        ("measurement", 102, "value_as_number", "measurement-value")
+    ]
