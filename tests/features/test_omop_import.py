@@ -702,3 +702,14 @@ def test_a_her2_score_outside_0_to_3_is_refused(blank: Path, tmp_path: Path) -> 
     assert [(p.table, p.row_id, p.column, p.rule) for p in error.problems] == [
         ("measurement", 102, "value_as_number", "measurement-value")
     ]
+
+
+def test_a_biomarker_in_observation_instead_of_measurement(blank: Path, tmp_path: Path) -> None:
+    add_patient(blank, 1)
+    run_sql(blank, "DELETE FROM measurement WHERE measurement_id = 101")
+    add_measurement(blank, 102, 1, coded(blank, "85337-4"), "2019-06-01", number=70, table="observation")
+    add_measurement(blank, 103, 1, coded(blank, "85337-4"), "2021-03-01", number=40, table="observation")
+    add_exposure(blank, 11, 1, drug(blank, "letrozole"), "2020-01-10", "2020-12-31")
+    tables = imported(blank, tmp_path / "out")
+    assert rows(tables["patients"], "patient_id", "er_percent") == [("SIM-900001", "70")]
+    assert rows(tables["biomarkers"], "date", "marker", "value") == [("2021-03-01", "er", "40")]
