@@ -39,6 +39,7 @@ from linewise.features import (
 )
 from linewise.features.decisions import ACTIONS, KEYS, OUTCOMES
 from linewise.features.examples import FEATURES, build_examples
+from linewise.features.fhir import bundle_from_document
 from linewise.features.patient import export_patients
 from linewise.simulation.simulate import TRUTH_FILE
 
@@ -319,8 +320,16 @@ def export_patient(
         str | None,
         typer.Option("--as-of", help="Cut the history at this date, YYYY-MM-DD (default: lock date)."),
     ] = None,
+    file_format: Annotated[
+        str,
+        typer.Option(
+            "--format", help="json: linewise's patient document; fhir: an R4 Bundle profiled by mCODE STU4."
+        ),
+    ] = "json",
 ) -> None:
     """Write one patient's history up to a date as the JSON that scoring accepts (pseudonym, no raw id)."""
+    if file_format not in ("json", "fhir"):
+        fail("linewise export-patient: --format must be json or fhir")
     cut = None
     if as_of is not None:
         try:
@@ -336,6 +345,8 @@ def export_patient(
     except (KeyError, ValueError) as err:
         fail(f"linewise export-patient: {err.args[0]}")
     document = documents[patient]
-    text = json.dumps(document, indent=2) + "\n"
+    content = document if file_format == "json" else bundle_from_document(document)
+    text = json.dumps(content, indent=2) + "\n"
     write_outputs("export-patient", {out: lambda path: path.write_text(text, encoding="utf-8")})
-    typer.echo(f"wrote the history of {patient} up to {document['as_of']} to {out}")
+    what = "history" if file_format == "json" else "FHIR Bundle"
+    typer.echo(f"wrote the {what} of {patient} up to {document['as_of']} to {out}")

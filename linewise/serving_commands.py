@@ -56,25 +56,35 @@ def _score_patient_file(
     a bad ``--as-of``, a model that cannot be loaded, a patient with nothing to score) exits 2 with
     one message. Returns ``work``'s result and the document.
     """
+    from linewise.features.fhir import FhirBundleError, is_bundle, read_bundle
     from linewise.features.patient import read_patient_file
     from linewise.serving.scoring import ScoringError
 
     try:
-        document = read_patient_file(patient)
+        content = read_patient_file(patient)
     except LockValidationError as err:
         fail(str(err))
+    bundle = None
+    if is_bundle(content):  # a FHIR Bundle (linewise export-patient --format fhir, or a hospital's)
+        try:
+            bundle = read_bundle(content, patient.name)
+        except FhirBundleError as err:
+            fail(str(err))
+    document = content if bundle is None else bundle.document
     day = date_option(as_of, command)
     model = _load_model_or_fail(model_uri, command)
     try:
         return work(model, document, day, source=patient.name), document
     except LockValidationError as err:
-        fail(str(err))
+        fail(str(err) if bundle is None else str(bundle.problems_of(err, patient.name)))
     except ScoringError as err:
         fail(f"linewise {command}: {err}")
 
 
 def score(
-    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    patient: Annotated[
+        Path, typer.Argument(help="Patient JSON file or FHIR Bundle (linewise export-patient).")
+    ],
     model_uri: Annotated[
         str, typer.Option("--model", help="Registered model to score with.")
     ] = DEFAULT_MODEL_URI,
@@ -127,7 +137,9 @@ def score(
 
 
 def report(
-    patient: Annotated[Path, typer.Argument(help="Patient JSON file (linewise export-patient).")],
+    patient: Annotated[
+        Path, typer.Argument(help="Patient JSON file or FHIR Bundle (linewise export-patient).")
+    ],
     out: Annotated[
         Path,
         typer.Option(

@@ -1,0 +1,692 @@
+"""A FHIR Bundle of one patient read back into the patient document (``docs/fhir.md``).
+
+The Bundle is parsed by ``fhir.resources`` (its R4B models); what it says is then turned into the
+patient document of :mod:`linewise.features.patient`, which goes through the same checks as any
+patient file. A problem names the entry (its position in ``Bundle.entry``), the resource type, the
+element and the rule; it never shows a value. A contract violation of the document is reported
+against the entry and element the record came from (:meth:`BundlePatient.problems_of`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from types import MappingProxyType
+from typing import Any, Final
+
+from fhir.resources.R4B.bundle import Bundle
+from pydantic import ValidationError
+
+from linewise.features.errors import RULES, LockValidationError
+from linewise.features.fhir.codes import (
+    CENTER_SYSTEM,
+    GENE_STUDIED,
+    GENES,
+    GENOMIC_ANSWERS,
+    OBSERVATION_CODES,
+    PATIENT_KEY_SYSTEM,
+    PRIMARY_BREAST_CANCER,
+    PROCEDURES,
+    SECONDARY_MALIGNANCY,
+    SITE_STRUCTURES,
+    WORSENED,
+    code_system,
+    extension_url,
+)
+from linewise.features.loader import DataLock
+from linewise.features.patient import PATIENT_SCHEMA_VERSION, load_patient
+from linewise.features.schema import TABLES, Kind
+
+#: Rule id -> what the rule requires. ``docs/fhir.md`` repeats this table.
+BUNDLE_RULES: Final = MappingProxyType(
+    {
+        "fhir-json": "the file holds one JSON object",
+        "fhir-structure": "the Bundle parses as FHIR R4 (the element is named)",
+        "fhir-patient": "the Bundle holds exactly one Patient, identified by its linewise pseudonym",
+        "fhir-resource": "every entry is a resource linewise reads (Patient, Organization, Condition, "
+        "Observation, MedicationAdministration, Procedure, Specimen)",
+        "fhir-code": "a coded element has a coding linewise knows (a linewise code or a listed standard code)",
+        "fhir-reference": "a reference points at a resource of the Bundle, and subject at its Patient",
+        "fhir-line": "a medication administration has a line number, and those of one line agree on "
+        "their period and end reason",
+        "fhir-value": "an element that linewise reads has a value of the type its profile gives",
+    }
+)
+_GENERIC: Final = "invalid value"
+
+
+@dataclass(frozen=True)
+class BundleProblem:
+    """One place of a Bundle that cannot become part of the patient document.
+
+    Attributes
+    ----------
+    entry : int or None
+        Position in ``Bundle.entry`` (from 0); None for the Bundle itself.
+    resource : str or None
+        The entry's resource type.
+    element : str or None
+        The element (``effectiveDateTime``, ``extension``).
+    rule : str
+        A key of :data:`BUNDLE_RULES`, or ``patient-file:<rule>`` for a rule of the patient-file
+        contract.
+    message : str
+        What was expected; never a value.
+    """
+
+    entry: int | None
+    resource: str | None
+    element: str | None
+    rule: str
+    message: str
+
+    def __str__(self) -> str:
+        where = "Bundle" if self.entry is None else f"entry {self.entry}"
+        if self.resource is not None:
+            where += f" ({self.resource})"
+        if self.element is not None:
+            where += f", element {self.element}"
+        return f"{where}: {self.message} [rule {self.rule}]"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the problem as a JSON-ready dict."""
+        return asdict(self)
+
+
+class FhirBundleError(ValueError):
+    """A Bundle cannot be read as a patient: every problem, named by entry, resource and element.
+
+    Parameters
+    ----------
+    source : str
+        The Bundle's name in messages (a file name, or ``bundle``).
+    problems : sequence of BundleProblem
+    """
+
+    def __init__(self, source: str, problems: Sequence[BundleProblem]) -> None:
+        self.source = source
+        self.problems = tuple(problems)
+        count = len(self.problems)
+        lines = [f"FHIR Bundle {source}: {count} problem{'s' if count != 1 else ''}:"]
+        lines += [f"  - {problem}" for problem in self.problems]
+        super().__init__("\n".join(lines))
+
+
+@dataclass(frozen=True)
+class BundlePatient:
+    """The patient document read from a Bundle, and where each of its records came from.
+
+    Attributes
+    ----------
+    document : dict
+        The patient document.
+    origins : mapping
+        ``(table, record number from 1 or None, column or None)`` -> ``(entry, resource, element)``.
+    """
+
+    document: dict[str, Any]
+    origins: Mapping[tuple[str, int | None, str | None], tuple[int, str, str | None]]
+
+    def problems_of(self, error: LockValidationError, source: str = "bundle") -> FhirBundleError:
+        """Return the document's contract violations as problems of the Bundle's entries."""
+        problems = []
+        for violation in error.violations:
+            row = 1 if violation.table == "patients" else violation.row
+            found = self.origins.get((violation.table or "", row, violation.column)) or self.origins.get(
+                (violation.table or "", row, None)
+            )
+            entry, resource, element = found if found is not None else (None, None, None)
+            problems.append(
+                BundleProblem(
+                    entry,
+                    resource,
+                    element,
+                    f"patient-file:{violation.rule}",
+                    RULES.get(violation.rule, _GENERIC),
+                )
+            )
+        return FhirBundleError(source, problems)
+
+
+def is_bundle(content: object) -> bool:
+    """Whether parsed JSON is a FHIR Bundle (rather than a linewise patient document)."""
+    return isinstance(content, dict) and content.get("resourceType") == "Bundle"
+
+
+def _structure_problems(error: ValidationError, content: dict[str, Any]) -> list[BundleProblem]:
+    problems = []
+    entries = content.get("entry") if isinstance(content.get("entry"), list) else []
+    for item in error.errors():
+        loc = list(item.get("loc", ()))
+        entry = loc[1] if len(loc) > 1 and loc[0] == "entry" and isinstance(loc[1], int) else None
+        resource = None
+        if entry is not None and entry < len(entries) and isinstance(entries[entry], dict):
+            found = entries[entry].get("resource")
+            kind = found.get("resourceType") if isinstance(found, dict) else None
+            resource = kind if isinstance(kind, str) and kind.isalpha() and len(kind) < 64 else None
+        path = loc[3:] if entry is not None and len(loc) > 2 and loc[2] == "resource" else loc
+        element = ".".join(str(p) for p in path if isinstance(p, str) and p.isidentifier()) or None
+        message = str(item.get("msg", _GENERIC))
+        value = item.get("input")
+        if value is not None and not isinstance(value, dict | list) and str(value) and str(value) in message:
+            message = _GENERIC
+        problems.append(BundleProblem(entry, resource, element, "fhir-structure", message))
+    return problems
+
+
+#: FHIR R4 ``Bundle.type`` codes (a required binding).
+BUNDLE_TYPES: Final = frozenset(
+    {
+        "document",
+        "message",
+        "transaction",
+        "transaction-response",
+        "batch",
+        "batch-response",
+        "history",
+        "searchset",
+        "collection",
+    }
+)
+#: The resource types linewise reads; any other entry is refused (rule ``fhir-resource``).
+READ_TYPES: Final = frozenset(
+    {
+        "Patient",
+        "Organization",
+        "Condition",
+        "Observation",
+        "MedicationAdministration",
+        "Procedure",
+        "Specimen",
+    }
+)
+
+
+def _unread_entries(content: dict[str, Any]) -> list[BundleProblem]:
+    """Entries whose resource type linewise does not read (checked before parsing, which would fail)."""
+    entries = content.get("entry")
+    if not isinstance(entries, list):
+        return []
+    problems = []
+    for index, entry in enumerate(entries):
+        resource = entry.get("resource") if isinstance(entry, dict) else None
+        if isinstance(resource, dict) and resource.get("resourceType") not in READ_TYPES:
+            problems.append(
+                BundleProblem(index, None, "resourceType", "fhir-resource", BUNDLE_RULES["fhir-resource"])
+            )
+    return problems
+
+
+def read_bundle(content: object, source: str = "bundle") -> BundlePatient:
+    """Read a FHIR Bundle of one patient into the patient document.
+
+    Parameters
+    ----------
+    content : object
+        The parsed JSON.
+    source : str
+        The Bundle's name in messages.
+
+    Returns
+    -------
+    BundlePatient
+
+    Raises
+    ------
+    FhirBundleError
+        Listing every problem found.
+    """
+    if not isinstance(content, dict):
+        raise FhirBundleError(
+            source, [BundleProblem(None, None, None, "fhir-json", BUNDLE_RULES["fhir-json"])]
+        )
+    unread = _unread_entries(content)
+    if unread:
+        raise FhirBundleError(source, unread)
+    try:
+        bundle = Bundle.model_validate(content)
+    except ValidationError as err:
+        raise FhirBundleError(source, _structure_problems(err, content)) from None
+    except (KeyError, TypeError, ValueError):  # fhir.resources fails so on some malformed input
+        raise FhirBundleError(
+            source, [BundleProblem(None, "Bundle", None, "fhir-structure", BUNDLE_RULES["fhir-structure"])]
+        ) from None
+    if bundle.type not in BUNDLE_TYPES:  # fhir.resources does not check required code bindings
+        raise FhirBundleError(
+            source,
+            [BundleProblem(None, "Bundle", "type", "fhir-structure", "type must be a FHIR Bundle type")],
+        )
+    reader = _Reader(bundle)
+    reader.read()
+    if reader.problems:
+        raise FhirBundleError(source, reader.problems)
+    return BundlePatient(reader.document(), MappingProxyType(dict(reader.origins)))
+
+
+def _reverse(table: Mapping[str, tuple[str, str]]) -> dict[tuple[str, str], str]:
+    return {pair: key for key, pair in table.items()}
+
+
+_OBSERVATION_KINDS: Final = _reverse(OBSERVATION_CODES)
+_SITES: Final = _reverse(SITE_STRUCTURES)
+_GENES: Final = _reverse(GENES)
+_ANSWERS: Final = _reverse(GENOMIC_ANSWERS)
+_PROCEDURES: Final = _reverse(PROCEDURES)
+_PATIENT_COLUMNS: Final = tuple(
+    c.name for t in TABLES if t.name == "patients" for c in t.columns if c.kind is not Kind.PATIENT_ID
+)
+_BASELINE: Final = {
+    "age": "age_at_metastatic_dx",
+    "menopausal_status": "menopausal_status",
+    "er": "er_percent",
+    "pgr": "pgr_percent",
+    "ki67": "ki67_percent",
+    "her2_ihc": "her2_ihc",
+    "grade": "grade",
+}
+
+
+def _number(value: object) -> int | float | None:
+    if value is None:
+        return None
+    number = float(value) if isinstance(value, Decimal | int | float) else None
+    if number is None:
+        return None
+    return int(number) if number.is_integer() else number
+
+
+def _date(value: object) -> str | None:
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return None
+
+
+@dataclass
+class _Reader:
+    bundle: Bundle
+    problems: list[BundleProblem] = field(default_factory=list)
+    origins: dict[tuple[str, int | None, str | None], tuple[int, str, str | None]] = field(
+        default_factory=dict
+    )
+    patient: dict[str, Any] = field(default_factory=dict)
+    records: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    patient_key: str | None = None
+    as_of: str | None = None
+
+    def problem(self, entry: int | None, resource: str | None, element: str | None, rule: str) -> None:
+        self.problems.append(BundleProblem(entry, resource, element, rule, BUNDLE_RULES[rule]))
+
+    def coded(
+        self, concept: Any, vocabulary: str, standard: Mapping[tuple[str, str], str] | None = None
+    ) -> str | None:
+        if concept is None:
+            return None
+        found = None
+        for coding in concept.coding or []:
+            if coding.system == code_system(vocabulary) and coding.code:
+                return str(coding.code)
+            if standard is not None and found is None:
+                found = standard.get((str(coding.system), str(coding.code)))
+        return found
+
+    def extensions(self, resource: Any, name: str) -> list[Any]:
+        return [e for e in (resource.extension or []) if e.url == extension_url(name)]
+
+    def read(self) -> None:
+        entries = self.bundle.entry or []
+        urls = {str(e.fullUrl): i for i, e in enumerate(entries) if e.fullUrl}
+        if self.bundle.timestamp is not None:
+            self.as_of = _date(self.bundle.timestamp)
+        patients = [
+            i
+            for i, e in enumerate(entries)
+            if e.resource is not None and e.resource.get_resource_type() == "Patient"
+        ]
+        if len(patients) != 1:
+            self.problem(None, "Patient", "entry", "fhir-patient")
+            return
+        patient_entry = patients[0]
+        patient_url = str(entries[patient_entry].fullUrl)
+        self._patient(patient_entry, entries[patient_entry].resource, entries, urls)
+        primary = None
+        for index, entry in enumerate(entries):
+            resource = entry.resource
+            kind = None if resource is None else resource.get_resource_type()
+            if kind in ("Patient", "Organization", "Specimen"):
+                continue
+            if kind not in ("Condition", "Observation", "MedicationAdministration", "Procedure"):
+                self.problem(index, kind, "resource", "fhir-resource")
+                continue
+            subject = resource.subject.reference if resource.subject is not None else None
+            if subject != patient_url:
+                self.problem(index, kind, "subject", "fhir-reference")
+                continue
+            if kind == "Condition":
+                primary = self._condition(index, resource, primary)
+        lines: dict[int, list[tuple[int, Any]]] = {}
+        for index, entry in enumerate(entries):
+            resource = entry.resource
+            kind = None if resource is None else resource.get_resource_type()
+            subject = getattr(resource, "subject", None)
+            if subject is None or subject.reference != patient_url:
+                continue
+            if kind == "Observation":
+                self._observation(index, resource, primary, urls, entries)
+            elif kind == "MedicationAdministration":
+                number = self.extensions(resource, "line-number")
+                if len(number) != 1 or number[0].valueInteger is None:
+                    self.problem(index, kind, "extension", "fhir-line")
+                    continue
+                lines.setdefault(int(number[0].valueInteger), []).append((index, resource))
+            elif kind == "Procedure":
+                self._procedure(index, resource)
+        for number, parts in lines.items():
+            self._line(number, parts)
+
+    def add(
+        self, table: str, record: dict[str, Any], entry: int, resource: str, elements: Mapping[str, str]
+    ) -> None:
+        rows = self.records.setdefault(table, [])
+        rows.append(record)
+        row = len(rows)
+        self.origins[(table, row, None)] = (entry, resource, None)
+        for column, element in elements.items():
+            self.origins[(table, row, column)] = (entry, resource, element)
+
+    def set_patient(self, column: str, value: Any, entry: int, resource: str, element: str) -> None:
+        self.patient[column] = value
+        self.origins[("patients", 1, column)] = (entry, resource, element)
+
+    def _patient(self, index: int, resource: Any, entries: Sequence[Any], urls: Mapping[str, int]) -> None:
+        keys = [i.value for i in (resource.identifier or []) if i.system == PATIENT_KEY_SYSTEM]
+        if len(keys) != 1 or not keys[0]:
+            self.problem(index, "Patient", "identifier", "fhir-patient")
+        else:
+            self.patient_key = str(keys[0])
+        self.origins[("patients", 1, None)] = (index, "Patient", None)
+        contact = self.extensions(resource, "last-contact-date")
+        if contact:
+            self.set_patient("last_contact_date", _date(contact[0].valueDate), index, "Patient", "extension")
+        if resource.deceasedDateTime is not None:
+            self.set_patient(
+                "death_date", _date(resource.deceasedDateTime), index, "Patient", "deceasedDateTime"
+            )
+            self.set_patient("vital_status", "dead", index, "Patient", "deceasedDateTime")
+        elif resource.deceasedBoolean is not None:
+            self.set_patient(
+                "vital_status",
+                "dead" if resource.deceasedBoolean else "alive",
+                index,
+                "Patient",
+                "deceasedBoolean",
+            )
+        organization = resource.managingOrganization
+        if organization is not None:
+            target = urls.get(str(organization.reference))
+            found = entries[target].resource if target is not None else None
+            if found is None or found.get_resource_type() != "Organization":
+                self.problem(index, "Patient", "managingOrganization", "fhir-reference")
+                return
+            centers = [i.value for i in (found.identifier or []) if i.system == CENTER_SYSTEM]
+            if centers:
+                self.set_patient("center_id", str(centers[0]), target, "Organization", "identifier")
+
+    def _condition(self, index: int, resource: Any, primary: str | None) -> str | None:
+        codes = {
+            (str(c.system), str(c.code)) for c in (resource.code.coding if resource.code else None) or []
+        }
+        if PRIMARY_BREAST_CANCER in codes:
+            if primary is not None:
+                self.problem(index, "Condition", "code", "fhir-patient")
+                return primary
+            for name, column, attribute in (
+                ("histology", "histology", "valueCodeableConcept"),
+                ("de-novo", "de_novo", "valueBoolean"),
+                ("metastatic-diagnosis-date", "metastatic_dx_date", "valueDate"),
+            ):
+                found = self.extensions(resource, name)
+                if not found:
+                    continue
+                value = getattr(found[0], attribute)
+                if column == "histology":
+                    value = self.coded(value, "histology")
+                    if value is None:
+                        self.problem(index, "Condition", "extension", "fhir-code")
+                elif column == "metastatic_dx_date":
+                    value = _date(value)
+                self.set_patient(column, value, index, "Condition", "extension")
+            return f"entry:{index}"
+        if SECONDARY_MALIGNANCY in codes:
+            site = None
+            if resource.bodySite:
+                site = self.coded(resource.bodySite[0], "site", _SITES)
+                if site is None:
+                    self.problem(index, "Condition", "bodySite", "fhir-code")
+            record = {"site": site, "date_detected": _date(resource.onsetDateTime)}
+            self.add(
+                "metastases",
+                record,
+                index,
+                "Condition",
+                {"site": "bodySite", "date_detected": "onsetDateTime"},
+            )
+            return primary
+        self.problem(index, "Condition", "code", "fhir-code")
+        return primary
+
+    def _observation(
+        self, index: int, resource: Any, primary: str | None, urls: Mapping[str, int], entries: Sequence[Any]
+    ) -> None:
+        kinds = [_OBSERVATION_KINDS.get((str(c.system), str(c.code))) for c in (resource.code.coding or [])]
+        kind = next((k for k in kinds if k is not None), None)
+        if kind is None:
+            self.problem(index, "Observation", "code", "fhir-code")
+            return
+        focus = [urls.get(str(f.reference)) for f in (resource.focus or [])]
+        on_primary = primary is not None and f"entry:{focus[0]}" == primary if focus else False
+        date = _date(resource.effectiveDateTime)
+        if kind in _BASELINE and on_primary:
+            self._baseline(index, resource, kind)
+        elif kind in ("er", "pgr", "ki67", "her2_ihc", "genomic_variant"):
+            self._biomarker(index, resource, kind, date, entries, urls)
+        elif kind == "ecog":
+            self.add(
+                "performance_status",
+                {"date": date, "ecog": _number(resource.valueInteger)},
+                index,
+                "Observation",
+                {"date": "effectiveDateTime", "ecog": "valueInteger"},
+            )
+        elif kind == "disease_status":
+            self._progression(index, resource, date)
+        else:
+            self.problem(index, "Observation", "focus", "fhir-reference")
+
+    def _baseline(self, index: int, resource: Any, kind: str) -> None:
+        column = _BASELINE[kind]
+        if kind in ("age", "er", "pgr", "ki67"):
+            quantity = resource.valueQuantity
+            value = None if quantity is None else _number(quantity.value)
+            element = "valueQuantity"
+        elif kind == "grade":
+            value, element = _number(resource.valueInteger), "valueInteger"
+        else:
+            value = self.coded(resource.valueCodeableConcept, kind)
+            element = "valueCodeableConcept"
+            if value is None:
+                self.problem(index, "Observation", element, "fhir-code")
+        if value is None and element != "valueCodeableConcept":
+            self.problem(index, "Observation", element, "fhir-value")
+        self.set_patient(column, value, index, "Observation", element)
+
+    def _biomarker(
+        self,
+        index: int,
+        resource: Any,
+        kind: str,
+        date: str | None,
+        entries: Sequence[Any],
+        urls: Mapping[str, int],
+    ) -> None:
+        value: Any
+        if kind == "genomic_variant":
+            genes = [
+                c
+                for c in (resource.component or [])
+                if any((str(x.system), str(x.code)) == GENE_STUDIED for x in (c.code.coding or []))
+            ]
+            marker = self.coded(genes[0].valueCodeableConcept, "marker", _GENES) if genes else None
+            if marker is None:
+                self.problem(index, "Observation", "component", "fhir-code")
+            value = self.coded(resource.valueCodeableConcept, "biomarker_value", _ANSWERS)
+        elif kind in ("er", "pgr", "ki67"):
+            marker = kind
+            number = None if resource.valueQuantity is None else _number(resource.valueQuantity.value)
+            value = None if number is None else str(number)  # the lock's biomarker value is text
+        else:
+            marker = kind
+            value = self.coded(resource.valueCodeableConcept, "biomarker_value")
+        sample = None
+        if resource.specimen is not None:
+            target = urls.get(str(resource.specimen.reference))
+            found = entries[target].resource if target is not None else None
+            if found is None or found.get_resource_type() != "Specimen":
+                self.problem(index, "Observation", "specimen", "fhir-reference")
+            else:
+                sample = self.coded(found.type, "sample")
+                if sample is None:
+                    self.problem(target, "Specimen", "type", "fhir-code")
+        element = "valueQuantity" if kind in ("er", "pgr", "ki67") else "valueCodeableConcept"
+        self.add(
+            "biomarkers",
+            {"date": date, "marker": marker, "value": value, "sample": sample},
+            index,
+            "Observation",
+            {"date": "effectiveDateTime", "marker": "code", "value": element, "sample": "specimen"},
+        )
+
+    def _progression(self, index: int, resource: Any, date: str | None) -> None:
+        answer = (
+            {(str(c.system), str(c.code)) for c in (resource.valueCodeableConcept.coding or [])}
+            if resource.valueCodeableConcept
+            else set()
+        )
+        if WORSENED not in answer:
+            return  # a status that is not progression (stable, improved) is no progression record
+        number = self.extensions(resource, "line-number")
+        pattern = self.extensions(resource, "progression-pattern")
+        method = self.extensions(resource, "progression-method")
+        sites = [
+            self.coded(e.valueCodeableConcept, "site", _SITES) for e in self.extensions(resource, "new-site")
+        ]
+        if any(site is None for site in sites):
+            self.problem(index, "Observation", "extension", "fhir-code")
+        record = {
+            "date": date,
+            "line_number": _number(number[0].valueInteger) if number else None,
+            "pattern": self.coded(pattern[0].valueCodeableConcept, "pattern") if pattern else None,
+            "new_sites": "+".join(s for s in sites if s) or None,
+            "method": self.coded(method[0].valueCodeableConcept, "method") if method else None,
+        }
+        elements = {
+            "date": "effectiveDateTime",
+            "line_number": "extension",
+            "pattern": "extension",
+            "new_sites": "extension",
+            "method": "extension",
+        }
+        self.add("progressions", record, index, "Observation", elements)
+
+    def _procedure(self, index: int, resource: Any) -> None:
+        kind = self.coded(resource.code, "local_therapy_type", _PROCEDURES)
+        if kind is None:
+            self.problem(index, "Procedure", "code", "fhir-code")
+        site = self.coded(resource.bodySite[0], "site", _SITES) if resource.bodySite else None
+        if resource.bodySite and site is None:
+            self.problem(index, "Procedure", "bodySite", "fhir-code")
+        record = {"date": _date(resource.performedDateTime), "type": kind, "site": site}
+        self.add(
+            "local_therapies",
+            record,
+            index,
+            "Procedure",
+            {"date": "performedDateTime", "type": "code", "site": "bodySite"},
+        )
+
+    def _line(self, number: int, parts: list[tuple[int, Any]]) -> None:
+        first_index, first = parts[0]
+        drugs = []
+        shapes = set()
+        for index, resource in parts:
+            drug = self.coded(resource.medicationCodeableConcept, "drug")
+            if drug is None:
+                self.problem(index, "MedicationAdministration", "medicationCodeableConcept", "fhir-code")
+            else:
+                drugs.append(drug)
+            period = resource.effectivePeriod
+            reason = self.coded(resource.statusReason[0], "end_reason") if resource.statusReason else None
+            shapes.add((None if period is None else (_date(period.start), _date(period.end)), reason))
+        if len(shapes) != 1:
+            self.problem(parts[-1][0], "MedicationAdministration", "effectivePeriod", "fhir-line")
+            return
+        ((period_dates, reason),) = shapes
+        start, end = period_dates if period_dates is not None else (None, None)
+        record = {
+            "line_number": number,
+            "start_date": start,
+            "end_date": end,
+            "drugs": "+".join(drugs) or None,
+            "end_reason": reason,
+        }
+        elements = {
+            "line_number": "extension",
+            "start_date": "effectivePeriod",
+            "end_date": "effectivePeriod",
+            "drugs": "medicationCodeableConcept",
+            "end_reason": "statusReason",
+        }
+        self.add("lines", record, first_index, "MedicationAdministration", elements)
+
+    def document(self) -> dict[str, Any]:
+        document: dict[str, Any] = {
+            "schema_version": PATIENT_SCHEMA_VERSION,
+            "patient_key": self.patient_key,
+            "as_of": self.as_of,
+            "patient": {column: self.patient.get(column) for column in _PATIENT_COLUMNS},
+        }
+        for table in TABLES:
+            if table.name != "patients":
+                document[table.name] = self.records.get(table.name, [])
+        return document
+
+
+def load_bundle_patient(content: object, source: str = "bundle") -> DataLock:
+    """Read a Bundle and check its patient document like any patient file.
+
+    Parameters
+    ----------
+    content : object
+        The parsed JSON of the Bundle.
+    source : str
+        The Bundle's name in messages.
+
+    Returns
+    -------
+    DataLock
+        The one-patient lock of :func:`linewise.features.patient.load_patient`.
+
+    Raises
+    ------
+    FhirBundleError
+        For a Bundle that cannot be read, and for a document that breaks the patient-file contract
+        (each violation named by the entry and element it came from).
+    """
+    patient = read_bundle(content, source)
+    try:
+        return load_patient(patient.document, source)
+    except LockValidationError as err:
+        raise patient.problems_of(err, source) from None

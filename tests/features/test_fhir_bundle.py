@@ -1,0 +1,227 @@
+"""FHIR Bundles of one patient: every simulated patient reads back to its own document, and every
+corruption is named by entry, resource, element and rule, without a value."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+
+from linewise.features import load_lock
+from linewise.features.examples import build_examples
+from linewise.features.fhir import (
+    FhirBundleError,
+    bundle_from_document,
+    load_bundle_patient,
+    read_bundle,
+)
+from linewise.features.fhir.codes import MCODE
+from linewise.features.patient import export_patients, load_patient
+from linewise.simulation.config import load_config
+from linewise.simulation.simulate import simulate_lock
+
+KEY = b"fhir-bundle-test-key-0123"
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("fhir")
+    simulate_lock(300, 5, folder / "lock", folder / "truth", load_config())
+    return folder / "lock"
+
+
+@pytest.fixture(scope="module")
+def documents(simulated: Path) -> dict[str, dict[str, Any]]:
+    return export_patients(simulated, KEY)
+
+
+def test_every_simulated_patient_reads_back_to_its_document(documents: dict[str, dict[str, Any]]) -> None:
+    for document in documents.values():
+        bundle = bundle_from_document(document)
+        assert read_bundle(bundle).document == document
+
+
+def test_the_example_lock_reads_back_too(lock: Path, key: bytes) -> None:
+    # the bundled example has what the simulator leaves out: samples, methods, lobular histology
+    documents = export_patients(lock, key)
+    for document in documents.values():
+        assert read_bundle(bundle_from_document(document)).document == document
+    samples = {b["sample"] for d in documents.values() for b in d["biomarkers"]}
+    methods = {p["method"] for d in documents.values() for p in d["progressions"]}
+    assert {"tissue", "ctdna"} <= samples and {"radiological", "clinical"} <= methods
+
+
+def test_a_bundle_gives_the_decision_rows_of_its_document(
+    simulated: Path, documents: dict[str, dict[str, Any]]
+) -> None:
+    batch = build_examples(load_lock(simulated, KEY))
+    single = pd.concat(
+        [build_examples(load_bundle_patient(bundle_from_document(d))) for d in documents.values()]
+    )
+    order = ["patient_key", "line_number", "decision_day"]
+    pd.testing.assert_frame_equal(
+        batch.sort_values(order, ignore_index=True), single.sort_values(order, ignore_index=True)
+    )
+
+
+def test_the_bundle_is_r4_and_declares_mcode_profiles(documents: dict[str, dict[str, Any]]) -> None:
+    document = max(documents.values(), key=lambda d: len(d["biomarkers"]) + len(d["lines"]))
+    bundle = bundle_from_document(document)
+    Bundle.model_validate(bundle)  # raises when it is not FHIR R4
+    profiles = {
+        profile
+        for entry in bundle["entry"]
+        for profile in entry["resource"].get("meta", {}).get("profile", [])
+    }
+    for name in ("cancer-patient", "primary-cancer-condition", "secondary-cancer-condition"):
+        assert f"{MCODE}mcode-{name}" in profiles
+    assert f"{MCODE}mcode-cancer-related-medication-administration" in profiles
+    assert f"{MCODE}mcode-cancer-disease-status" in profiles or not document["progressions"]
+    # the raw identifier is nowhere: the Patient is identified by the pseudonym alone
+    patient = next(e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient")
+    assert [i["value"] for i in patient["identifier"]] == [document["patient_key"]]
+
+
+def _sample(documents: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
+    document = next(d for d in documents.values() if d["progressions"] and d["performance_status"])
+    return document, bundle_from_document(document)
+
+
+def _entry(bundle: dict[str, Any], kind: str, code: str | None = None) -> int:
+    for index, entry in enumerate(bundle["entry"]):
+        resource = entry["resource"]
+        codes = {c.get("code") for c in resource.get("code", {}).get("coding", [])}
+        if resource["resourceType"] == kind and (code is None or code in codes):
+            return index
+    raise AssertionError(f"no {kind} {code}")
+
+
+def _error(bundle: dict[str, Any]) -> FhirBundleError:
+    with pytest.raises(FhirBundleError) as caught:
+        load_bundle_patient(bundle, "patient-bundle.json")
+    return caught.value
+
+
+def _leaks(error: FhirBundleError, document: dict[str, Any]) -> list[str]:
+    text = str(error)
+    dates = {document["as_of"], document["patient"]["metastatic_dx_date"]}
+    dates |= {r["date"] for r in document["progressions"]}
+    return [value for value in (document["patient_key"], *dates) if value and value in text]
+
+
+def test_a_bundle_without_its_patient(documents: dict[str, dict[str, Any]]) -> None:
+    document, bundle = _sample(documents)
+    del bundle["entry"][_entry(bundle, "Patient")]
+    error = _error(bundle)
+    assert [(p.resource, p.rule) for p in error.problems] == [("Patient", "fhir-patient")]
+    assert _leaks(error, document) == []
+
+
+def test_an_unknown_observation_code(documents: dict[str, dict[str, Any]]) -> None:
+    document, bundle = _sample(documents)
+    index = _entry(bundle, "Observation", "89247-1")
+    bundle["entry"][index]["resource"]["code"] = {
+        "coding": [{"system": "http://loinc.org", "code": "0000-0"}]
+    }
+    error = _error(bundle)
+    assert [(p.entry, p.resource, p.element, p.rule) for p in error.problems] == [
+        (index, "Observation", "code", "fhir-code")
+    ]
+
+
+def test_an_impossible_date(documents: dict[str, dict[str, Any]]) -> None:
+    document, bundle = _sample(documents)
+    index = _entry(bundle, "Condition", "128462008")
+    bundle["entry"][index]["resource"]["onsetDateTime"] = "2021-02-30"
+    error = _error(bundle)
+    assert [(p.entry, p.resource, p.element) for p in error.problems] == [
+        (index, "Condition", "onsetDateTime")
+    ]
+    assert "2021-02-30" not in str(error) and _leaks(error, document) == []
+
+
+def test_a_medication_without_its_line(documents: dict[str, dict[str, Any]]) -> None:
+    _, bundle = _sample(documents)
+    index = _entry(bundle, "MedicationAdministration")
+    del bundle["entry"][index]["resource"]["extension"]
+    error = _error(bundle)
+    assert [(p.entry, p.rule) for p in error.problems] == [(index, "fhir-line")]
+
+
+def test_administrations_of_one_line_that_disagree(documents: dict[str, dict[str, Any]]) -> None:
+    document = next(d for d in documents.values() if any("+" in line["drugs"] for line in d["lines"]))
+    bundle = bundle_from_document(document)
+    index = _entry(bundle, "MedicationAdministration")
+    bundle["entry"][index]["resource"]["effectivePeriod"]["start"] = "2001-01-01"
+    error = _error(bundle)
+    assert [(p.resource, p.element, p.rule) for p in error.problems] == [
+        ("MedicationAdministration", "effectivePeriod", "fhir-line")
+    ]
+
+
+def test_a_contract_violation_is_named_by_its_entry(documents: dict[str, dict[str, Any]]) -> None:
+    document, bundle = _sample(documents)
+    index = _entry(bundle, "Observation", "89247-1")
+    bundle["entry"][index]["resource"]["valueInteger"] = 7
+    error = _error(bundle)
+    assert [(p.entry, p.resource, p.element) for p in error.problems] == [
+        (index, "Observation", "valueInteger")
+    ]
+    assert error.problems[0].rule.startswith("patient-file:")
+    assert _leaks(error, document) == []
+    # the same document as JSON breaks the same rule
+    with pytest.raises(Exception) as plain:
+        changed = copy.deepcopy(document)
+        changed["performance_status"][0]["ecog"] = 7
+        load_patient(changed)
+    assert error.problems[0].rule.removeprefix("patient-file:") in str(plain.value)
+
+
+def test_a_subject_that_is_not_the_patient(documents: dict[str, dict[str, Any]]) -> None:
+    _, bundle = _sample(documents)
+    index = (
+        _entry(bundle, "Procedure")
+        if any(e["resource"]["resourceType"] == "Procedure" for e in bundle["entry"])
+        else _entry(bundle, "Observation", "89247-1")
+    )
+    bundle["entry"][index]["resource"]["subject"] = {"reference": "urn:uuid:someone-else"}
+    error = _error(bundle)
+    assert [(p.entry, p.element, p.rule) for p in error.problems] == [(index, "subject", "fhir-reference")]
+
+
+def test_a_status_other_than_progression_is_not_a_progression(documents: dict[str, dict[str, Any]]) -> None:
+    document, bundle = _sample(documents)
+    index = _entry(bundle, "Observation", "97509-4")
+    bundle["entry"][index]["resource"]["valueCodeableConcept"] = {
+        "coding": [{"system": "http://snomed.info/sct", "code": "359746009"}]
+    }
+    assert len(read_bundle(bundle).document["progressions"]) == len(document["progressions"]) - 1
+
+
+def test_not_a_bundle_at_all() -> None:
+    with pytest.raises(FhirBundleError) as caught:
+        read_bundle(["not", "an", "object"])
+    assert caught.value.problems[0].rule == "fhir-json"
+    with pytest.raises(FhirBundleError) as caught:
+        read_bundle(
+            {
+                "resourceType": "Bundle",
+                "type": "collection",
+                "entry": [{"resource": {"resourceType": "Nonsense"}}],
+            }
+        )
+    assert [(p.entry, p.rule) for p in caught.value.problems] == [(0, "fhir-resource")]
+    with pytest.raises(FhirBundleError) as caught:
+        read_bundle({"resourceType": "Bundle", "type": "no-such-type"})
+    assert [(p.element, p.rule) for p in caught.value.problems] == [("type", "fhir-structure")]
+
+
+def test_as_of_comes_from_the_timestamp(documents: dict[str, dict[str, Any]]) -> None:
+    document, bundle = _sample(documents)
+    assert read_bundle(bundle).document["as_of"] == document["as_of"]
+    assert dt.date.fromisoformat(bundle["timestamp"][:10]).isoformat() == document["as_of"]
