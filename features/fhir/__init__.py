@@ -1,4 +1,4 @@
-"""One patient as an R4 FHIR Bundle profiled by mCODE STU4: written from and read into the patient document."""
+"""One patient as an R4 FHIR Bundle profiled by mCODE STU4, written from and read into its document."""
 
 from linewise.features.fhir.reader import (
     BUNDLE_RULES,

@@ -47,7 +47,8 @@ BUNDLE_RULES: Final = MappingProxyType(
         "fhir-patient": "the Bundle holds exactly one Patient, identified by its linewise pseudonym",
         "fhir-resource": "every entry is a resource linewise reads (Patient, Organization, Condition, "
         "Observation, MedicationAdministration, Procedure, Specimen)",
-        "fhir-code": "a coded element has a coding linewise knows (a linewise code or a listed standard code)",
+        "fhir-code": "a coded element has a coding linewise knows "
+        "(a linewise code or a listed standard code)",
         "fhir-reference": "a reference points at a resource of the Bundle, and subject at its Patient",
         "fhir-line": "a medication administration has a line number, and those of one line agree on "
         "their period and end reason",
@@ -157,7 +158,8 @@ def is_bundle(content: object) -> bool:
 
 def _structure_problems(error: ValidationError, content: dict[str, Any]) -> list[BundleProblem]:
     problems = []
-    entries = content.get("entry") if isinstance(content.get("entry"), list) else []
+    listed = content.get("entry")
+    entries: list[Any] = listed if isinstance(listed, list) else []
     for item in error.errors():
         loc = list(item.get("loc", ()))
         entry = loc[1] if len(loc) > 1 and loc[0] == "entry" and isinstance(loc[1], int) else None
@@ -361,8 +363,8 @@ class _Reader:
             if kind not in ("Condition", "Observation", "MedicationAdministration", "Procedure"):
                 self.problem(index, kind, "resource", "fhir-resource")
                 continue
-            subject = resource.subject.reference if resource.subject is not None else None
-            if subject != patient_url:
+            subject = getattr(resource, "subject", None)
+            if subject is None or subject.reference != patient_url:
                 self.problem(index, kind, "subject", "fhir-reference")
                 continue
             if kind == "Condition":
@@ -377,15 +379,15 @@ class _Reader:
             if kind == "Observation":
                 self._observation(index, resource, primary, urls, entries)
             elif kind == "MedicationAdministration":
-                number = self.extensions(resource, "line-number")
-                if len(number) != 1 or number[0].valueInteger is None:
+                numbers = self.extensions(resource, "line-number")
+                if len(numbers) != 1 or numbers[0].valueInteger is None:
                     self.problem(index, kind, "extension", "fhir-line")
                     continue
-                lines.setdefault(int(number[0].valueInteger), []).append((index, resource))
+                lines.setdefault(int(numbers[0].valueInteger), []).append((index, resource))
             elif kind == "Procedure":
                 self._procedure(index, resource)
-        for number, parts in lines.items():
-            self._line(number, parts)
+        for line_number, parts in lines.items():
+            self._line(line_number, parts)
 
     def add(
         self, table: str, record: dict[str, Any], entry: int, resource: str, elements: Mapping[str, str]
@@ -428,7 +430,7 @@ class _Reader:
         if organization is not None:
             target = urls.get(str(organization.reference))
             found = entries[target].resource if target is not None else None
-            if found is None or found.get_resource_type() != "Organization":
+            if target is None or found is None or found.get_resource_type() != "Organization":
                 self.problem(index, "Patient", "managingOrganization", "fhir-reference")
                 return
             centers = [i.value for i in (found.identifier or []) if i.system == CENTER_SYSTEM]
@@ -508,6 +510,7 @@ class _Reader:
 
     def _baseline(self, index: int, resource: Any, kind: str) -> None:
         column = _BASELINE[kind]
+        value: int | float | str | None
         if kind in ("age", "er", "pgr", "ki67"):
             quantity = resource.valueQuantity
             value = None if quantity is None else _number(quantity.value)
@@ -618,7 +621,7 @@ class _Reader:
         )
 
     def _line(self, number: int, parts: list[tuple[int, Any]]) -> None:
-        first_index, first = parts[0]
+        first_index = parts[0][0]
         drugs = []
         shapes = set()
         for index, resource in parts:

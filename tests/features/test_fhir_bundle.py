@@ -123,7 +123,7 @@ def test_a_bundle_without_its_patient(documents: dict[str, dict[str, Any]]) -> N
 
 
 def test_an_unknown_observation_code(documents: dict[str, dict[str, Any]]) -> None:
-    document, bundle = _sample(documents)
+    _, bundle = _sample(documents)
     index = _entry(bundle, "Observation", "89247-1")
     bundle["entry"][index]["resource"]["code"] = {
         "coding": [{"system": "http://loinc.org", "code": "0000-0"}]
