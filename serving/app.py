@@ -20,6 +20,7 @@ from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from linewise.serving.errors import install_error_handlers
+from linewise.serving.fhir_body import AS_OF, FHIR_JSON, FhirBundleBody
 from linewise.serving.holder import ModelHolder, polling
 from linewise.serving.limits import BodyLimit, RequestLog
 from linewise.serving.report import render_report
@@ -38,6 +39,8 @@ logger = logging.getLogger("linewise.serve")
 
 SOURCE: Final = "patient"
 PATHS: Final = ("/v1/score", "/v1/report", "/v1/health", "/v1/model", "/v1/model/reload", "/openapi.json")
+#: The paths that take a patient, as JSON or as a FHIR Bundle.
+PATIENT_PATHS: Final = ("/v1/score", "/v1/report")
 #: Served without a token.
 OPEN_PATHS: Final = ("/v1/health", "/openapi.json")
 RELOAD_FAILED: Final = "the model could not be reloaded; the current model stays in use"
@@ -55,6 +58,33 @@ _BODY_ERRORS: Final[dict[int | str, dict[str, Any]]] = {
         "description": "Invalid request or patient document, or nothing to score: where and which rule, "
         "never the value.",
     },
+}
+
+#: The second body a patient path takes: a FHIR Bundle, with ``as_of`` in the query string.
+_FHIR_BODY: Final[dict[str, Any]] = {
+    "requestBody": {
+        "content": {
+            FHIR_JSON: {
+                "schema": {
+                    "type": "object",
+                    "description": "An R4 Bundle of one patient profiled by mCODE STU4 "
+                    "(linewise export-patient --format fhir; docs/fhir.md).",
+                    "required": ["resourceType", "type"],
+                    "properties": {"resourceType": {"type": "string", "enum": ["Bundle"]}},
+                }
+            }
+        }
+    },
+    "parameters": [
+        {
+            "name": AS_OF,
+            "in": "query",
+            "required": False,
+            "description": "For a FHIR Bundle only: score the history as it stood on this date "
+            "(a JSON body gives as_of in the body).",
+            "schema": {"type": "string", "format": "date"},
+        }
+    ],
 }
 
 #: Error bodies of the HTML endpoint are JSON all the same.
@@ -76,7 +106,13 @@ def _holder(request: Request) -> ModelHolder:
 def _routes() -> APIRouter:
     router = APIRouter(prefix="/v1")
 
-    @router.post("/score", response_model=ScoreResponse, responses=_BODY_ERRORS, tags=["scoring"])
+    @router.post(
+        "/score",
+        response_model=ScoreResponse,
+        responses=_BODY_ERRORS,
+        tags=["scoring"],
+        openapi_extra=_FHIR_BODY,
+    )
     def score(body: ScoreRequest, request: Request, _: Authorized) -> JSONResponse:
         """Score every candidate next step of the patient's latest decision (``linewise score --json``)."""
         loaded = _holder(request).current  # this request scores with this model, whatever reloads
@@ -93,6 +129,7 @@ def _routes() -> APIRouter:
             200: {"content": {"text/html": {"schema": {"type": "string"}}}, "description": "One HTML page."},
         },
         tags=["scoring"],
+        openapi_extra=_FHIR_BODY,
     )
     def report(body: ScoreRequest, request: Request, _: Authorized) -> HTMLResponse:
         """Render the tumour-board report of the patient's latest decision as one HTML page."""
@@ -219,6 +256,7 @@ def create_app(
     app.state.local_only = local_only
     install_error_handlers(app)
     app.include_router(_routes())
+    app.add_middleware(FhirBundleBody, paths=PATIENT_PATHS)  # inside the limit: reads a bounded body
     app.add_middleware(BodyLimit, max_body_bytes=max_body_bytes)
     app.add_middleware(BearerAuth, token=token, open_paths=OPEN_PATHS)  # before the body is read
     app.add_middleware(RequestLog, paths=PATHS)  # added last: outermost, so it sees every answer

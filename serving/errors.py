@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from linewise.features.errors import RULES, LockValidationError, Violation
+from linewise.serving.fhir_body import INVALID_BUNDLE, bundle_of, bundle_problem, document_loc_in_bundle
 from linewise.serving.limits import request_id
 from linewise.serving.schemas import KNOWN_NAMES, error_body
 from linewise.serving.scoring import ScoringError
@@ -103,11 +104,20 @@ def violation_problems(violations: tuple[Violation, ...]) -> list[dict[str, Any]
 async def _request_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     problems = validation_problems(list(exc.errors()))
+    bundle = bundle_of(request.scope)
+    if bundle is not None:  # the document was read from a FHIR Bundle: say where in the Bundle
+        for problem in problems:
+            problem["loc"] = document_loc_in_bundle(bundle, problem["loc"])
+        return JSONResponse(error_body(INVALID_BUNDLE, request_id(request.scope), problems), status_code=422)
     return JSONResponse(error_body(INVALID_REQUEST, request_id(request.scope), problems), status_code=422)
 
 
 async def _patient_invalid(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, LockValidationError)
+    bundle = bundle_of(request.scope)
+    if bundle is not None:
+        problems = [bundle_problem(problem) for problem in bundle.problems_of(exc).problems]
+        return JSONResponse(error_body(INVALID_BUNDLE, request_id(request.scope), problems), status_code=422)
     problems = violation_problems(exc.violations)
     return JSONResponse(error_body(INVALID_PATIENT, request_id(request.scope), problems), status_code=422)
 

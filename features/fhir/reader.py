@@ -130,15 +130,35 @@ class BundlePatient:
     document: dict[str, Any]
     origins: Mapping[tuple[str, int | None, str | None], tuple[int, str, str | None]]
 
+    def origin(
+        self, table: str | None, row: int | None, column: str | None
+    ) -> tuple[int | None, str | None, str | None]:
+        """Return the entry, resource type and element a place of the document came from.
+
+        Parameters
+        ----------
+        table : str or None
+            A table of the document (``patients`` for the patient record); None for the document's
+            own fields (``patient_key``, ``as_of``).
+        row : int or None
+            The record's number, from 1.
+        column : str or None
+            The column, or None for the whole record.
+
+        Returns
+        -------
+        tuple
+            ``(entry, resource, element)``; ``(None, None, None)`` for a place no entry gave.
+        """
+        row = 1 if table == "patients" else row
+        found = self.origins.get((table or "", row, column)) or self.origins.get((table or "", row, None))
+        return found if found is not None else (None, None, None)
+
     def problems_of(self, error: LockValidationError, source: str = "bundle") -> FhirBundleError:
         """Return the document's contract violations as problems of the Bundle's entries."""
         problems = []
         for violation in error.violations:
-            row = 1 if violation.table == "patients" else violation.row
-            found = self.origins.get((violation.table or "", row, violation.column)) or self.origins.get(
-                (violation.table or "", row, None)
-            )
-            entry, resource, element = found if found is not None else (None, None, None)
+            entry, resource, element = self.origin(violation.table, violation.row, violation.column)
             problems.append(
                 BundleProblem(
                     entry,
@@ -409,6 +429,7 @@ class _Reader:
             self.problem(index, "Patient", "identifier", "fhir-patient")
         else:
             self.patient_key = str(keys[0])
+        self.origins[("", None, "patient_key")] = (index, "Patient", "identifier")
         self.origins[("patients", 1, None)] = (index, "Patient", None)
         contact = self.extensions(resource, "last-contact-date")
         if contact:
