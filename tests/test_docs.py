@@ -203,3 +203,11 @@ def test_docs_state_todays_facts(path: Path) -> None:
         word for word in ("not built yet", "2026-", "scratch script", "not kept", "was tried") if word in text
     ]
     assert diary == []
+
+
+def test_every_fhir_bundle_rule_is_documented() -> None:
+    from linewise.features.fhir import BUNDLE_RULES
+
+    section = (ROOT / "docs" / "fhir.md").read_text().split("## What is refused")[1].split("\n## ")[0]
+    documented = dict(re.findall(r"^\| `([a-z-]+)` \| (.+) \|$", section, re.M))
+    assert documented == dict(BUNDLE_RULES)

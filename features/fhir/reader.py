@@ -234,7 +234,8 @@ def _unread_entries(content: dict[str, Any]) -> list[BundleProblem]:
     problems = []
     for index, entry in enumerate(entries):
         resource = entry.get("resource") if isinstance(entry, dict) else None
-        if isinstance(resource, dict) and resource.get("resourceType") not in READ_TYPES:
+        kind = resource.get("resourceType") if isinstance(resource, dict) else None
+        if isinstance(resource, dict) and not (isinstance(kind, str) and kind in READ_TYPES):
             problems.append(
                 BundleProblem(index, None, "resourceType", "fhir-resource", BUNDLE_RULES["fhir-resource"])
             )
@@ -317,6 +318,12 @@ def _number(value: object) -> int | float | None:
     if number is None:
         return None
     return int(number) if number.is_integer() else number
+
+
+def _pairs(concept: Any) -> list[tuple[str, str]]:
+    """Return the ``(system, code)`` of every coding of a CodeableConcept (none for a missing one)."""
+    codings = (getattr(concept, "coding", None) or []) if concept is not None else []
+    return [(str(c.system), str(c.code)) for c in codings]
 
 
 def _date(value: object) -> str | None:
@@ -459,9 +466,7 @@ class _Reader:
                 self.set_patient("center_id", str(centers[0]), target, "Organization", "identifier")
 
     def _condition(self, index: int, resource: Any, primary: str | None) -> str | None:
-        codes = {
-            (str(c.system), str(c.code)) for c in (resource.code.coding if resource.code else None) or []
-        }
+        codes = set(_pairs(resource.code))
         if PRIMARY_BREAST_CANCER in codes:
             if primary is not None:
                 self.problem(index, "Condition", "code", "fhir-patient")
@@ -504,7 +509,7 @@ class _Reader:
     def _observation(
         self, index: int, resource: Any, primary: str | None, urls: Mapping[str, int], entries: Sequence[Any]
     ) -> None:
-        kinds = [_OBSERVATION_KINDS.get((str(c.system), str(c.code))) for c in (resource.code.coding or [])]
+        kinds = [_OBSERVATION_KINDS.get(pair) for pair in _pairs(resource.code)]
         kind = next((k for k in kinds if k is not None), None)
         if kind is None:
             self.problem(index, "Observation", "code", "fhir-code")
@@ -558,11 +563,7 @@ class _Reader:
     ) -> None:
         value: Any
         if kind == "genomic_variant":
-            genes = [
-                c
-                for c in (resource.component or [])
-                if any((str(x.system), str(x.code)) == GENE_STUDIED for x in (c.code.coding or []))
-            ]
+            genes = [c for c in (resource.component or []) if GENE_STUDIED in _pairs(c.code)]
             marker = self.coded(genes[0].valueCodeableConcept, "marker", _GENES) if genes else None
             if marker is None:
                 self.problem(index, "Observation", "component", "fhir-code")
@@ -594,11 +595,7 @@ class _Reader:
         )
 
     def _progression(self, index: int, resource: Any, date: str | None) -> None:
-        answer = (
-            {(str(c.system), str(c.code)) for c in (resource.valueCodeableConcept.coding or [])}
-            if resource.valueCodeableConcept
-            else set()
-        )
+        answer = set(_pairs(resource.valueCodeableConcept))
         if WORSENED not in answer:
             return  # a status that is not progression (stable, improved) is no progression record
         number = self.extensions(resource, "line-number")

@@ -11,10 +11,13 @@ from typing import Any
 import pandas as pd
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from linewise.features import load_lock
 from linewise.features.examples import build_examples
 from linewise.features.fhir import (
+    BUNDLE_RULES,
     FhirBundleError,
     bundle_from_document,
     load_bundle_patient,
@@ -225,3 +228,54 @@ def test_as_of_comes_from_the_timestamp(documents: dict[str, dict[str, Any]]) ->
     document, bundle = _sample(documents)
     assert read_bundle(bundle).document["as_of"] == document["as_of"]
     assert dt.date.fromisoformat(bundle["timestamp"][:10]).isoformat() == document["as_of"]
+
+
+def _leaves(node: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Every place of a JSON tree: its objects' keys and its lists' items, down to the leaves."""
+    if isinstance(node, dict):
+        return [path] + [p for key, value in node.items() for p in _leaves(value, (*path, key))]
+    if isinstance(node, list):
+        return [path] + [p for index, value in enumerate(node) for p in _leaves(value, (*path, index))]
+    return [path]
+
+
+_JUNK = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.floats(allow_nan=False),
+    st.text(max_size=12),
+    st.sampled_from(["2021-02-30", "0000-01-01", "9999-12-31T25:00:00Z", "Bundle", "Patient", "urn:uuid:x"]),
+    st.lists(st.integers(max_value=5), max_size=2),
+    st.dictionaries(
+        st.sampled_from(["reference", "system", "code", "value"]), st.text(max_size=5), max_size=2
+    ),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_any_corruption_of_a_bundle_is_refused_cleanly_or_read(
+    documents: dict[str, dict[str, Any]], data: st.DataObject
+) -> None:
+    document, bundle = _sample(documents)
+    places = _leaves(bundle)[1:]
+    change = st.tuples(st.integers(min_value=0, max_value=len(places) - 1), st.booleans(), _JUNK)
+    for number, delete, value in data.draw(st.lists(change, min_size=1, max_size=3), label="changes"):
+        *steps, last = places[number]
+        parent: Any = bundle
+        for step in steps:  # an earlier change may have removed or replaced the way there
+            found = isinstance(parent, dict) and step in parent
+            found |= isinstance(parent, list) and isinstance(step, int) and step < len(parent)
+            parent = parent[step] if found else None
+        in_list = isinstance(parent, list) and isinstance(last, int) and last < len(parent)
+        if (isinstance(parent, dict) and last in parent) or in_list:
+            if delete:
+                del parent[last]
+            else:
+                parent[last] = value
+    try:
+        load_bundle_patient(bundle, "patient-bundle.json")
+    except FhirBundleError as error:  # the only way a Bundle is refused: one error, no value in it
+        assert error.problems and _leaks(error, document) == []
+        assert all(p.rule in BUNDLE_RULES or p.rule.startswith("patient-file:") for p in error.problems)
