@@ -253,7 +253,7 @@ _JUNK = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_any_corruption_of_a_bundle_is_refused_cleanly_or_read(
     documents: dict[str, dict[str, Any]], data: st.DataObject
@@ -279,3 +279,25 @@ def test_any_corruption_of_a_bundle_is_refused_cleanly_or_read(
     except FhirBundleError as error:  # the only way a Bundle is refused: one error, no value in it
         assert error.problems and _leaks(error, document) == []
         assert all(p.rule in BUNDLE_RULES or p.rule.startswith("patient-file:") for p in error.problems)
+
+
+def test_every_element_of_every_entry_removed_or_spoilt(documents: dict[str, dict[str, Any]]) -> None:
+    # exhaustive where the property test above samples: each element of each resource, one at a time
+    document, bundle = _sample(documents)
+    crashes = []
+    for index, entry in enumerate(bundle["entry"]):
+        for element in entry["resource"]:
+            for spoil in ("delete", "null", "text", "empty"):
+                changed = copy.deepcopy(bundle)
+                resource = changed["entry"][index]["resource"]
+                if spoil == "delete":
+                    del resource[element]
+                else:
+                    resource[element] = {"null": None, "text": "x", "empty": {}}[spoil]
+                try:
+                    load_bundle_patient(changed, "patient-bundle.json")
+                except FhirBundleError as error:
+                    assert _leaks(error, document) == [], (index, element, spoil)
+                except Exception as error:  # any other exception is the failure
+                    crashes.append((index, element, spoil, type(error).__name__))
+    assert crashes == []

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 import re
 from pathlib import Path
 from typing import Any
@@ -214,3 +215,20 @@ def test_a_broken_bundle_on_the_cli_is_one_message_without_values(
     assert "patient-file:after-lock-date" in result.output
     assert "2099" not in result.output and key not in result.output and "Traceback" not in result.output
     assert bundle == original
+
+
+def test_a_refused_bundle_leaves_no_identifier_or_date_in_the_log(
+    client: Any, served: Served, caplog: pytest.LogCaptureFixture
+) -> None:
+    document = open_patient(served)
+    bundle = bundle_from_document(document)
+    index = _entry(bundle, "Condition", "128462008")
+    bundle["entry"][index]["resource"]["onsetDateTime"] = "2099-01-01"
+    with caplog.at_level(logging.DEBUG):
+        assert _post_bundle(client, "/v1/score", bundle).status_code == 422
+        as_of = f"?as_of={document['as_of']}"  # the request log never shows a query
+        assert _post_bundle(client, "/v1/score", bundle_from_document(document), as_of).status_code == 200
+        assert _post_bundle(client, "/v1/score", {"resourceType": "Bundle", "type": 7}).status_code == 422
+    assert caplog.records, "the request log should have logged the requests"
+    secrets = [document["patient_key"], document["as_of"], document["patient"]["metastatic_dx_date"], "2099"]
+    assert [secret for secret in secrets if secret in caplog.text] == []
