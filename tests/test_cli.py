@@ -238,6 +238,24 @@ def test_export_patient_round_trip(lock: Path, tmp_path: Path) -> None:
     assert bad_date.returncode == 2 and "YYYY-MM-DD" in bad_date.stderr
 
 
+def test_export_patient_as_a_fhir_bundle(lock: Path, tmp_path: Path) -> None:
+    from linewise.features.fhir import read_bundle
+
+    key = run("pseudonymize", "EX-001").stdout.strip()
+    as_json, as_fhir = tmp_path / "p.json", tmp_path / "p.fhir.json"
+    common = ("export-patient", str(lock), "--patient", key, "--as-of", "2022-01-01")
+    assert run(*common, "--out", str(as_json)).returncode == 0
+    result = run(*common, "--format", "fhir", "--out", str(as_fhir))
+    assert result.returncode == 0, result.stderr
+    assert "FHIR Bundle" in result.stdout
+    bundle = json.loads(as_fhir.read_text())
+    assert bundle["resourceType"] == "Bundle" and "EX-001" not in as_fhir.read_text()
+    assert read_bundle(bundle).document == json.loads(as_json.read_text())
+    wrong = run(*common, "--format", "xml", "--out", str(tmp_path / "q.xml"))
+    assert wrong.returncode == 2 and "--format must be json or fhir" in wrong.stderr
+    assert not (tmp_path / "q.xml").exists() and "Traceback" not in wrong.stderr
+
+
 def test_numerical_warnings_print_as_one_line_each_and_others_pass_through() -> None:
     import warnings
 
