@@ -34,31 +34,28 @@ lint: $(VENV)/.installed-dev
 typecheck: $(VENV)/.installed-dev
 	$(BIN)/mypy
 
-# The report's browser tests drive Debian's chromium through Playwright; no browser is ever downloaded.
-chromium:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+# $(call debian_package,PACKAGE,CHECK,NEEDED BY): run CHECK; when it fails, install Debian's PACKAGE
+# (as root), or say how to and stop. The tests use real system parts, never downloaded ones.
+define debian_package
+	@if $(2) >/dev/null 2>&1; then :; \
 	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian's chromium for the report's browser tests"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium \
-		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }; \
+		echo "installing Debian's $(1) for $(3)"; \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1) \
+		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q $(1); }; \
 	else \
-		echo "make test needs Debian's chromium for the report's browser tests, and installing it needs root:" >&2; \
-		echo "  sudo apt-get install -y chromium    (then run make test again)" >&2; \
+		echo "make test needs Debian's $(1) for $(3), and installing it needs root:" >&2; \
+		echo "  sudo apt-get install -y $(1)    (then run make test again)" >&2; \
 		exit 1; \
 	fi
+endef
+
+# The report's browser tests drive Debian's chromium through Playwright; no browser is ever downloaded.
+chromium:
+	$(call debian_package,chromium,command -v chromium,the report's browser tests)
 
 # The OMOP import tests start Debian's PostgreSQL server on the loopback, as the postgres user.
 postgresql:
-	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then :; \
-	elif [ "$$(id -u)" = 0 ]; then \
-		echo "installing Debian's postgresql for the OMOP import tests"; \
-		DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql \
-		|| { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q postgresql; }; \
-	else \
-		echo "make test needs Debian's postgresql for the OMOP import tests, and installing it needs root:" >&2; \
-		echo "  sudo apt-get install -y postgresql    (then run make test again)" >&2; \
-		exit 1; \
-	fi
+	$(call debian_package,postgresql,ls /usr/lib/postgresql/*/bin/initdb,the OMOP import tests)
 
 pytest: $(VENV)/.installed-dev chromium postgresql
 	$(BIN)/python -m pytest
