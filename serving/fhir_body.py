@@ -104,19 +104,19 @@ def document_loc_in_bundle(bundle: BundlePatient, loc: list[Any]) -> list[str | 
 def _as_of(scope: Scope) -> str | None:
     query = urllib.parse.parse_qs(scope.get("query_string", b"").decode("latin-1"))
     values = query.get(AS_OF)
-    return values[-1] if values else None
+    return None if not values else values[0] if len(values) == 1 else ""
 
 
-async def _whole_body(receive: Receive) -> bytes:
+async def _whole_body(receive: Receive) -> bytes | None:
+    """Return the request body, or None when the client went away before it ended."""
     chunks = []
     while True:
         message = await receive()
         if message["type"] != "http.request":
-            break
+            return None
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
+            return b"".join(chunks)
 
 
 class FhirBundleBody:
@@ -150,9 +150,11 @@ class FhirBundleBody:
             await send_json(send, 422, error_body(AS_OF_IN_BODY, request_id(scope), [error]), [])
             return
         body = await _whole_body(receive)
+        if body is None:  # nobody to answer
+            return
         try:
             content = json.loads(body.decode("utf-8"))
-        except (UnicodeDecodeError, ValueError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             problem = BundleProblem(None, None, None, "fhir-json", BUNDLE_RULES["fhir-json"])
             await self._refuse(scope, send, [problem])
             return
@@ -169,11 +171,11 @@ class FhirBundleBody:
         headers = [
             (name, value)
             for name, value in scope.get("headers", [])
-            if name not in (b"content-type", b"content-length")
+            if name not in (b"content-type", b"content-length", b"transfer-encoding")
         ]
         length = str(len(translated)).encode()
         headers += [(b"content-type", b"application/json"), (b"content-length", length)]
-        state = {**scope.get("state", {}), STATE_KEY: patient}
+        scope.setdefault("state", {})[STATE_KEY] = patient  # shared with the error handlers
         sent = False
 
         async def receive_translated() -> Message:
@@ -183,4 +185,4 @@ class FhirBundleBody:
             sent = True
             return {"type": "http.request", "body": translated, "more_body": False}
 
-        await self.app({**scope, "headers": headers, "state": state}, receive_translated, send)
+        await self.app({**scope, "headers": headers}, receive_translated, send)

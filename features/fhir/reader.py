@@ -10,6 +10,7 @@ against the entry and element the record came from (:meth:`BundlePatient.problem
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
@@ -17,7 +18,7 @@ from types import MappingProxyType
 from typing import Any, Final
 
 from fhir.resources.R4B.bundle import Bundle
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from linewise.features.errors import RULES, LockValidationError
 from linewise.features.fhir.codes import (
@@ -31,6 +32,7 @@ from linewise.features.fhir.codes import (
     PROCEDURES,
     SECONDARY_MALIGNANCY,
     SITE_STRUCTURES,
+    UCUM,
     WORSENED,
     code_system,
     extension_url,
@@ -43,7 +45,7 @@ from linewise.features.schema import TABLES, Kind
 BUNDLE_RULES: Final = MappingProxyType(
     {
         "fhir-json": "the file holds one JSON object",
-        "fhir-structure": "the Bundle parses as FHIR R4 (the element is named)",
+        "fhir-structure": "the Bundle parses with the FHIR R4B models (the element is named)",
         "fhir-patient": "the Bundle holds exactly one Patient, identified by its linewise pseudonym",
         "fhir-resource": "every entry is a resource linewise reads (Patient, Organization, Condition, "
         "Observation, MedicationAdministration, Procedure, Specimen)",
@@ -52,10 +54,68 @@ BUNDLE_RULES: Final = MappingProxyType(
         "fhir-reference": "a reference points at a resource of the Bundle, and subject at its Patient",
         "fhir-line": "a medication administration has a line number, and those of one line agree on "
         "their period and end reason",
-        "fhir-value": "an element that linewise reads has a value of the type its profile gives",
+        "fhir-value": "an element that linewise reads has a value of the type its profile gives "
+        "(a full date; a percentage in %, an age in years, no comparator; one value where the "
+        "document holds one)",
+        "fhir-status": "a resource is not entered in error, cancelled, not done or refuted, "
+        "and has no modifier extension",
     }
 )
 _GENERIC: Final = "invalid value"
+#: Shown instead of an element name that no FHIR R4B resource declares (a key could carry anything).
+UNKNOWN_ELEMENT: Final = "<unknown element>"
+#: The fhir.resources R4B modules whose element names an error may show: the resources read and the
+#: data types they use.
+_NAMED_MODULES: Final = [
+    "bundle",
+    "patient",
+    "organization",
+    "condition",
+    "observation",
+    "medicationadministration",
+    "procedure",
+    "specimen",
+    "codeableconcept",
+    "coding",
+    "reference",
+    "extension",
+    "identifier",
+    "period",
+    "quantity",
+    "meta",
+    "narrative",
+    "annotation",
+    "humanname",
+    "contactpoint",
+    "address",
+    "attachment",
+    "range",
+    "ratio",
+    "sampleddata",
+    "timing",
+    "age",
+    "duration",
+    "resource",
+    "domainresource",
+    "element",
+    "backboneelement",
+    "fhirprimitiveextension",
+]
+
+
+def _element_names() -> frozenset[str]:
+    names = {"root", "resourceType"}
+    for name in _NAMED_MODULES:
+        module = importlib.import_module(f"fhir.resources.R4B.{name}")
+        for model in vars(module).values():
+            if isinstance(model, type) and issubclass(model, BaseModel):
+                for field_name, info in model.model_fields.items():
+                    names |= {field_name, info.alias or field_name}
+    return frozenset(names)
+
+
+#: Every element name of those modules (a constant of the library, not state).
+FHIR_NAMES: Final = _element_names()
 
 
 @dataclass(frozen=True)
@@ -189,7 +249,8 @@ def _structure_problems(error: ValidationError, content: dict[str, Any]) -> list
             kind = found.get("resourceType") if isinstance(found, dict) else None
             resource = kind if isinstance(kind, str) and kind.isalpha() and len(kind) < 64 else None
         path = loc[3:] if entry is not None and len(loc) > 2 and loc[2] == "resource" else loc
-        element = ".".join(str(p) for p in path if isinstance(p, str) and p.isidentifier()) or None
+        names = [p for p in path if isinstance(p, str)]
+        element = ".".join(n if n in FHIR_NAMES else UNKNOWN_ELEMENT for n in names) or None
         message = str(item.get("msg", _GENERIC))
         value = item.get("input")
         if value is not None and not isinstance(value, dict | list) and str(value) and str(value) in message:
@@ -198,16 +259,13 @@ def _structure_problems(error: ValidationError, content: dict[str, Any]) -> list
     return problems
 
 
-#: FHIR R4 ``Bundle.type`` codes (a required binding).
+#: The ``Bundle.type`` codes read: a history or a response Bundle is refused (it may hold a resource twice).
 BUNDLE_TYPES: Final = frozenset(
     {
         "document",
         "message",
         "transaction",
-        "transaction-response",
         "batch",
-        "batch-response",
-        "history",
         "searchset",
         "collection",
     }
@@ -272,15 +330,13 @@ def read_bundle(content: object, source: str = "bundle") -> BundlePatient:
         bundle = Bundle.model_validate(content)
     except ValidationError as err:
         raise FhirBundleError(source, _structure_problems(err, content)) from None
-    except (KeyError, TypeError, ValueError):  # fhir.resources fails so on some malformed input
+    except (KeyError, TypeError, ValueError, RecursionError):  # fhir.resources on malformed input
         raise FhirBundleError(
             source, [BundleProblem(None, "Bundle", None, "fhir-structure", BUNDLE_RULES["fhir-structure"])]
         ) from None
     if bundle.type not in BUNDLE_TYPES:  # fhir.resources does not check required code bindings
-        raise FhirBundleError(
-            source,
-            [BundleProblem(None, "Bundle", "type", "fhir-structure", "type must be a FHIR Bundle type")],
-        )
+        message = "type is one of " + ", ".join(sorted(BUNDLE_TYPES))
+        raise FhirBundleError(source, [BundleProblem(None, "Bundle", "type", "fhir-structure", message)])
     reader = _Reader(bundle)
     reader.read()
     if reader.problems:
@@ -318,6 +374,11 @@ def _number(value: object) -> int | float | None:
     if number is None:
         return None
     return int(number) if number.is_integer() else number
+
+
+#: Statuses of a resource that did not happen or is withdrawn (Observation, MedicationAdministration,
+#: Procedure ``status``; Condition ``verificationStatus``).
+_WITHDRAWN: Final = frozenset({"entered-in-error", "cancelled", "not-done", "refuted"})
 
 
 def _pairs(concept: Any) -> list[tuple[str, str]]:
@@ -362,14 +423,65 @@ class _Reader:
                 found = standard.get((str(coding.system), str(coding.code)))
         return found
 
+    def code_at(
+        self,
+        at: tuple[int, str, str],
+        concept: Any,
+        vocabulary: str,
+        standard: Mapping[tuple[str, str], str] | None = None,
+    ) -> str | None:
+        """Return :meth:`coded`; ``fhir-code`` at ``at`` for a concept none of whose codings is known."""
+        value = self.coded(concept, vocabulary, standard)
+        if concept is not None and value is None:
+            self.problem(*at, "fhir-code")
+        return value
+
+    def day(self, at: tuple[int | None, str, str], value: object) -> str | None:
+        """Return a date element as ``YYYY-MM-DD``; a partial date (a year, a month) is ``fhir-value``."""
+        found = _date(value)
+        if value is not None and found is None:
+            self.problem(*at, "fhir-value")
+        return found
+
+    def quantity(self, at: tuple[int, str, str], quantity: Any, unit: str) -> int | float | None:
+        """Return a Quantity's value in UCUM ``unit``; another unit or a comparator is ``fhir-value``."""
+        if quantity is None:
+            return None
+        if quantity.comparator is not None or (str(quantity.system), str(quantity.code)) != (UCUM, unit):
+            self.problem(*at, "fhir-value")
+            return None
+        return _number(quantity.value)
+
+    def single(self, at: tuple[int, str, str], found: list[Any]) -> Any:
+        """Return the one item of ``found`` (None for none); more than one is ``fhir-value``."""
+        if len(found) > 1:
+            self.problem(*at, "fhir-value")
+        return found[0] if found else None
+
     def extensions(self, resource: Any, name: str) -> list[Any]:
         return [e for e in (resource.extension or []) if e.url == extension_url(name)]
+
+    def refused_status(self, index: int, kind: str, resource: Any) -> bool:
+        """Whether a resource is withdrawn (entered in error, not done, refuted) or modified."""
+        element = "status"
+        withdrawn = str(getattr(resource, "status", None)) in _WITHDRAWN
+        if kind == "Condition":
+            element = "verificationStatus"
+            withdrawn = bool({code for _, code in _pairs(resource.verificationStatus)} & _WITHDRAWN)
+        if getattr(resource, "modifierExtension", None):
+            element, withdrawn = "modifierExtension", True
+        if withdrawn:
+            self.problem(index, kind, element, "fhir-status")
+        return withdrawn
 
     def read(self) -> None:
         entries = self.bundle.entry or []
         urls = {str(e.fullUrl): i for i, e in enumerate(entries) if e.fullUrl}
-        if self.bundle.timestamp is not None:
-            self.as_of = _date(self.bundle.timestamp)
+        if len(urls) != sum(1 for e in entries if e.fullUrl):
+            self.problem(None, "Bundle", "fullUrl", "fhir-reference")  # a reference would be ambiguous
+        if self.bundle.timestamp is None:
+            self.problem(None, "Bundle", "timestamp", "fhir-value")
+        self.as_of = self.day((None, "Bundle", "timestamp"), self.bundle.timestamp)
         patients = [
             i
             for i, e in enumerate(entries)
@@ -379,9 +491,13 @@ class _Reader:
             self.problem(None, "Patient", "entry", "fhir-patient")
             return
         patient_entry = patients[0]
+        if not entries[patient_entry].fullUrl:
+            self.problem(patient_entry, "Patient", "fullUrl", "fhir-reference")
+            return
         patient_url = str(entries[patient_entry].fullUrl)
         self._patient(patient_entry, entries[patient_entry].resource, entries, urls)
         primary = None
+        withdrawn: set[int] = set()
         for index, entry in enumerate(entries):
             resource = entry.resource
             kind = None if resource is None else resource.get_resource_type()
@@ -394,6 +510,9 @@ class _Reader:
             if subject is None or subject.reference != patient_url:
                 self.problem(index, kind, "subject", "fhir-reference")
                 continue
+            if self.refused_status(index, kind, resource):
+                withdrawn.add(index)
+                continue
             if kind == "Condition":
                 primary = self._condition(index, resource, primary)
         lines: dict[int, list[tuple[int, Any]]] = {}
@@ -402,6 +521,8 @@ class _Reader:
             kind = None if resource is None else resource.get_resource_type()
             subject = getattr(resource, "subject", None)
             if subject is None or subject.reference != patient_url:
+                continue
+            if index in withdrawn:
                 continue
             if kind == "Observation":
                 self._observation(index, resource, primary, urls, entries)
@@ -427,6 +548,10 @@ class _Reader:
             self.origins[(table, row, column)] = (entry, resource, element)
 
     def set_patient(self, column: str, value: Any, entry: int, resource: str, element: str) -> None:
+        earlier = self.origins.get(("patients", 1, column))
+        if earlier is not None and earlier[0] != entry:  # the patient record holds one value
+            self.problem(entry, resource, element, "fhir-value")
+            return
         self.patient[column] = value
         self.origins[("patients", 1, column)] = (entry, resource, element)
 
@@ -440,10 +565,21 @@ class _Reader:
         self.origins[("patients", 1, None)] = (index, "Patient", None)
         contact = self.extensions(resource, "last-contact-date")
         if contact:
-            self.set_patient("last_contact_date", _date(contact[0].valueDate), index, "Patient", "extension")
+            last = self.single((index, "Patient", "extension"), contact).valueDate
+            self.set_patient(
+                "last_contact_date",
+                self.day((index, "Patient", "extension"), last),
+                index,
+                "Patient",
+                "extension",
+            )
         if resource.deceasedDateTime is not None:
             self.set_patient(
-                "death_date", _date(resource.deceasedDateTime), index, "Patient", "deceasedDateTime"
+                "death_date",
+                self.day((index, "Patient", "deceasedDateTime"), resource.deceasedDateTime),
+                index,
+                "Patient",
+                "deceasedDateTime",
             )
             self.set_patient("vital_status", "dead", index, "Patient", "deceasedDateTime")
         elif resource.deceasedBoolean is not None:
@@ -476,25 +612,22 @@ class _Reader:
                 ("de-novo", "de_novo", "valueBoolean"),
                 ("metastatic-diagnosis-date", "metastatic_dx_date", "valueDate"),
             ):
-                found = self.extensions(resource, name)
-                if not found:
+                at = (index, "Condition", "extension")
+                found = self.single(at, self.extensions(resource, name))
+                if found is None:
                     continue
-                value = getattr(found[0], attribute)
+                value = getattr(found, attribute)
                 if column == "histology":
-                    value = self.coded(value, "histology")
-                    if value is None:
-                        self.problem(index, "Condition", "extension", "fhir-code")
+                    value = self.code_at(at, value, "histology")
                 elif column == "metastatic_dx_date":
-                    value = _date(value)
+                    value = self.day(at, value)
                 self.set_patient(column, value, index, "Condition", "extension")
             return f"entry:{index}"
         if SECONDARY_MALIGNANCY in codes:
-            site = None
-            if resource.bodySite:
-                site = self.coded(resource.bodySite[0], "site", _SITES)
-                if site is None:
-                    self.problem(index, "Condition", "bodySite", "fhir-code")
-            record = {"site": site, "date_detected": _date(resource.onsetDateTime)}
+            at = (index, "Condition", "bodySite")
+            site = self.code_at(at, self.single(at, resource.bodySite or []), "site", _SITES)
+            date = self.day((index, "Condition", "onsetDateTime"), resource.onsetDateTime)
+            record = {"site": site, "date_detected": date}
             self.add(
                 "metastases",
                 record,
@@ -515,8 +648,14 @@ class _Reader:
             self.problem(index, "Observation", "code", "fhir-code")
             return
         focus = [urls.get(str(f.reference)) for f in (resource.focus or [])]
+        if len(focus) > 1 or None in focus:  # a focus is the primary condition, and only it
+            self.problem(index, "Observation", "focus", "fhir-reference")
+            return
         on_primary = primary is not None and f"entry:{focus[0]}" == primary if focus else False
-        date = _date(resource.effectiveDateTime)
+        if focus and not on_primary:
+            self.problem(index, "Observation", "focus", "fhir-reference")
+            return
+        date = self.day((index, "Observation", "effectiveDateTime"), resource.effectiveDateTime)
         if kind in _BASELINE and on_primary:
             self._baseline(index, resource, kind)
         elif kind in ("er", "pgr", "ki67", "her2_ihc", "genomic_variant"):
@@ -538,14 +677,14 @@ class _Reader:
         column = _BASELINE[kind]
         value: int | float | str | None
         if kind in ("age", "er", "pgr", "ki67"):
-            quantity = resource.valueQuantity
-            value = None if quantity is None else _number(quantity.value)
             element = "valueQuantity"
+            unit = "a" if kind == "age" else "%"
+            value = self.quantity((index, "Observation", element), resource.valueQuantity, unit)
         elif kind == "grade":
             value, element = _number(resource.valueInteger), "valueInteger"
         else:
-            value = self.coded(resource.valueCodeableConcept, kind)
             element = "valueCodeableConcept"
+            value = self.coded(resource.valueCodeableConcept, kind)
             if value is None:
                 self.problem(index, "Observation", element, "fhir-code")
         if value is None and element != "valueCodeableConcept":
@@ -563,24 +702,37 @@ class _Reader:
     ) -> None:
         value: Any
         if kind == "genomic_variant":
+            at = (index, "Observation", "component")
             genes = [c for c in (resource.component or []) if GENE_STUDIED in _pairs(c.code)]
-            marker = self.coded(genes[0].valueCodeableConcept, "marker", _GENES) if genes else None
+            gene = self.single(at, genes)
+            marker = self.coded(gene.valueCodeableConcept, "marker", _GENES) if gene is not None else None
             if marker is None:
-                self.problem(index, "Observation", "component", "fhir-code")
-            value = self.coded(resource.valueCodeableConcept, "biomarker_value", _ANSWERS)
+                self.problem(*at, "fhir-code")
+            value = self.code_at(
+                (index, "Observation", "valueCodeableConcept"),
+                resource.valueCodeableConcept,
+                "biomarker_value",
+                _ANSWERS,
+            )
         elif kind in ("er", "pgr", "ki67"):
             marker = kind
-            number = None if resource.valueQuantity is None else _number(resource.valueQuantity.value)
+            number = self.quantity((index, "Observation", "valueQuantity"), resource.valueQuantity, "%")
             value = None if number is None else str(number)  # the lock's biomarker value is text
         else:
             marker = kind
-            value = self.coded(resource.valueCodeableConcept, "biomarker_value")
+            value = self.code_at(
+                (index, "Observation", "valueCodeableConcept"),
+                resource.valueCodeableConcept,
+                "biomarker_value",
+            )
         sample = None
         if resource.specimen is not None:
             target = urls.get(str(resource.specimen.reference))
             found = entries[target].resource if target is not None else None
             if found is None or found.get_resource_type() != "Specimen":
                 self.problem(index, "Observation", "specimen", "fhir-reference")
+            elif getattr(found.subject, "reference", None) != str(resource.subject.reference):
+                self.problem(target, "Specimen", "subject", "fhir-reference")
             else:
                 sample = self.coded(found.type, "sample")
                 if sample is None:
@@ -598,20 +750,20 @@ class _Reader:
         answer = set(_pairs(resource.valueCodeableConcept))
         if WORSENED not in answer:
             return  # a status that is not progression (stable, improved) is no progression record
-        number = self.extensions(resource, "line-number")
-        pattern = self.extensions(resource, "progression-pattern")
-        method = self.extensions(resource, "progression-method")
+        at = (index, "Observation", "extension")
+        number = self.single(at, self.extensions(resource, "line-number"))
+        pattern = self.single(at, self.extensions(resource, "progression-pattern"))
+        method = self.single(at, self.extensions(resource, "progression-method"))
         sites = [
-            self.coded(e.valueCodeableConcept, "site", _SITES) for e in self.extensions(resource, "new-site")
+            self.code_at(at, e.valueCodeableConcept, "site", _SITES)
+            for e in self.extensions(resource, "new-site")
         ]
-        if any(site is None for site in sites):
-            self.problem(index, "Observation", "extension", "fhir-code")
         record = {
             "date": date,
-            "line_number": _number(number[0].valueInteger) if number else None,
-            "pattern": self.coded(pattern[0].valueCodeableConcept, "pattern") if pattern else None,
+            "line_number": _number(number.valueInteger) if number is not None else None,
+            "pattern": self.code_at(at, pattern.valueCodeableConcept, "pattern") if pattern else None,
             "new_sites": "+".join(s for s in sites if s) or None,
-            "method": self.coded(method[0].valueCodeableConcept, "method") if method else None,
+            "method": self.code_at(at, method.valueCodeableConcept, "method") if method else None,
         }
         elements = {
             "date": "effectiveDateTime",
@@ -626,10 +778,10 @@ class _Reader:
         kind = self.coded(resource.code, "local_therapy_type", _PROCEDURES)
         if kind is None:
             self.problem(index, "Procedure", "code", "fhir-code")
-        site = self.coded(resource.bodySite[0], "site", _SITES) if resource.bodySite else None
-        if resource.bodySite and site is None:
-            self.problem(index, "Procedure", "bodySite", "fhir-code")
-        record = {"date": _date(resource.performedDateTime), "type": kind, "site": site}
+        at = (index, "Procedure", "bodySite")
+        site = self.code_at(at, self.single(at, resource.bodySite or []), "site", _SITES)
+        date = self.day((index, "Procedure", "performedDateTime"), resource.performedDateTime)
+        record = {"date": date, "type": kind, "site": site}
         self.add(
             "local_therapies",
             record,
@@ -649,8 +801,11 @@ class _Reader:
             else:
                 drugs.append(drug)
             period = resource.effectivePeriod
-            reason = self.coded(resource.statusReason[0], "end_reason") if resource.statusReason else None
-            shapes.add((None if period is None else (_date(period.start), _date(period.end)), reason))
+            at = (index, "MedicationAdministration", "statusReason")
+            reason = self.code_at(at, self.single(at, resource.statusReason or []), "end_reason")
+            at = (index, "MedicationAdministration", "effectivePeriod")
+            dates = None if period is None else (self.day(at, period.start), self.day(at, period.end))
+            shapes.add((dates, reason))
         if len(shapes) != 1:
             self.problem(parts[-1][0], "MedicationAdministration", "effectivePeriod", "fhir-line")
             return

@@ -327,3 +327,148 @@ def test_standard_codes_alone_read_the_same(lock: Path, key: bytes, documents: d
         dropped += _drop_linewise_codings(bundle)
         assert read_bundle(bundle).document == document
     assert dropped > len(every)  # sites, genes, variant answers and radiotherapy were all tried
+
+
+def _resource(bundle: dict[str, Any], kind: str, code: str | None = None) -> dict[str, Any]:
+    resource: dict[str, Any] = bundle["entry"][_entry(bundle, kind, code)]["resource"]
+    return resource
+
+
+def _first_line(bundle: dict[str, Any]) -> dict[str, Any]:
+    return _resource(bundle, "MedicationAdministration")
+
+
+def _er(bundle: dict[str, Any]) -> dict[str, Any]:
+    return _resource(bundle, "Observation", "85337-4")
+
+
+CHANGES = {
+    # change -> (resource type of the entry named, element, rule)
+    "a-client-key-name": (
+        lambda b: _resource(b, "Patient").update({"JohnSmith_1970": 1}),
+        ("Patient", "<unknown element>", "fhir-structure"),
+    ),
+    "an-unknown-end-reason": (
+        lambda b: _first_line(b).update(
+            {"statusReason": [{"coding": [{"system": "http://snomed.info/sct", "code": "266721009"}]}]}
+        ),
+        ("MedicationAdministration", "statusReason", "fhir-code"),
+    ),
+    "entered-in-error": (
+        lambda b: _resource(b, "Observation", "89247-1").update({"status": "entered-in-error"}),
+        ("Observation", "status", "fhir-status"),
+    ),
+    "not-done": (
+        lambda b: _first_line(b).update({"status": "not-done"}),
+        ("MedicationAdministration", "status", "fhir-status"),
+    ),
+    "a-modifier-extension": (
+        lambda b: _first_line(b).update({"modifierExtension": [{"url": "urn:x", "valueBoolean": True}]}),
+        ("MedicationAdministration", "modifierExtension", "fhir-status"),
+    ),
+    "a-refuted-metastasis": (
+        lambda b: _resource(b, "Condition", "128462008").update(
+            {
+                "verificationStatus": {
+                    "coding": [
+                        {
+                            "system": "http://terminology.hl7.org/CodeSystem/condition-ver-status",
+                            "code": "refuted",
+                        }
+                    ]
+                }
+            }
+        ),
+        ("Condition", "verificationStatus", "fhir-status"),
+    ),
+    "a-fraction-for-a-percentage": (
+        lambda b: _er(b)["valueQuantity"].update({"unit": "1", "code": "1"}),
+        ("Observation", "valueQuantity", "fhir-value"),
+    ),
+    "a-comparator": (
+        lambda b: _er(b)["valueQuantity"].update({"comparator": "<"}),
+        ("Observation", "valueQuantity", "fhir-value"),
+    ),
+    "a-partial-date": (
+        lambda b: _resource(b, "Condition", "128462008").update({"onsetDateTime": "2019"}),
+        ("Condition", "onsetDateTime", "fhir-value"),
+    ),
+    "a-dangling-focus": (
+        lambda b: _er(b).update({"focus": [{"reference": "urn:uuid:missing"}]}),
+        ("Observation", "focus", "fhir-reference"),
+    ),
+    "two-end-reasons": (
+        lambda b: _first_line(b).update({"statusReason": _first_line(b).get("statusReason", []) * 2}),
+        ("MedicationAdministration", "statusReason", "fhir-value"),
+    ),
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES), ids=list(CHANGES))
+def test_what_would_misread_silently_is_refused(documents: dict[str, dict[str, Any]], change: str) -> None:
+    document = next(
+        d
+        for d in documents.values()
+        if d["progressions"] and d["performance_status"] and any(x["end_reason"] for x in d["lines"])
+    )
+    bundle = bundle_from_document(document)
+    spoil, (resource, element, rule) = CHANGES[change]
+    spoil(bundle)
+    error = _error(bundle)
+    assert (resource, element, rule) in [(p.resource, p.element, p.rule) for p in error.problems]
+    assert "JohnSmith" not in str(error) and _leaks(error, document) == []
+
+
+def test_a_second_baseline_result_is_refused_not_overwritten(documents: dict[str, dict[str, Any]]) -> None:
+    _, bundle = _sample(documents)
+    index = _entry(bundle, "Observation", "85337-4")
+    second = copy.deepcopy(bundle["entry"][index])
+    second["fullUrl"] = "urn:uuid:00000000-0000-0000-0000-000000000001"
+    second["resource"]["valueQuantity"]["value"] = 5
+    bundle["entry"].append(second)
+    error = _error(bundle)
+    assert [(p.entry, p.element, p.rule) for p in error.problems] == [
+        (len(bundle["entry"]) - 1, "valueQuantity", "fhir-value")
+    ]
+
+
+@pytest.mark.parametrize(
+    ("change", "element"),
+    [("no-timestamp", "timestamp"), ("history", "type"), ("duplicate-full-url", "fullUrl")],
+)
+def test_a_bundle_that_is_ambiguous_is_refused(
+    documents: dict[str, dict[str, Any]], change: str, element: str
+) -> None:
+    document, bundle = _sample(documents)
+    if change == "no-timestamp":
+        del bundle["timestamp"]
+    elif change == "history":
+        bundle["type"] = "history"
+    else:
+        bundle["entry"][2]["fullUrl"] = bundle["entry"][1]["fullUrl"]
+    error = _error(bundle)
+    assert [(p.entry, p.element) for p in error.problems][:1] == [(None, element)]
+    assert _leaks(error, document) == []
+
+
+def test_a_patient_without_a_full_url_is_refused(documents: dict[str, dict[str, Any]]) -> None:
+    _, bundle = _sample(documents)
+    index = _entry(bundle, "Patient")
+    del bundle["entry"][index]["fullUrl"]
+    for entry in bundle["entry"]:
+        if "subject" in entry["resource"]:
+            entry["resource"]["subject"] = {"reference": "None"}  # what str(None) would have matched
+    assert [(p.entry, p.element, p.rule) for p in _error(bundle).problems] == [
+        (index, "fullUrl", "fhir-reference")
+    ]
+
+
+def test_a_deeply_nested_bundle_is_refused_not_a_crash() -> None:
+    patient: dict[str, Any] = {"resourceType": "Patient"}
+    node = patient
+    for _ in range(400):
+        node["extension"] = [{"url": "urn:x"}]
+        node = node["extension"][0]
+    bundle = {"resourceType": "Bundle", "type": "collection", "entry": [{"resource": patient}]}
+    with pytest.raises(FhirBundleError, match="fhir-structure"):
+        read_bundle(bundle)

@@ -29,7 +29,7 @@ from .conftest import Served
 from .service_client import AUTH, CHAMPION, TOKEN, VERSION, TestClient, open_patient
 
 FHIR = {**AUTH, "Content-Type": "application/fhir+json"}
-STAMP = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\+00:00")  # when a report page was made
+STAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d\+00:00")  # when a report page was made
 
 
 @pytest.fixture(scope="module")
@@ -233,3 +233,21 @@ def test_a_refused_bundle_leaves_no_identifier_or_date_in_the_log(
     assert logged.count("POST /v1/score") == 3  # the service's request log (not the test client's)
     secrets = [document["patient_key"], document["as_of"], document["patient"]["metastatic_dx_date"], "2099"]
     assert [secret for secret in secrets if secret in logged] == []
+
+
+def test_the_content_type_may_carry_parameters_and_any_case(client: Any, served: Served) -> None:
+    document = open_patient(served)
+    expected = _answer(client.post("/v1/score", json={"patient": document}, headers=AUTH))
+    headers = {**AUTH, "Content-Type": "Application/FHIR+JSON; charset=utf-8"}
+    response = client.post("/v1/score", content=json.dumps(bundle_from_document(document)), headers=headers)
+    assert _answer(response) == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"[" * 100_000 + b"]" * 100_000, json.dumps({"resourceType": "Bundle", "type": "collection"}).encode()],
+    ids=["too-deep-for-json", "no-entries"],
+)
+def test_a_body_that_breaks_the_readers_is_a_422_not_a_500(client: Any, body: bytes) -> None:
+    response = client.post("/v1/score", content=body, headers=FHIR)
+    assert response.status_code == 422, response.text
