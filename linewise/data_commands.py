@@ -39,7 +39,6 @@ from linewise.features import (
 )
 from linewise.features.decisions import ACTIONS, KEYS, OUTCOMES
 from linewise.features.examples import FEATURES, build_examples
-from linewise.features.fhir import bundle_from_document
 from linewise.features.patient import export_patients
 from linewise.simulation.simulate import TRUTH_FILE
 
@@ -328,6 +327,8 @@ def export_patient(
     ] = "json",
 ) -> None:
     """Write one patient's history up to a date as the JSON that scoring accepts (pseudonym, no raw id)."""
+    from linewise.features.fhir import bundle_from_document  # fhir.resources only when exporting
+
     if file_format not in ("json", "fhir"):
         fail("linewise export-patient: --format must be json or fhir")
     cut = None

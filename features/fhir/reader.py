@@ -114,10 +114,6 @@ def _element_names() -> frozenset[str]:
     return frozenset(names)
 
 
-#: Every element name of those modules (a constant of the library, not state).
-FHIR_NAMES: Final = _element_names()
-
-
 @dataclass(frozen=True)
 class BundleProblem:
     """One place of a Bundle that cannot become part of the patient document.
@@ -240,6 +236,7 @@ def _structure_problems(error: ValidationError, content: dict[str, Any]) -> list
     problems = []
     listed = content.get("entry")
     entries: list[Any] = listed if isinstance(listed, list) else []
+    known = _element_names()  # only on this error path: it imports some thirty model modules
     for item in error.errors():
         loc = list(item.get("loc", ()))
         entry = loc[1] if len(loc) > 1 and loc[0] == "entry" and isinstance(loc[1], int) else None
@@ -250,7 +247,7 @@ def _structure_problems(error: ValidationError, content: dict[str, Any]) -> list
             resource = kind if isinstance(kind, str) and kind.isalpha() and len(kind) < 64 else None
         path = loc[3:] if entry is not None and len(loc) > 2 and loc[2] == "resource" else loc
         names = [p for p in path if isinstance(p, str)]
-        element = ".".join(n if n in FHIR_NAMES else UNKNOWN_ELEMENT for n in names) or None
+        element = ".".join(n if n in known else UNKNOWN_ELEMENT for n in names) or None
         message = str(item.get("msg", _GENERIC))
         value = item.get("input")
         if value is not None and not isinstance(value, dict | list) and str(value) and str(value) in message:

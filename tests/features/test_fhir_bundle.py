@@ -28,6 +28,8 @@ from linewise.features.patient import export_patients, load_patient
 from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 
+from ..fhir_bundles import entry_index as _entry
+
 KEY = b"fhir-bundle-test-key-0123"
 
 
@@ -93,15 +95,6 @@ def test_the_bundle_is_r4_and_declares_mcode_profiles(documents: dict[str, dict[
 def _sample(documents: dict[str, dict[str, Any]]) -> tuple[dict[str, Any], dict[str, Any]]:
     document = next(d for d in documents.values() if d["progressions"] and d["performance_status"])
     return document, bundle_from_document(document)
-
-
-def _entry(bundle: dict[str, Any], kind: str, code: str | None = None) -> int:
-    for index, entry in enumerate(bundle["entry"]):
-        resource = entry["resource"]
-        codes = {c.get("code") for c in resource.get("code", {}).get("coding", [])}
-        if resource["resourceType"] == kind and (code is None or code in codes):
-            return index
-    raise AssertionError(f"no {kind} {code}")
 
 
 def _error(bundle: dict[str, Any]) -> FhirBundleError:

@@ -25,6 +25,7 @@ from linewise.simulation.config import load_config
 from linewise.simulation.simulate import simulate_lock
 
 from ..conftest import TEST_KEY
+from ..fhir_bundles import entry_index as _entry
 from .conftest import Served
 from .service_client import AUTH, CHAMPION, TOKEN, VERSION, TestClient, open_patient
 
@@ -96,15 +97,6 @@ def test_as_of_in_the_query_of_a_json_request_is_refused(client: Any, served: Se
     assert [(e["loc"], e["rule"]) for e in response.json()["errors"]] == [
         (["query", "as_of"], "as-of-in-body")
     ]
-
-
-def _entry(bundle: dict[str, Any], kind: str, code: str | None = None) -> int:
-    for index, entry in enumerate(bundle["entry"]):
-        resource = entry["resource"]
-        codes = {c.get("code") for c in resource.get("code", {}).get("coding", [])}
-        if resource["resourceType"] == kind and (code is None or code in codes):
-            return index
-    raise AssertionError(f"no {kind} {code} in the Bundle")
 
 
 def _problems(response: Any) -> list[tuple[list[Any], str]]:
