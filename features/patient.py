@@ -292,7 +292,8 @@ def load_patient(document: dict[str, Any], source: str = "patient.json") -> Data
         records = [document.get("patient")] if spec.name == "patients" else document.get(spec.name, [])
         frame = _records_as_text(records, spec.name, patient_key, label, problems)
         if frame is not None:
-            raw.tables[spec.name] = RawTable(spec=spec, file=label, frame=frame)
+            where = label if spec.name == "patients" else f"{label} {spec.name}"
+            raw.tables[spec.name] = RawTable(spec=spec, file=where, frame=frame)
     if problems:
         raise LockValidationError(label, problems)
     return load_raw_lock(raw, lambda identity: identity, identifiers_are_pseudonyms=True)

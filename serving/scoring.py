@@ -25,7 +25,7 @@ import pandas as pd
 
 from linewise.features.decisions import KEYS
 from linewise.features.examples import FEATURES
-from linewise.features.patient import cut_document
+from linewise.features.patient import cut_document, load_patient
 from linewise.models.candidates import OPTIONS
 from linewise.models.option_predictions import OptionPredictions
 from linewise.models.output_table import (
@@ -177,8 +177,13 @@ def _warm_up(recommender: TreatmentRecommender) -> None:
 
 
 def _prepared(document: dict[str, Any], as_of: dt.date | None, source: str) -> pd.DataFrame:
-    """Return the latest decision's example row of a (cut) document; raise if there is none."""
+    """Return the latest decision's example row of a (cut) document; raise if there is none.
+
+    With ``as_of``, the whole document is checked before it is cut, so a record that breaks the
+    contract (one dated after the document's own ``as_of``, say) is refused, not dropped by the cut.
+    """
     if as_of is not None:
+        load_patient(dict(document), source=source)
         try:
             document = cut_document(document, as_of)
         except ValueError as err:

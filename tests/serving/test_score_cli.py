@@ -59,6 +59,23 @@ def test_as_of_scores_the_history_as_it_stood_then(served: Served, store: str, t
     assert full["decision_day"] == int(examples["decision_day"].iloc[-1])
 
 
+def test_as_of_does_not_hide_a_record_after_the_files_own_date(
+    served: Served, store: str, tmp_path: Path
+) -> None:
+    document = served.closed_patient
+    future = (dt.date.fromisoformat(document["as_of"]) + dt.timedelta(days=30)).isoformat()
+    late = {**document["progressions"][-1], "date": future}
+    path = _write(tmp_path, {**document, "progressions": [*document["progressions"], late]})
+    cut = _cut_before_latest_progression(document).isoformat()
+    for command in (["score", str(path)], ["report", str(path), "--out", str(tmp_path / "r.html")]):
+        result = CliRunner().invoke(app, [*command, "--as-of", cut])
+        assert result.exit_code == 2, result.output
+        assert "progressions row" in result.output and "[rule after-lock-date]" in result.output
+        assert future not in result.output
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "r.html").exists()
+
+
 def _cut_before_latest_progression(document: dict[str, Any]) -> dt.date:
     latest = max(dt.date.fromisoformat(p["date"]) for p in document["progressions"])
     return latest - dt.timedelta(days=1)

@@ -87,3 +87,21 @@ def test_a_patient_without_decision_and_a_late_as_of_are_scoring_errors(served: 
         score_patient(served.model, document, late)
     with pytest.raises(LockValidationError, match="schema_version"):
         score_patient(served.model, {**document, "schema_version": 2})
+
+
+def test_an_explicit_as_of_does_not_hide_a_record_that_breaks_the_contract(served: Served) -> None:
+    # a record dated after the document's own as_of breaks the patient-file contract; cutting the
+    # document at an earlier as_of would drop it unseen, so the whole document is checked first
+    document = next(iter(served.open_patients.values()))
+    stated = dt.date.fromisoformat(document["as_of"])
+    earlier = dt.date.fromisoformat(document["lines"][-1]["start_date"])
+    assert earlier < stated
+    assert score_patient(served.model, document, stated)["patient_key"] == document["patient_key"]
+    future = (stated + dt.timedelta(days=30)).isoformat()
+    late_record = {**document["progressions"][-1], "date": future}
+    spoiled = {**document, "progressions": [*document["progressions"], late_record]}
+    with pytest.raises(LockValidationError, match="progressions") as raised:
+        score_patient(served.model, spoiled, earlier)
+    assert future not in str(raised.value)
+    with pytest.raises(LockValidationError, match="progressions"):
+        patient_curves(served.model, spoiled, earlier)
