@@ -7,6 +7,7 @@ or whose document breaks the contract, is a 422 (or exit 2) naming the entry and
 
 from __future__ import annotations
 
+import asyncio
 import copy
 import json
 import logging
@@ -243,3 +244,90 @@ def test_the_content_type_may_carry_parameters_and_any_case(client: Any, served:
 def test_a_body_that_breaks_the_readers_is_a_422_not_a_500(client: Any, body: bytes) -> None:
     response = client.post("/v1/score", content=body, headers=FHIR)
     assert response.status_code == 422, response.text
+
+
+def test_a_broken_bundle_to_the_report_is_the_422_of_the_score(client: Any, served: Served) -> None:
+    bundle = bundle_from_document(open_patient(served))
+    index = _entry(bundle, "Condition", "128462008")  # a metastasis (secondary malignancy)
+    bundle["entry"][index]["resource"]["onsetDateTime"] = "2099-01-01"  # after the Bundle's date
+    report = _post_bundle(client, "/v1/report", bundle)
+    assert report.headers["content-type"].startswith("application/json")
+    assert _problems(report) == [
+        (["body", "entry", index, "resource", "onsetDateTime"], "patient-file:after-lock-date")
+    ]
+    assert _answer(report) == _answer(_post_bundle(client, "/v1/score", bundle))
+    unreadable = client.post("/v1/report", content=b"{not json", headers=FHIR)
+    assert _problems(unreadable) == [(["body"], "fhir-json")]
+    assert "2099" not in report.text
+
+
+def test_a_bundle_over_the_body_limit_is_a_413_by_length_and_while_chunked(served: Served) -> None:
+    content = json.dumps(bundle_from_document(open_patient(served))).encode()
+
+    def chunks() -> Any:
+        for start in range(0, len(content), 1000):
+            yield content[start : start + 1000]
+
+    limited = create_app(
+        CHAMPION,
+        version=VERSION,
+        token=TOKEN,
+        reload_interval_s=0.0,
+        model=served.model,
+        max_body_bytes=len(content) - 1,
+    )
+    with TestClient(limited) as small:
+        declared = small.post("/v1/score", content=content, headers=FHIR)
+        chunked = small.post("/v1/score", content=chunks(), headers=FHIR)
+    for response in (declared, chunked):
+        assert response.status_code == 413
+        assert "over the limit" in response.json()["detail"]
+    assert "content-length" not in {k.lower() for k in chunked.request.headers}
+    exact = create_app(
+        CHAMPION,
+        version=VERSION,
+        token=TOKEN,
+        reload_interval_s=0.0,
+        model=served.model,
+        max_body_bytes=len(content),
+    )
+    with TestClient(exact) as enough:
+        passed = _answer(enough.post("/v1/score", content=chunks(), headers=FHIR))
+        expected = _answer(enough.post("/v1/score", json={"patient": open_patient(served)}, headers=AUTH))
+    assert passed == expected and expected[0] == 200
+
+
+def test_a_client_gone_in_the_middle_of_a_bundle_gets_no_answer(served: Served) -> None:
+    content = json.dumps(bundle_from_document(open_patient(served))).encode()
+    service = create_app(CHAMPION, version=VERSION, token=TOKEN, reload_interval_s=0.0, model=served.model)
+    incoming: list[dict[str, Any]] = [
+        {"type": "http.request", "body": content[: len(content) // 2], "more_body": True},
+        {"type": "http.disconnect"},
+    ]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return incoming.pop(0) if incoming else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    headers = [(name.lower().encode(), value.encode()) for name, value in FHIR.items()]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": "/v1/score",
+        "raw_path": b"/v1/score",
+        "root_path": "",
+        "query_string": b"",
+        "headers": headers,
+        "client": ("127.0.0.1", 5000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    asyncio.run(service(scope, receive, send))
+    # a half Bundle is neither read nor answered (a 422 for broken JSON would mean it was)
+    assert sent == []
